@@ -1,0 +1,1 @@
+"""Protocol drivers, one package per brand. TCP drivers are sans-IO."""

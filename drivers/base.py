@@ -1,0 +1,227 @@
+"""What every driver provides, and the events its codec speaks in.
+
+A TCP driver's codec is sans-IO in the manner of h11: the session feeds it bytes
+with ``receive_data``, pulls decoded events with ``next_event`` and turns its own
+decisions into bytes with ``send``. The codec never touches a socket, a clock or
+the store, which keeps it testable from protocol vectors alone.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+
+class _NeedData:
+    """Sentinel returned by ``next_event`` when no whole frame is buffered."""
+
+    _instance: _NeedData | None = None
+
+    def __new__(cls) -> _NeedData:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "NEED_DATA"
+
+
+NEED_DATA = _NeedData()
+
+
+# --- errors ---------------------------------------------------------------------------
+# Each subclass has a ``reason`` used as the label of the listener's refusal counter.
+
+
+class ProtocolError(Exception):
+    """The peer sent bytes the protocol does not allow; the connection must close."""
+
+    reason = "protocol"
+
+
+class FrameError(ProtocolError):
+    """Bad framing: wrong preamble, missing terminator, malformed structure."""
+
+    reason = "frame"
+
+
+class ChecksumError(ProtocolError):
+    """The frame's checksum / CRC does not match its content."""
+
+    reason = "checksum"
+
+
+class LengthError(ProtocolError):
+    """A length field is inconsistent, or announces more than the max frame."""
+
+    reason = "length"
+
+
+class UnsupportedMessage(ProtocolError):
+    """A well-formed frame of a type or codec this driver does not handle."""
+
+    reason = "unsupported"
+
+
+class UnexpectedMessage(ProtocolError):
+    """A valid frame at the wrong time, e.g. records before login."""
+
+    reason = "unexpected"
+
+
+# --- events from the unit --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Position:
+    latitude: float
+    longitude: float
+    altitude_m: float | None = None
+    speed_kmh: float | None = None
+    course_deg: float | None = None
+    satellites: int | None = None
+    valid: bool = True  # a position without a valid fix never updates state
+
+
+@dataclass(frozen=True)
+class Record:
+    """One timestamped telemetry sample.
+
+    ``fields`` holds the protocol's own values (IO elements, status bits ...) in JSON-able
+    form; the driver's state mapping turns them into vehicle-state properties.
+    """
+
+    device_time: datetime  # timezone-aware, UTC
+    position: Position | None = None
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Login:
+    """The unit announced who it is (and, where the protocol carries one, its secret)."""
+
+    unit_id: str
+    password: str | None = None
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecordBatch:
+    """Records that need an acknowledgement once committed."""
+
+    records: tuple[Record, ...]
+    raw: bytes = b""  # the whole frame as received, stored with the records
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """A keepalive; ``send(Acknowledge(hb))`` gives the reply (b"" where the protocol has none)."""
+
+    raw: bytes = b""
+
+
+@dataclass(frozen=True)
+class CommandResponse:
+    """The unit's answer to a command. ``correlation`` is None where the protocol has none."""
+
+    text: str
+    correlation: int | None = None
+    raw: bytes = b""
+
+
+InboundEvent = Login | RecordBatch | Heartbeat | CommandResponse
+
+
+# --- events from the gateway -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoginAccepted:
+    login: Login
+
+
+@dataclass(frozen=True)
+class LoginRejected:
+    login: Login
+
+
+@dataclass(frozen=True)
+class Acknowledge:
+    """Acknowledge a RecordBatch (after its commit) or a Heartbeat."""
+
+    event: RecordBatch | Heartbeat
+
+
+@dataclass(frozen=True)
+class CommandRequest:
+    """A command for the unit. ``correlation`` is assigned by the codec where the
+    protocol carries one; ``redact`` lists substrings (passwords) never to be logged."""
+
+    text: str
+    correlation: int | None = None
+    redact: tuple[str, ...] = ()
+
+
+OutboundEvent = LoginAccepted | LoginRejected | Acknowledge | CommandRequest
+
+
+class Codec(Protocol):
+    def receive_data(self, data: bytes) -> None:
+        """Buffer bytes from the unit; b"" signals end of stream."""
+
+    def next_event(self) -> InboundEvent | _NeedData:
+        """Next decoded event, NEED_DATA, or raise a ProtocolError subclass."""
+
+    def send(self, event: OutboundEvent) -> bytes:
+        """Bytes to write for the gateway's event (may be b"")."""
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet decoded: a partial frame when > 0."""
+
+
+# --- the driver descriptor -------------------------------------------------------------
+
+
+class CredentialKind(enum.StrEnum):
+    NONE = "NONE"  # identified by IMEI only
+    INDIVIDUAL = "INDIVIDUAL"  # a password per unit
+    SHARED = "SHARED"  # stored credentials referenced by id
+
+
+class Transport(enum.StrEnum):
+    TCP = "TCP"
+    CLOUD = "CLOUD"
+
+
+@dataclass(frozen=True)
+class CommandOutcome:
+    """The driver's verdict on a command response."""
+
+    succeeded: bool
+    detail: str
+    state: Mapping[str, Any] = field(default_factory=dict)  # state implied by the answer
+
+
+@dataclass(frozen=True)
+class Driver:
+    """Everything the gateway needs to run one brand's protocol.
+
+    ``state_from_record(record, model_options) -> {property: value}`` maps a record to
+    vehicle-state properties (lower-case capability names). ``encode_command(capability,
+    model_options, password) -> CommandRequest`` and ``judge_response(capability,
+    request, response) -> CommandOutcome`` implement the model's commands.
+    """
+
+    name: str  # module name under drivers/, e.g. "teltonika"
+    brand: str  # API brand, e.g. "TELTONIKA"
+    credential_kind: CredentialKind
+    transport: Transport
+    default_port: int | None
+    codec_factory: Callable[..., Codec] | None = None
+    state_from_record: Callable[[Record, Mapping[str, Any]], dict[str, Any]] | None = None
+    encode_command: Callable[[str, Mapping[str, Any], str | None], CommandRequest] | None = None
+    judge_response: Callable[[str, CommandRequest, CommandResponse], CommandOutcome] | None = None

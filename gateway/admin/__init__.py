@@ -1,0 +1,1 @@
+"""The OneAPI-compatible admin API, served on a local Unix socket."""

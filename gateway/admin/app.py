@@ -1,0 +1,45 @@
+"""The FastAPI application of the admin API."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from fastapi import FastAPI, Request
+
+from gateway.admin import problems, routes_brands, routes_credentials, routes_gateway, routes_vehicles
+from gateway.admin.context import AdminContext
+
+log = logging.getLogger(__name__)
+
+
+def create_app(ctx: AdminContext) -> FastAPI:
+    app = FastAPI(
+        title="fleetgate admin API",
+        version=ctx.version,
+        description="OneAPI-compatible vehicle lifecycle API of a fleetgate telematics gateway.",
+    )
+    app.state.context = ctx
+    ctx.metrics.counter("fleetgate_admin_requests_total", "Admin API requests by method and status.")
+    ctx.metrics.gauge("fleetgate_vehicles", "Vehicles registered.")
+
+    @app.middleware("http")
+    async def flow_id_and_errors(request: Request, call_next):
+        # Every response carries a flow id; a caller-supplied one is kept for tracing.
+        flow_id = request.headers.get("x-flow-id") or uuid.uuid4().hex
+        request.state.flow_id = flow_id
+        try:
+            response = await call_next(request)
+        except Exception:
+            log.exception("unhandled error on %s %s (flow %s)", request.method, request.url.path, flow_id)
+            response = problems.problem_response(
+                request, "internal-server-error", 500, "The gateway failed to handle this request."
+            )
+        response.headers["X-Flow-ID"] = flow_id
+        ctx.metrics.inc("fleetgate_admin_requests_total", method=request.method, status=str(response.status_code))
+        return response
+
+    problems.install(app)
+    for module in (routes_vehicles, routes_credentials, routes_brands, routes_gateway):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,49 @@
+"""/telematics-brands: what each brand needs, and what is available to attach."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from drivers.base import CredentialKind
+from drivers.brands import BRANDS
+from gateway.admin import views
+from gateway.admin.context import AdminContext, brand_in_path, context
+
+router = APIRouter(tags=["telematics brands"])
+Ctx = Annotated[AdminContext, Depends(context)]
+
+
+@router.get("/telematics-brands")
+async def list_brands(ctx: Ctx) -> dict:
+    items = []
+    for brand in BRANDS.values():
+        item = {"brand": brand.name, "credential_kind": str(brand.credential_kind), "transport": str(brand.transport)}
+        listener = ctx.config.listener(brand.driver)
+        if listener is not None:
+            bound = next((b for b in ctx.listeners if b["brand"] == brand.name), None)
+            item["port"] = bound["port"] if bound else listener.port
+        items.append(item)
+    return {"items": items}
+
+
+@router.get("/telematics-brands/{brand}/available-credentials")
+async def available_credentials(brand: str, ctx: Ctx) -> dict:
+    found = brand_in_path(brand)
+    if found.credential_kind is not CredentialKind.SHARED:
+        return {"items": []}
+    rows = await ctx.registry.list_credentials(found.name, "", views.MAX_LIMIT)
+    return {"items": [views.credentials(row) for row in rows]}
+
+
+@router.get("/telematics-brands/{brand}/available-telematics-units")
+@router.get("/telematics-brands/{brand}/available-telematics-unit", include_in_schema=False)
+async def available_units(brand: str, ctx: Ctx) -> dict:
+    return {"items": await ctx.registry.available_units(brand_in_path(brand))}
+
+
+@router.get("/telematics-brands/{brand}/available-vehicle-models")
+async def available_models(brand: str, ctx: Ctx) -> dict:
+    found = brand_in_path(brand)
+    return {"items": [m.to_api() for m in ctx.registry.catalog.values() if m.brand == found.name]}

@@ -1,0 +1,81 @@
+"""How stored rows look on the API."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from drivers.brands import BRANDS
+from gateway.admin.problems import Problem
+from gateway.catalog import VehicleModel
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+def vehicle(row: dict[str, Any], fleet_id: str, model: VehicleModel | None) -> dict[str, Any]:
+    master_data = json.loads(row["master_data"])
+    return {
+        "id": row["id"],
+        "fleet_id": fleet_id,
+        "created_at": row["created_at"],
+        "master_data": {"modified_at": row["master_data_modified_at"], **master_data},
+        "capabilities": model.capabilities if model else {"commands": [], "vehicle_state": []},
+        "telematics_unit": {
+            "id": row["unit_id"],
+            "attached_at": row["attached_at"],
+            "manufacturer": BRANDS[row["unit_brand"]].manufacturer,
+            "brand": row["unit_brand"],
+            "type": "EMBEDDED",
+            "vehicle_model_id": row["model_id"],
+        },
+        "life_status": {"value": row["life_status"], "modified_at": row["life_status_modified_at"]},
+        "operation_status": {"value": row["operation_status"], "modified_at": row["operation_status_modified_at"]},
+        "custom_fields_modified_at": row["custom_fields_modified_at"],
+        "custom_fields": json.loads(row["custom_fields"]),
+        "tags": json.loads(row["tags"]),
+    }
+
+
+def credentials(row: dict[str, Any]) -> dict[str, Any]:
+    # Never the secret: it is write-only.
+    return {
+        "id": row["id"],
+        "brand": row["brand"],
+        "name": row["name"],
+        "client_id": row["client_id"],
+        "created_at": row["created_at"],
+        "modified_at": row["modified_at"],
+    }
+
+
+def check_limit(limit: int | None) -> int:
+    if limit is None:
+        return DEFAULT_LIMIT
+    if not 1 <= limit <= MAX_LIMIT:
+        raise Problem("validation-error", 400, f"'limit' must be between 1 and {MAX_LIMIT}.")
+    return limit
+
+
+def encode_token(position: list[str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
+
+
+def decode_token(token: str | None, width: int) -> list[str] | None:
+    if token is None:
+        return None
+    try:
+        position = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except ValueError:
+        position = None
+    if not (isinstance(position, list) and len(position) == width and all(isinstance(p, str) for p in position)):
+        raise Problem("validation-error", 400, "'page_token' is not a token this API gave out.")
+    return position
+
+
+def page(items: list[dict[str, Any]], limit: int, position_of) -> dict[str, Any]:
+    """Callers fetch limit + 1 rows: the extra one tells whether another page exists."""
+    more = len(items) > limit
+    items = items[:limit]
+    return {"items": items, "next_page_token": encode_token(position_of(items[-1])) if more else None}

@@ -1,0 +1,26 @@
+"""Timestamps as the API writes them: UTC RFC 3339 with milliseconds and `Z`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def rfc3339(moment: datetime) -> str:
+    """`2021-01-19T13:13:09.952Z`. Stored in this form too: it sorts as time does."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def now_text() -> str:
+    return rfc3339(utc_now())
+
+
+def parse_rfc3339(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError("timestamp needs a time zone (use Z for UTC)")
+    return moment.astimezone(UTC)

@@ -1,0 +1,111 @@
+"""Configuration: a TOML file validated into pydantic models. Every key is optional."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class _Section(BaseModel):
+    # A misspelt key is an error, not a silently ignored setting.
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class AdminConfig(_Section):
+    socket: Path | None = None  # default: <data_dir>/admin.sock
+    group: str = ""  # group owning the socket (mode 0660); "" keeps the gateway's group
+
+
+class LogConfig(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["text", "json"] = "text"
+
+
+class StoreConfig(_Section):
+    synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    busy_timeout: float = Field(5.0, gt=0)  # seconds a reader waits for a lock
+
+
+class SessionsConfig(_Section):
+    login_timeout: float = Field(10, gt=0)  # seconds from accept to a valid login
+    frame_timeout: float = Field(30, gt=0)  # seconds to complete a frame once it started
+    idle_timeout: float = Field(600, gt=0)  # seconds without any byte from the unit
+
+
+class CommandsConfig(_Section):
+    timeout: float = Field(20, gt=0)
+
+
+class ListenerConfig(_Section):
+    enabled: bool = True
+    host: str = "0.0.0.0"
+    port: int = Field(ge=0, le=65535)  # 0 = ephemeral; GET /health reports the bound port
+    max_frame: int = Field(2048, ge=64, le=1 << 20)
+
+
+class NiuConfig(_Section):
+    enabled: bool = True
+    base_url: str = "http://127.0.0.1:8808"  # the bundled NIU cloud simulator's default
+    poll_interval: float = Field(30, gt=0)
+
+
+class DriversConfig(_Section):
+    teltonika: ListenerConfig = ListenerConfig(port=5027)
+    gt06: ListenerConfig = ListenerConfig(port=5023)
+    jt808: ListenerConfig = ListenerConfig(port=5015)
+    niu: NiuConfig = NiuConfig()
+
+
+class Config(_Section):
+    data_dir: Path = Path("fleetgate-data")
+    admin: AdminConfig = AdminConfig()
+    log: LogConfig = LogConfig()
+    store: StoreConfig = StoreConfig()
+    sessions: SessionsConfig = SessionsConfig()
+    commands: CommandsConfig = CommandsConfig()
+    drivers: DriversConfig = DriversConfig()
+
+    @property
+    def admin_socket(self) -> Path:
+        return self.admin.socket if self.admin.socket is not None else self.data_dir / "admin.sock"
+
+    def listener(self, driver: str) -> ListenerConfig | None:
+        listener = getattr(self.drivers, driver, None)
+        return listener if isinstance(listener, ListenerConfig) else None
+
+
+class ConfigError(Exception):
+    """One line an operator can act on: the file, the key and what is wrong with it."""
+
+
+def load_config(path: Path | None = None, data_dir: Path | None = None) -> Config:
+    raw: dict = {}
+    if path is not None:
+        try:
+            with open(path, "rb") as f:
+                raw = tomllib.load(f)
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    if data_dir is not None:
+        raw["data_dir"] = str(data_dir)
+    # Defaults are nested models; build the nested tables so a partial [drivers.gt06]
+    # table keeps that driver's own default port.
+    drivers = raw.get("drivers")
+    if isinstance(drivers, dict):
+        for name, default in DriversConfig().model_dump().items():
+            table = drivers.get(name)
+            if isinstance(table, dict):
+                drivers[name] = {**default, **table}
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        where = f"{path}: " if path is not None else ""
+        problem = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        raise ConfigError(f"{where}{key}: {problem}") from None

@@ -1,0 +1,316 @@
+"""Domain rules for vehicles, their units and shared credentials (API.md "Vehicles",
+"Credentials", "Telematics brands"). SQL stays in gateway.store.queries."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from drivers.base import CredentialKind
+from drivers.brands import BRANDS, Brand, password_problem
+from gateway import ids
+from gateway.catalog import VehicleModel, load_catalog
+from gateway.clock import now_text
+from gateway.secrets import SecretBox
+from gateway.store import Store
+from gateway.store import queries as q
+
+
+class DomainError(Exception):
+    """A request the rules refuse; ``problem`` names the API problem type."""
+
+    problem = "validation-error"
+    status = 400
+
+    def __init__(self, detail: str, field: str | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+
+
+class Invalid(DomainError):
+    pass
+
+
+class ReferencedNotFound(DomainError):
+    problem = "referenced-resource-not-found"
+
+
+class NotFound(DomainError):
+    problem = "resource-not-found"
+    status = 404
+
+
+class Conflict(DomainError):
+    problem = "conflicting-resource"
+    status = 409
+
+
+@dataclass(frozen=True)
+class Authentication:
+    password: str | None = None
+    credentials_id: str | None = None
+
+
+class Registry:
+    def __init__(self, store: Store, box: SecretBox, fleet_id: str):
+        self.store = store
+        self.box = box
+        self.fleet_id = fleet_id
+        self.catalog = load_catalog()
+        # Called with the deleted vehicle's row; live sessions hang up their unit here.
+        self.on_vehicle_removed: list = []
+
+    @classmethod
+    async def open(cls, store: Store, box: SecretBox) -> Registry:
+        fleet_id = await store.write(q.put_meta_once, "fleet_id", ids.short_id())
+        return cls(store, box, fleet_id)
+
+    # --- vehicles --------------------------------------------------------------------
+
+    def model_for(self, model_id: str, brand: Brand) -> VehicleModel:
+        model = self.catalog.get(model_id)
+        if model is None:
+            raise ReferencedNotFound(f"The vehicle model '{model_id}' does not exist.", "vehicle_model_id")
+        if model.brand != brand.name:
+            raise ReferencedNotFound(
+                f"The vehicle model '{model_id}' is a {model.brand} model, not {brand.name}.", "vehicle_model_id"
+            )
+        return model
+
+    async def _check_authentication(self, brand: Brand, auth: Authentication) -> None:
+        kind = brand.credential_kind
+        if kind is CredentialKind.NONE and (auth.password is not None or auth.credentials_id is not None):
+            raise Invalid(f"{brand.name} units are identified by their IMEI and take no authentication.", "authentication")
+        if kind is CredentialKind.INDIVIDUAL:
+            if auth.credentials_id is not None or auth.password is None:
+                raise Invalid(f"{brand.name} units need their individual 'password'.", "authentication.password")
+            problem = password_problem(brand, auth.password)
+            if problem:
+                raise Invalid(problem, "authentication.password")
+        if kind is CredentialKind.SHARED:
+            if auth.password is not None or auth.credentials_id is None:
+                raise Invalid(f"{brand.name} units need shared 'credentials_id'.", "authentication.credentials_id")
+            credentials = await self.store.read(q.get_credentials, auth.credentials_id)
+            if credentials is None or credentials["brand"] != brand.name:
+                raise ReferencedNotFound(
+                    f"There are no {brand.name} credentials with id '{auth.credentials_id}'.",
+                    "authentication.credentials_id",
+                )
+
+    async def add_vehicle(
+        self,
+        *,
+        unit_id: str,
+        brand: Brand,
+        model_id: str,
+        auth: Authentication,
+        master_data: dict[str, Any],
+        custom_fields: dict[str, Any],
+        tags: list[str],
+        operation_status: str,
+    ) -> dict[str, Any]:
+        model = self.model_for(model_id, brand)
+        await self._check_authentication(brand, auth)
+        now = now_text()
+        row = {
+            "created_at": now,
+            "master_data": json.dumps(master_data),
+            "master_data_modified_at": now,
+            "custom_fields": json.dumps(custom_fields),
+            "custom_fields_modified_at": now,
+            "tags": json.dumps(tags),
+            "operation_status": operation_status,
+            "operation_status_modified_at": now,
+            "life_status": "OFFLINE",
+            "life_status_modified_at": now,
+            "model_id": model.id,
+            "unit_brand": brand.name,
+            "unit_id": unit_id,
+            "attached_at": now,
+            "credentials_id": auth.credentials_id,
+        }
+
+        def insert(conn: sqlite3.Connection) -> dict[str, Any]:
+            existing = q.vehicle_of_unit(conn, brand.name, unit_id)
+            if existing is not None:
+                raise Conflict(f"The {brand.name} unit '{unit_id}' is already attached to vehicle '{existing['id']}'.")
+            vehicle_id = ids.short_id()
+            while q.vehicle_id_taken(conn, vehicle_id):
+                vehicle_id = ids.short_id()
+            full = {**row, "id": vehicle_id}
+            if auth.password is not None:
+                full["password"] = self.box.encrypt(auth.password, _password_binding(brand.name, unit_id))
+            try:
+                q.insert_vehicle(conn, full)
+            except sqlite3.IntegrityError:  # credentials deleted since we checked
+                raise ReferencedNotFound(f"There are no credentials with id '{auth.credentials_id}'.") from None
+            return q.get_vehicle(conn, vehicle_id)
+
+        return await self.store.write(insert)
+
+    async def get_vehicle(self, vehicle_id: str) -> dict[str, Any]:
+        row = await self.store.read(q.get_vehicle, vehicle_id)
+        if row is None:
+            raise NotFound(f"There is no vehicle with id '{vehicle_id}'.")
+        return row
+
+    async def list_vehicles(self, after: tuple[str, str], limit: int, query: str | None) -> list[dict[str, Any]]:
+        return await self.store.read(q.list_vehicles, after, limit, query)
+
+    async def update_vehicle(self, vehicle_id: str, patch: dict[str, Any]) -> dict[str, Any]:
+        """``patch`` holds the parts the request sent: master_data (merged, None removes a
+        field), custom_fields and tags (replaced), operation_status."""
+        now = now_text()
+
+        def update(conn: sqlite3.Connection) -> dict[str, Any]:
+            row = q.get_vehicle(conn, vehicle_id)
+            if row is None:
+                raise NotFound(f"There is no vehicle with id '{vehicle_id}'.")
+            changes: dict[str, Any] = {}
+            if "master_data" in patch:
+                merged = json.loads(row["master_data"])
+                for key, value in patch["master_data"].items():
+                    if value is None:
+                        merged.pop(key, None)
+                    else:
+                        merged[key] = value
+                changes.update(master_data=json.dumps(merged), master_data_modified_at=now)
+            if "custom_fields" in patch:
+                changes.update(custom_fields=json.dumps(patch["custom_fields"]), custom_fields_modified_at=now)
+            if "tags" in patch:
+                changes["tags"] = json.dumps(patch["tags"])
+            if "operation_status" in patch and patch["operation_status"] != row["operation_status"]:
+                changes.update(operation_status=patch["operation_status"], operation_status_modified_at=now)
+            if changes:
+                q.update_vehicle(conn, vehicle_id, changes)
+            return q.get_vehicle(conn, vehicle_id)
+
+        return await self.store.write(update)
+
+    async def remove_vehicle(self, vehicle_id: str) -> None:
+        row = await self.store.write(q.delete_vehicle, vehicle_id)
+        if row is None:
+            raise NotFound(f"There is no vehicle with id '{vehicle_id}'.")
+        for callback in self.on_vehicle_removed:
+            callback(row)
+
+    async def change_model(self, vehicle_id: str, model_id: str) -> dict[str, Any]:
+        row = await self.get_vehicle(vehicle_id)
+        model = self.model_for(model_id, BRANDS[row["unit_brand"]])
+
+        def update(conn: sqlite3.Connection) -> None:
+            if not q.update_vehicle(conn, vehicle_id, {"model_id": model.id}):
+                raise NotFound(f"There is no vehicle with id '{vehicle_id}'.")
+
+        await self.store.write(update)
+        return await self.get_vehicle(vehicle_id)
+
+    async def change_authentication(self, vehicle_id: str, auth: Authentication) -> None:
+        row = await self.get_vehicle(vehicle_id)
+        brand = BRANDS[row["unit_brand"]]
+        if brand.credential_kind is CredentialKind.NONE:
+            raise Invalid(f"{brand.name} units take no authentication.", "authentication")
+        await self._check_authentication(brand, auth)
+        if auth.password is not None:
+            changes = {"password": self.box.encrypt(auth.password, _password_binding(brand.name, row["unit_id"]))}
+        else:
+            changes = {"credentials_id": auth.credentials_id}
+
+        def update(conn: sqlite3.Connection) -> None:
+            try:
+                found = q.update_vehicle(conn, vehicle_id, changes)
+            except sqlite3.IntegrityError:
+                raise ReferencedNotFound(f"There are no credentials with id '{auth.credentials_id}'.") from None
+            if not found:
+                raise NotFound(f"There is no vehicle with id '{vehicle_id}'.")
+
+        await self.store.write(update)
+
+    async def unit_password(self, vehicle_id: str) -> str | None:
+        """The unit's individual password, decrypted, for a driver that must send or check it."""
+        row = await self.get_vehicle(vehicle_id)
+        blob = await self.store.read(q.get_vehicle_password, vehicle_id)
+        return None if blob is None else self.box.decrypt(blob, _password_binding(row["unit_brand"], row["unit_id"]))
+
+    async def count_vehicles(self) -> int:
+        return await self.store.read(q.count_vehicles)
+
+    # --- credentials -----------------------------------------------------------------
+
+    async def add_credentials(self, brand: Brand, name: str, client_id: str, client_secret: str) -> dict[str, Any]:
+        if brand.credential_kind is not CredentialKind.SHARED:
+            raise Invalid(f"{brand.name} does not use shared credentials.", "brand")
+        now = now_text()
+        credentials_id = ids.ulid()
+        row = {
+            "id": credentials_id,
+            "brand": brand.name,
+            "name": name,
+            "client_id": client_id,
+            "client_secret": self.box.encrypt(client_secret, _secret_binding(credentials_id)),
+            "created_at": now,
+            "modified_at": now,
+        }
+        await self.store.write(q.insert_credentials, row)
+        return await self.get_credentials(credentials_id)
+
+    async def get_credentials(self, credentials_id: str) -> dict[str, Any]:
+        row = await self.store.read(q.get_credentials, credentials_id)
+        if row is None:
+            raise NotFound(f"There are no credentials with id '{credentials_id}'.")
+        return row
+
+    async def list_credentials(self, brand: str | None, after: str, limit: int) -> list[dict[str, Any]]:
+        return await self.store.read(q.list_credentials, brand, after, limit)
+
+    async def update_credentials(self, credentials_id: str, changes: dict[str, str]) -> dict[str, Any]:
+        changes = dict(changes)
+        if "client_secret" in changes:
+            changes["client_secret"] = self.box.encrypt(changes["client_secret"], _secret_binding(credentials_id))
+        if changes:
+            changes["modified_at"] = now_text()
+
+            def update(conn: sqlite3.Connection) -> None:
+                if not q.update_credentials(conn, credentials_id, changes):
+                    raise NotFound(f"There are no credentials with id '{credentials_id}'.")
+
+            await self.store.write(update)
+        return await self.get_credentials(credentials_id)
+
+    async def client_secret(self, credentials_id: str) -> str:
+        blob = await self.store.read(q.get_credentials_secret, credentials_id)
+        if blob is None:
+            raise NotFound(f"There are no credentials with id '{credentials_id}'.")
+        return self.box.decrypt(blob, _secret_binding(credentials_id))
+
+    async def remove_credentials(self, credentials_id: str) -> None:
+        def delete(conn: sqlite3.Connection) -> None:
+            row = q.get_credentials(conn, credentials_id)
+            if row is None:
+                raise NotFound(f"There are no credentials with id '{credentials_id}'.")
+            if q.credentials_user(conn, credentials_id) is not None:
+                raise Conflict(
+                    f"Cannot delete the credentials with name '{row['name']}', since they are already being used."
+                )
+            q.delete_credentials(conn, credentials_id)
+
+        await self.store.write(delete)
+
+    # --- units -----------------------------------------------------------------------
+
+    async def record_seen(self, brand: str, unit_id: str, remote_address: str) -> bool:
+        return await self.store.write(q.record_seen_unit, brand, unit_id, now_text(), remote_address)
+
+    async def available_units(self, brand: Brand) -> list[dict[str, Any]]:
+        return await self.store.read(q.available_units, brand.name)
+
+
+def _password_binding(brand: str, unit_id: str) -> str:
+    return f"unit-password:{brand}:{unit_id}"
+
+
+def _secret_binding(credentials_id: str) -> str:
+    return f"client-secret:{credentials_id}"

@@ -1,0 +1,66 @@
+"""Encryption at rest for unit passwords and shared-credential client secrets.
+
+AES-256-GCM with a random 96-bit nonce per value. The associated data binds each
+ciphertext to its row and column, so a ciphertext copied onto another row fails to
+decrypt instead of silently handing one unit another's password.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+KEY_FILE = "secrets.key"
+_NONCE = 12
+
+
+class SecretsError(Exception):
+    pass
+
+
+class SecretBox:
+    def __init__(self, key: bytes) -> None:
+        self._aead = AESGCM(key)
+
+    @classmethod
+    def open(cls, data_dir: Path) -> SecretBox:
+        """Load the key, creating it (mode 0600) on first start.
+
+        A key readable by group or others is refused rather than fixed: someone may
+        already have read it, and the operator should know.
+        """
+        path = data_dir / KEY_FILE
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            mode = os.stat(path).st_mode
+            if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                raise SecretsError(
+                    f"{path} is accessible by group or others (mode {stat.S_IMODE(mode):04o}); "
+                    f"run `chmod 600 {path}` after checking who could read it"
+                ) from None
+            key = path.read_bytes()
+            if len(key) != 32:
+                raise SecretsError(f"{path} does not hold a 32-byte key") from None
+            return cls(key)
+        key = AESGCM.generate_key(bit_length=256)
+        try:
+            os.write(fd, key)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return cls(key)
+
+    def encrypt(self, plaintext: str, bound_to: str) -> bytes:
+        nonce = os.urandom(_NONCE)
+        return nonce + self._aead.encrypt(nonce, plaintext.encode(), bound_to.encode())
+
+    def decrypt(self, blob: bytes, bound_to: str) -> str:
+        try:
+            return self._aead.decrypt(blob[:_NONCE], blob[_NONCE:], bound_to.encode()).decode()
+        except InvalidTag:
+            raise SecretsError(f"a stored secret does not decrypt for {bound_to}") from None

@@ -1,0 +1,169 @@
+"""SQL for the registry. Each function takes a connection and runs inside the
+caller's transaction (a writer batch or a read snapshot)."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+# --- meta ----------------------------------------------------------------------------
+
+
+def get_meta(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else row[0]
+
+
+def put_meta_once(conn: sqlite3.Connection, key: str, value: str) -> str:
+    """Store ``value`` unless the key exists; return the stored value either way."""
+    conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, value))
+    return get_meta(conn, key)
+
+
+# --- credentials ---------------------------------------------------------------------
+
+_CREDENTIAL_COLUMNS = "id, brand, name, client_id, created_at, modified_at"
+
+
+def insert_credentials(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
+    conn.execute(
+        "INSERT INTO credentials (id, brand, name, client_id, client_secret, created_at, modified_at)"
+        " VALUES (:id, :brand, :name, :client_id, :client_secret, :created_at, :modified_at)",
+        row,
+    )
+
+
+def get_credentials(conn: sqlite3.Connection, credentials_id: str) -> dict[str, Any] | None:
+    row = conn.execute(f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials WHERE id = ?", (credentials_id,)).fetchone()
+    return None if row is None else dict(row)
+
+
+def get_credentials_secret(conn: sqlite3.Connection, credentials_id: str) -> bytes | None:
+    row = conn.execute("SELECT client_secret FROM credentials WHERE id = ?", (credentials_id,)).fetchone()
+    return None if row is None else row[0]
+
+
+def list_credentials(conn: sqlite3.Connection, brand: str | None, after: str, limit: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials WHERE (:brand IS NULL OR brand = :brand)"
+        " AND id > :after ORDER BY id LIMIT :limit",
+        {"brand": brand, "after": after, "limit": limit},
+    )
+    return [dict(r) for r in rows]
+
+
+def update_credentials(conn: sqlite3.Connection, credentials_id: str, changes: dict[str, Any]) -> bool:
+    assignments = ", ".join(f"{column} = :{column}" for column in changes)
+    cursor = conn.execute(f"UPDATE credentials SET {assignments} WHERE id = :id", {**changes, "id": credentials_id})
+    return cursor.rowcount == 1
+
+
+def credentials_user(conn: sqlite3.Connection, credentials_id: str) -> str | None:
+    row = conn.execute("SELECT id FROM vehicles WHERE credentials_id = ? LIMIT 1", (credentials_id,)).fetchone()
+    return None if row is None else row[0]
+
+
+def delete_credentials(conn: sqlite3.Connection, credentials_id: str) -> bool:
+    return conn.execute("DELETE FROM credentials WHERE id = ?", (credentials_id,)).rowcount == 1
+
+
+# --- vehicles ------------------------------------------------------------------------
+
+_VEHICLE_COLUMNS = (
+    "id, created_at, master_data, master_data_modified_at, custom_fields, custom_fields_modified_at,"
+    " tags, operation_status, operation_status_modified_at, life_status, life_status_modified_at,"
+    " model_id, unit_brand, unit_id, attached_at, credentials_id"
+)
+
+
+def insert_vehicle(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
+    columns = ", ".join(row)
+    values = ", ".join(f":{c}" for c in row)
+    conn.execute(f"INSERT INTO vehicles ({columns}) VALUES ({values})", row)
+
+
+def vehicle_id_taken(conn: sqlite3.Connection, vehicle_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM vehicles WHERE id = ?", (vehicle_id,)).fetchone() is not None
+
+
+def vehicle_of_unit(conn: sqlite3.Connection, brand: str, unit_id: str) -> dict[str, Any] | None:
+    row = conn.execute(
+        f"SELECT {_VEHICLE_COLUMNS} FROM vehicles WHERE unit_brand = ? AND unit_id = ?", (brand, unit_id)
+    ).fetchone()
+    return None if row is None else dict(row)
+
+
+def get_vehicle(conn: sqlite3.Connection, vehicle_id: str) -> dict[str, Any] | None:
+    row = conn.execute(f"SELECT {_VEHICLE_COLUMNS} FROM vehicles WHERE id = ?", (vehicle_id,)).fetchone()
+    return None if row is None else dict(row)
+
+
+def get_vehicle_password(conn: sqlite3.Connection, vehicle_id: str) -> bytes | None:
+    row = conn.execute("SELECT password FROM vehicles WHERE id = ?", (vehicle_id,)).fetchone()
+    return None if row is None else row[0]
+
+
+def list_vehicles(
+    conn: sqlite3.Connection, after: tuple[str, str], limit: int, query: str | None
+) -> list[dict[str, Any]]:
+    # ?q= matches licence plate, VIN, custom name or unit id, case-insensitively.
+    like = None if query is None else f"%{_escape_like(query.lower())}%"
+    rows = conn.execute(
+        f"SELECT {_VEHICLE_COLUMNS} FROM vehicles"
+        " WHERE (created_at, id) > (:after_at, :after_id)"
+        " AND (:like IS NULL"
+        "      OR lower(unit_id) LIKE :like ESCAPE '\\'"
+        "      OR lower(coalesce(json_extract(master_data, '$.license_plate'), '')) LIKE :like ESCAPE '\\'"
+        "      OR lower(coalesce(json_extract(master_data, '$.vin'), '')) LIKE :like ESCAPE '\\'"
+        "      OR lower(coalesce(json_extract(master_data, '$.custom_name'), '')) LIKE :like ESCAPE '\\')"
+        " ORDER BY created_at, id LIMIT :limit",
+        {"after_at": after[0], "after_id": after[1], "like": like, "limit": limit},
+    )
+    return [dict(r) for r in rows]
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def update_vehicle(conn: sqlite3.Connection, vehicle_id: str, changes: dict[str, Any]) -> bool:
+    assignments = ", ".join(f"{column} = :{column}" for column in changes)
+    cursor = conn.execute(f"UPDATE vehicles SET {assignments} WHERE id = :id", {**changes, "id": vehicle_id})
+    return cursor.rowcount == 1
+
+
+def delete_vehicle(conn: sqlite3.Connection, vehicle_id: str) -> dict[str, Any] | None:
+    row = get_vehicle(conn, vehicle_id)
+    if row is not None:
+        conn.execute("DELETE FROM vehicles WHERE id = ?", (vehicle_id,))
+    return row
+
+
+def count_vehicles(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT count(*) FROM vehicles").fetchone()[0]
+
+
+# --- units seen on listeners ---------------------------------------------------------
+
+
+def record_seen_unit(conn: sqlite3.Connection, brand: str, unit_id: str, at: str, remote_address: str) -> bool:
+    """Remember a unit that reached a listener; True when it was not known before."""
+    cursor = conn.execute(
+        "INSERT INTO seen_units (brand, unit_id, first_seen_at, last_seen_at, remote_address)"
+        " VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (brand, unit_id) DO UPDATE SET last_seen_at = excluded.last_seen_at,"
+        " remote_address = excluded.remote_address"
+        " RETURNING first_seen_at = last_seen_at",
+        (brand, unit_id, at, at, remote_address),
+    )
+    return bool(cursor.fetchone()[0])
+
+
+def available_units(conn: sqlite3.Connection, brand: str) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        "SELECT s.unit_id AS id, s.brand, s.first_seen_at, s.last_seen_at, s.remote_address"
+        " FROM seen_units s LEFT JOIN vehicles v ON v.unit_brand = s.brand AND v.unit_id = s.unit_id"
+        " WHERE s.brand = ? AND v.id IS NULL ORDER BY s.last_seen_at DESC",
+        (brand,),
+    )
+    return [dict(r) for r in rows]

@@ -1,0 +1,95 @@
+"""Schema migrations, applied in order; `PRAGMA user_version` holds how many ran."""
+
+from __future__ import annotations
+
+import sqlite3
+
+# Each entry upgrades the schema by one version. Never edit a released entry: append.
+MIGRATIONS: list[str] = [
+    # 1: the foundation: fleet identity, shared credentials, vehicles, units seen on listeners.
+    """
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE credentials (
+        id            TEXT PRIMARY KEY,
+        brand         TEXT NOT NULL,
+        name          TEXT NOT NULL,
+        client_id     TEXT NOT NULL,
+        client_secret BLOB NOT NULL,          -- AES-GCM, bound to the row id
+        created_at    TEXT NOT NULL,
+        modified_at   TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE vehicles (
+        id                           TEXT PRIMARY KEY,
+        created_at                   TEXT NOT NULL,
+        master_data                  TEXT NOT NULL,   -- JSON object
+        master_data_modified_at      TEXT NOT NULL,
+        custom_fields                TEXT NOT NULL,   -- JSON object
+        custom_fields_modified_at    TEXT NOT NULL,
+        tags                         TEXT NOT NULL,   -- JSON array
+        operation_status             TEXT NOT NULL,
+        operation_status_modified_at TEXT NOT NULL,
+        life_status                  TEXT NOT NULL,
+        life_status_modified_at      TEXT NOT NULL,
+        model_id                     TEXT NOT NULL,
+        unit_brand                   TEXT NOT NULL,
+        unit_id                      TEXT NOT NULL,
+        attached_at                  TEXT NOT NULL,
+        credentials_id               TEXT REFERENCES credentials(id),
+        password                     BLOB,            -- AES-GCM, bound to the unit
+        UNIQUE (unit_brand, unit_id)
+    ) STRICT;
+    CREATE INDEX vehicles_by_creation ON vehicles (created_at, id);
+    CREATE INDEX vehicles_by_credentials ON vehicles (credentials_id);
+
+    -- Units that reached a listener; nothing secret is kept about them.
+    CREATE TABLE seen_units (
+        brand          TEXT NOT NULL,
+        unit_id        TEXT NOT NULL,
+        first_seen_at  TEXT NOT NULL,
+        last_seen_at   TEXT NOT NULL,
+        remote_address TEXT NOT NULL,
+        PRIMARY KEY (brand, unit_id)
+    ) STRICT;
+    """,
+]
+
+MINIMUM_SQLITE = (3, 37, 0)  # STRICT tables
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the database to the newest schema; each step commits with its version."""
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    if version > len(MIGRATIONS):
+        raise RuntimeError(
+            f"the database has schema version {version}, newer than this fleetgate knows "
+            f"({len(MIGRATIONS)}): upgrade fleetgate instead of downgrading it"
+        )
+    for number in range(version, len(MIGRATIONS)):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(MIGRATIONS[number]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return len(MIGRATIONS)
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements; executescript() would commit on its own."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip():
+        raise ValueError(f"incomplete statement in migration: {current.strip()[:60]}")
+    return statements
