@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 FuelType = Literal["ELECTRIC", "PETROL", "DIESEL", "HYBRID", "HYDROGEN", "GAS", "OTHER"]
 Transmission = Literal["AUTOMATIC", "MANUAL"]
@@ -57,17 +57,16 @@ class MasterData(Body):
         return data
 
 
-CustomValue = StrictBool | StrictInt | StrictFloat | StrictStr
-
-
-def _check_custom_fields(value: dict[str, CustomValue] | None) -> dict[str, CustomValue] | None:
+def _check_custom_fields(value: dict[str, Any] | None) -> dict[str, Any] | None:
     if value is None:
         return value
     if len(value) > 50:
         raise ValueError("at most 50 custom fields are allowed")
-    for key in value:
+    for key, item in value.items():
         if not 1 <= len(key) <= 64:
             raise ValueError(f"custom field name '{key[:70]}' must be 1 to 64 characters")
+        if not isinstance(item, str | int | float | bool):
+            raise ValueError(f"custom field '{key}' must be a string, number or boolean")
     return value
 
 
@@ -86,7 +85,7 @@ def _check_tags(value: list[StrictStr] | None) -> list[str] | None:
 class VehicleIn(Body):
     telematics_unit: TelematicsUnitIn
     master_data: MasterData = MasterData()
-    custom_fields: dict[StrictStr, CustomValue] = {}
+    custom_fields: dict[StrictStr, Any] = {}
     tags: list[StrictStr] = []
     operation_status: OperationStatus = "OPERATING"
 
@@ -96,7 +95,7 @@ class VehicleIn(Body):
 
 class VehiclePatch(Body):
     master_data: MasterData | None = None
-    custom_fields: dict[StrictStr, CustomValue] | None = None
+    custom_fields: dict[StrictStr, Any] | None = None
     tags: list[StrictStr] | None = None
     operation_status: OperationStatus | None = None
 

@@ -1,0 +1,156 @@
+"""Every kind of bad request gets problem JSON naming the field, and writes nothing."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from tests.gateway.seed import CONCOX_MODEL, JT808_MODEL, TELTONIKA_MODEL, niu_credentials, niu_vehicle, unit_body
+
+
+def _with(body: dict, path: str, value) -> dict:
+    body = copy.deepcopy(body)
+    *parents, last = path.split(".")
+    node = body
+    for part in parents:
+        node = node.setdefault(part, {})
+    if value is _DROP:
+        node.pop(last)
+    else:
+        node[last] = value
+    return body
+
+
+_DROP = object()
+
+# (case, mutation of the seed body, status, problem type, words the detail must contain)
+BAD_VEHICLES = [
+    ("wrong enum", ("master_data.fuel_type", "COAL"), 400, "validation-error", "master_data.fuel_type"),
+    ("over-long plate", ("master_data.license_plate", "X" * 31), 400, "validation-error", "master_data.license_plate"),
+    ("bad vin", ("master_data.vin", "IOQ45678901234567"), 400, "validation-error", "master_data.vin"),
+    ("year not 4 digits", ("master_data.year_of_production", "20"), 400, "validation-error", "year_of_production"),
+    ("year as number", ("master_data.year_of_production", 2020), 400, "validation-error", "year_of_production"),
+    ("unknown property", ("master_data.colour", "red"), 400, "validation-error", "The property 'colour' is not allowed"),
+    ("unknown top-level property", ("owner", "me"), 400, "validation-error", "The property 'owner' is not allowed"),
+    ("unknown brand", ("telematics_unit.brand", "ACME"), 400, "validation-error", "telematics_unit.brand"),
+    ("missing unit id", ("telematics_unit.id", _DROP), 400, "validation-error", "telematics_unit.id"),
+    ("missing model", ("telematics_unit.setup", _DROP), 400, "validation-error", "telematics_unit.setup"),
+    ("unknown model", ("telematics_unit.setup.vehicle_model_id", "01AAAAAAAAAAAAAAAAAAAAAAAA"), 400,
+     "referenced-resource-not-found", "01AAAAAAAAAAAAAAAAAAAAAAAA"),
+    ("model of another brand", ("telematics_unit.setup.vehicle_model_id", TELTONIKA_MODEL), 400,
+     "referenced-resource-not-found", "TELTONIKA model"),
+    ("unknown credentials", ("telematics_unit.authentication.credentials_id", "01F6AAAAAAAAAAAAAAAAAAAAAA"), 400,
+     "referenced-resource-not-found", "01F6AAAAAAAAAAAAAAAAAAAAAA"),
+    ("password for a shared brand", ("telematics_unit.authentication", {"password": "x"}), 400,
+     "validation-error", "credentials_id"),
+    ("bad tag", ("tags", ["Not OK"]), 400, "validation-error", "tags"),
+    ("too many tags", ("tags", [f"t{n}" for n in range(21)]), 400, "validation-error", "tags"),
+    ("custom field object", ("custom_fields", {"a": {"b": 1}}), 400, "validation-error",
+     "custom field 'a' must be a string, number or boolean"),
+    ("too many custom fields", ("custom_fields", {f"k{n}": n for n in range(51)}), 400, "validation-error",
+     "custom_fields"),
+    ("bad operation status", ("operation_status", "PARKED"), 400, "validation-error", "operation_status"),
+    ("bad unit id", ("telematics_unit.id", "niu-lower"), 400, "validation-error", "telematics_unit.id"),
+]
+
+
+async def snapshot(api) -> tuple:
+    return ((await api.get("/vehicles")).json(), (await api.get("/credentials")).json())
+
+
+async def assert_problem(response, status: int, problem: str, words: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["type"] == f"/problems/{problem}"
+    assert body["status"] == status
+    assert body["title"]
+    assert words in body["detail"], body["detail"]
+    assert body["flow_id"] == response.headers["x-flow-id"]
+
+
+@pytest.mark.parametrize("case,mutation,status,problem,words", BAD_VEHICLES, ids=[c[0] for c in BAD_VEHICLES])
+async def test_bad_vehicle_body(api, case, mutation, status, problem, words):
+    credentials_id = (await api.post("/credentials", json=niu_credentials())).json()["id"]
+    before = await snapshot(api)
+    response = await api.post("/vehicles", json=_with(niu_vehicle(credentials_id), *mutation))
+    await assert_problem(response, status, problem, words)
+    assert await snapshot(api) == before
+
+
+async def test_invalid_json(api):
+    response = await api.post("/vehicles", content=b'{"telematics_unit": ', headers={"content-type": "application/json"})
+    await assert_problem(response, 400, "invalid-json", "not valid JSON")
+    assert (await api.get("/vehicles")).json()["items"] == []
+
+
+async def test_body_that_is_not_an_object(api):
+    response = await api.post("/vehicles", json=[1, 2])
+    await assert_problem(response, 400, "validation-error", "JSON object")
+
+
+@pytest.mark.parametrize(
+    "brand,model,authentication,words",
+    [
+        ("CONCOX", CONCOX_MODEL, {}, "password"),
+        ("JT808", JT808_MODEL, {}, "password"),
+        ("CONCOX", CONCOX_MODEL, {"password": "ab,12"}, "may not contain ','"),
+        ("CONCOX", CONCOX_MODEL, {"password": "ab 12#"}, "may not contain space, '#'"),
+        ("JT808", JT808_MODEL, {"password": ""}, "1 to 64 printable ASCII"),
+        ("JT808", JT808_MODEL, {"password": "x" * 65}, "1 to 64 printable ASCII"),
+        ("JT808", JT808_MODEL, {"password": "pässword"}, "1 to 64 printable ASCII"),
+        ("TELTONIKA", TELTONIKA_MODEL, {"password": "x"}, "take no authentication"),
+    ],
+)
+async def test_authentication_must_match_the_credential_kind(api, brand, model, authentication, words):
+    unit_id = {"CONCOX": "359710049095095", "JT808": "013912345678", "TELTONIKA": "356307042441013"}[brand]
+    response = await api.post("/vehicles", json=unit_body(brand, unit_id, model, **authentication))
+    await assert_problem(response, 400, "validation-error", words)
+    assert (await api.get("/vehicles")).json()["items"] == []
+
+
+async def test_credentials_of_another_brand_are_not_found(api, gateway):
+    # Only NIU takes credentials today, so plant a row of another brand the way a
+    # future SHARED brand would have one, straight through the registry's store.
+    from gateway.store import queries
+
+    niu = (await api.post("/credentials", json=niu_credentials())).json()
+    row = {"id": "01M8A3J4K0WN97VX1M9KQGBXDC", "brand": "TELTONIKA", "name": "other", "client_id": "c",
+           "client_secret": b"x", "created_at": niu["created_at"], "modified_at": niu["created_at"]}
+    await gateway.registry.store.write(queries.insert_credentials, row)
+    body = niu_vehicle(row["id"])
+    response = await api.post("/vehicles", json=body)
+    await assert_problem(response, 400, "referenced-resource-not-found", "no NIU credentials")
+
+
+async def test_unit_already_attached_is_a_conflict(api):
+    body = unit_body("TELTONIKA", "356307042441013", TELTONIKA_MODEL)
+    first = await api.post("/vehicles", json=body)
+    assert first.status_code == 201
+    before = await snapshot(api)
+    second = await api.post("/vehicles", json=body)
+    await assert_problem(second, 409, "conflicting-resource", first.json()["id"])
+    assert await snapshot(api) == before
+
+
+async def test_patch_rejects_bad_parts_and_changes_nothing(api):
+    vehicle = (await api.post("/vehicles", json=unit_body("TELTONIKA", "356307042441013", TELTONIKA_MODEL))).json()
+    url = f"/vehicles/{vehicle['id']}"
+    for body, words in (
+        ({"master_data": {"license_plate": "X" * 31}}, "license_plate"),
+        ({"tags": None}, "'tags' cannot be null"),
+        ({"telematics_unit": {}}, "The property 'telematics_unit' is not allowed"),
+        ({"operation_status": "BROKEN"}, "operation_status"),
+    ):
+        await assert_problem(await api.patch(url, json=body), 400, "validation-error", words)
+    assert (await api.get(url)).json() == vehicle
+    await assert_problem(await api.patch("/vehicles/ZZZZZ", json={}), 404, "resource-not-found", "ZZZZZ")
+
+
+async def test_unknown_paths_and_methods_are_problems(api):
+    await assert_problem(await api.get("/nowhere"), 404, "resource-not-found", "/nowhere")
+    await assert_problem(await api.put("/vehicles", json={}), 405, "method-not-allowed", "PUT")
+    await assert_problem(await api.get("/vehicles/NOPE1"), 404, "resource-not-found", "NOPE1")
+    await assert_problem(await api.get("/telematics-brands/ACME/available-vehicle-models"), 404,
+                         "resource-not-found", "ACME")

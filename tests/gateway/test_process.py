@@ -1,0 +1,121 @@
+"""The gateway as a process: restarts, a second instance, signals, key file, bad config."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from gateway.client import AdminClient
+from tests.conftest import gateway_config_toml
+from tests.gateway.seed import niu_credentials, niu_vehicle
+from tests.process import run_cli, start_gateway, wait_exit, wait_until_serving
+
+
+@pytest.fixture
+def paths(tmp_path, short_dir):
+    data_dir = tmp_path / "data"
+    socket = short_dir / "admin.sock"
+    config = tmp_path / "fleetgate.toml"
+    config.write_text(gateway_config_toml(data_dir, socket))
+    return data_dir, socket, config
+
+
+def _get(socket, url):
+    with AdminClient(socket, timeout=5) as client:
+        return client.get(url)
+
+
+async def test_everything_survives_kill_9(paths):
+    data_dir, socket, config = paths
+    first = start_gateway(config)
+    try:
+        health = await wait_until_serving(first, socket)
+        with AdminClient(socket) as client:
+            credentials = client.post("/credentials", niu_credentials())
+            vehicle = client.post("/vehicles", niu_vehicle(credentials["id"]))
+    finally:
+        first.kill()  # SIGKILL: no clean shutdown, the socket file stays behind
+    assert await wait_exit(first) == -signal.SIGKILL
+    assert socket.exists()
+
+    second = start_gateway(config)
+    try:
+        again = await wait_until_serving(second, socket)
+        assert again["fleet_id"] == health["fleet_id"]
+        assert _get(socket, f"/vehicles/{vehicle['id']}") == vehicle
+        assert _get(socket, f"/credentials/{credentials['id']}") == credentials
+    finally:
+        second.terminate()
+        await wait_exit(second)
+
+
+async def test_second_gateway_on_the_same_data_dir_refuses(paths):
+    data_dir, socket, config = paths
+    first = start_gateway(config)
+    try:
+        health = await wait_until_serving(first, socket)
+        second = start_gateway(config)
+        assert await wait_exit(second) == 1
+        message = second.stderr.read()
+        assert f"already running on data dir {data_dir}" in message
+        assert f"pid {first.pid}" in message
+        # The first gateway still owns its socket.
+        assert _get(socket, "/health")["fleet_id"] == health["fleet_id"]
+    finally:
+        first.terminate()
+        await wait_exit(first)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+async def test_signal_shuts_down_cleanly_and_removes_the_socket(paths, signum):
+    data_dir, socket, config = paths
+    process = start_gateway(config)
+    await wait_until_serving(process, socket)
+    assert oct(socket.stat().st_mode & 0o777) == oct(0o660)
+    assert oct((data_dir / "secrets.key").stat().st_mode & 0o777) == oct(0o600)
+    process.send_signal(signum)
+    assert await wait_exit(process) == 0
+    assert not socket.exists()
+    assert "Traceback" not in process.stderr.read()
+
+
+async def test_key_file_readable_by_others_is_refused(paths):
+    data_dir, socket, config = paths
+    data_dir.mkdir()
+    key = data_dir / "secrets.key"
+    key.write_bytes(os.urandom(32))
+    key.chmod(0o644)
+    process = start_gateway(config)
+    assert await wait_exit(process) == 1
+    message = process.stderr.read()
+    assert "accessible by group or others" in message and "chmod 600" in message
+    assert not socket.exists()
+
+
+@pytest.mark.parametrize(
+    "toml,expected",
+    [
+        ('[drivers.teltonika]\nport = "many"\n', "drivers.teltonika.port: Input should be a valid integer"),
+        ('[drivers.gt06]\nport = 70000\n', "drivers.gt06.port: Input should be less than or equal to 65535"),
+        ("[sessions]\nlogin_timout = 5\n", "sessions.login_timout: unknown key"),
+        ('[store]\nsynchronous = "OFF"\n', "store.synchronous: Input should be 'FULL' or 'NORMAL'"),
+        ("[log\nlevel = 1\n", "not valid TOML"),
+    ],
+)
+async def test_bad_config_is_one_clear_line(tmp_path, toml, expected):
+    config = tmp_path / "bad.toml"
+    config.write_text(toml)
+    result = await run_cli("serve", "--config", str(config))
+    assert result.returncode == 2
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"fleetgate: config error: {config}: ")
+    assert expected in lines[0]
+
+
+async def test_missing_config_file_is_one_clear_line(tmp_path):
+    result = await run_cli("serve", "--config", str(tmp_path / "absent.toml"))
+    assert result.returncode == 2
+    assert result.stderr.decode().strip() == f"fleetgate: config error: {tmp_path / 'absent.toml'}: cannot read: No such file or directory"
