@@ -22,6 +22,11 @@ def create_app(ctx: AdminContext) -> FastAPI:
     app.state.context = ctx
     ctx.metrics.counter("fleetgate_admin_requests_total", "Admin API requests by method and status.")
     ctx.metrics.gauge("fleetgate_vehicles", "Vehicles registered.")
+    ctx.metrics.gauge(
+        "fleetgate_listener_up",
+        "Listeners accepting units, by driver and bound port.",
+        lambda: [({"driver": b["driver"], "port": str(b["port"])}, 1) for b in ctx.listeners],
+    )
 
     @app.middleware("http")
     async def flow_id_and_errors(request: Request, call_next):

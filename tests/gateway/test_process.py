@@ -119,3 +119,20 @@ async def test_missing_config_file_is_one_clear_line(tmp_path):
     result = await run_cli("serve", "--config", str(tmp_path / "absent.toml"))
     assert result.returncode == 2
     assert result.stderr.decode().strip() == f"fleetgate: config error: {tmp_path / 'absent.toml'}: cannot read: No such file or directory"
+
+
+async def test_json_logs_on_stderr(tmp_path, short_dir):
+    import json
+
+    socket = short_dir / "admin.sock"
+    config = tmp_path / "json.toml"
+    config.write_text(gateway_config_toml(tmp_path / "data", socket, '[log]\nformat = "json"\n'))
+    process = start_gateway(config)
+    await wait_until_serving(process, socket)
+    process.terminate()
+    await wait_exit(process)
+    entries = [json.loads(line) for line in process.stderr.read().splitlines()]
+    started = next(e for e in entries if "serving fleet" in e["message"])
+    assert started["level"] == "info" and started["logger"] == "gateway.app"
+    assert started["time"].endswith("Z")
+    assert any("SIGTERM received" in e["message"] for e in entries)
