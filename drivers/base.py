@@ -157,8 +157,10 @@ class Acknowledge:
 
 @dataclass(frozen=True)
 class CommandRequest:
-    """A command for the unit. ``correlation`` is assigned by the codec where the
-    protocol carries one; ``redact`` lists substrings (passwords) never to be logged."""
+    """A command for the unit. The session sets ``correlation`` (a counter) before
+    ``send``; a codec whose protocol carries one puts it on the wire (GT06 server flag,
+    JT808 serial) and a codec whose protocol has none ignores it. ``redact`` lists
+    substrings (passwords) never to be logged."""
 
     text: str
     correlation: int | None = None
@@ -225,3 +227,10 @@ class Driver:
     state_from_record: Callable[[Record, Mapping[str, Any]], dict[str, Any]] | None = None
     encode_command: Callable[[str, Mapping[str, Any], str | None], CommandRequest] | None = None
     judge_response: Callable[[str, CommandRequest, CommandResponse], CommandOutcome] | None = None
+    # True where a command's answer carries the command's correlation (GT06 server flag,
+    # JT808 reply serial). Where it does not (Teltonika Codec 12), a command that times out
+    # ends the session: a late answer could otherwise be taken for the next command's.
+    correlates_commands: bool = False
+    # True where the unit presents its INDIVIDUAL password in its login (JT808's
+    # authentication code); the session then refuses a login whose password differs.
+    password_at_login: bool = False

@@ -1,0 +1,249 @@
+"""The Teltonika unit simulator against a tiny in-test gateway built on the driver's codec."""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+from functools import partial
+
+import pytest
+import trio
+
+from drivers.base import (
+    NEED_DATA,
+    Acknowledge,
+    CommandResponse,
+    Login,
+    LoginAccepted,
+    LoginRejected,
+    ProtocolError,
+    RecordBatch,
+)
+from drivers.teltonika import DRIVER, TeltonikaCodec
+from drivers.teltonika.codec import encode_command_frame
+from simulators.teltonika import WIKI_IMEI, SimulatedUnit, add_arguments, imei_for, main_async, run_fleet
+
+FAST = {"retry_delay": 0.02, "response_timeout": 5.0}
+
+
+def luhn_valid(number: str) -> bool:
+    digits = [int(c) for c in reversed(number)]
+    total = sum(d if i % 2 == 0 else (2 * d - 9 if d > 4 else 2 * d) for i, d in enumerate(digits))
+    return total % 10 == 0
+
+
+class Gateway:
+    """Accepts or rejects logins, stores batches, acknowledges or drops them, and can push
+    commands; ``policy(imei, connection_number, batch_number)`` says what to do with a batch:
+    "ack", "short" (answer a count of 0) or "drop" (close without acknowledging)."""
+
+    def __init__(self, reject_first: int = 0, policy=lambda imei, conn, n: "ack") -> None:
+        self.reject_first = reject_first
+        self.policy = policy
+        self.logins: dict[str, int] = defaultdict(int)
+        self.batches: dict[str, list[RecordBatch]] = defaultdict(list)
+        self.responses: dict[str, list[CommandResponse]] = defaultdict(list)
+        self.streams: dict[str, trio.SocketStream] = {}
+        self.changed = trio.Event()
+
+    def _notify(self) -> None:
+        self.changed.set()
+        self.changed = trio.Event()
+
+    async def wait_for(self, condition) -> None:
+        while not condition():
+            await self.changed.wait()
+
+    async def handle(self, stream: trio.SocketStream) -> None:
+        codec = TeltonikaCodec()
+        imei = None
+        conn = batch_number = 0
+        try:
+            while data := await stream.receive_some(4096):
+                codec.receive_data(data)
+                while (event := codec.next_event()) is not NEED_DATA:
+                    if isinstance(event, Login):
+                        imei = event.unit_id
+                        self.logins[imei] += 1
+                        conn = self.logins[imei]
+                        if conn <= self.reject_first:
+                            await stream.send_all(codec.send(LoginRejected(event)))
+                            self._notify()
+                            return
+                        await stream.send_all(codec.send(LoginAccepted(event)))
+                        self.streams[imei] = stream
+                    elif isinstance(event, RecordBatch):
+                        batch_number += 1
+                        self.batches[imei].append(event)
+                        action = self.policy(imei, conn, batch_number)
+                        if action == "drop":
+                            self._notify()
+                            return
+                        if action == "short":  # a count below what was sent
+                            await stream.send_all(bytes(4))
+                        else:
+                            await stream.send_all(codec.send(Acknowledge(event)))
+                    elif isinstance(event, CommandResponse):
+                        self.responses[imei].append(event)
+                    self._notify()
+        except (ProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        finally:
+            await stream.aclose()
+
+    def records(self, imei: str) -> list:
+        return [record for batch in self.batches[imei] for record in batch.records]
+
+    async def command(self, imei: str, text: str) -> None:
+        await self.streams[imei].send_all(encode_command_frame(text))
+
+
+async def fleet(port: int, units: int, interval: float, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    await run_fleet("127.0.0.1", port, units, interval, task_status=task_status, **FAST)
+
+
+async def serve(nursery: trio.Nursery, gateway: Gateway) -> int:
+    listeners = await nursery.start(partial(trio.serve_tcp, gateway.handle, 0, host="127.0.0.1"))
+    return listeners[0].socket.getsockname()[1]
+
+
+def test_imeis_are_deterministic_and_luhn_valid():
+    assert imei_for(0) == WIKI_IMEI
+    imeis = [imei_for(i) for i in range(50)]
+    assert len(set(imeis)) == 50
+    assert all(len(i) == 15 and i.isdigit() and luhn_valid(i) for i in imeis)
+    assert imei_for(1) == "356307042441021"
+    assert imei_for(0, "490154203237518") == "490154203237518"
+    with pytest.raises(ValueError):
+        imei_for(1, "999999999999999")
+
+
+def test_unit_answers_commands_like_an_fmb():
+    unit = SimulatedUnit(WIKI_IMEI)
+    assert unit.answer("setdigout 1") == "DOUT1:1 Timeout:INFINITY DOUT2:IGNORED"
+    assert unit.outputs == [1, 0]
+    assert unit.answer("setdigout ?1") == "DOUT1:IGNORED DOUT2:1 Timeout:INFINITY"
+    assert unit.outputs == [1, 1]
+    assert unit.answer("setdigout 02") == "DOUT params are invalid"
+    assert unit.answer("getio") == "DI1:0 DI2:0 DI3:0 AIN1:0 AIN2:0 DO1:1 DO2:1"
+    assert unit.answer("getrecord") == "Record triggered with high priority"
+    assert len(unit.pending) == 1
+    assert unit.answer("frobnicate") is None  # no answer, as for a failed getrecord
+
+
+async def test_fleet_logs_in_and_records_are_acknowledged():
+    gateway = Gateway()
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            port = await serve(nursery, gateway)
+            report = await nursery.start(fleet, port, 2, 0.02)
+            await gateway.wait_for(lambda: all(len(gateway.records(imei_for(i))) >= 3 for i in range(2)))
+            await gateway.wait_for(lambda: report.acked >= 6)
+            nursery.cancel_scope.cancel()
+    assert set(gateway.logins) == {imei_for(0), imei_for(1)}
+    assert report.acked <= sum(len(gateway.records(i)) for i in gateway.logins)
+    assert report.resent == 0 and report.logins_rejected == 0
+    for imei in gateway.logins:
+        records = gateway.records(imei)
+        times = [r.device_time for r in records]
+        assert times == sorted(times)
+        odometers = [r.fields["io"]["16"] for r in records]
+        assert odometers == sorted(odometers)
+        for record in records:
+            assert record.fields["codec"] == 8
+            assert {"239", "21", "179", "180", "16", "66"} <= set(record.fields["io"])
+            assert record.position.valid and 54 < record.position.latitude < 56
+            state = DRIVER.state_from_record(record, {"immobiliser_output": 1})
+            assert state["driving_enabled"] is True and state["cellular_signal_quality"] == 4
+
+
+async def test_rejected_login_is_retried_and_records_are_kept():
+    gateway = Gateway(reject_first=2)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            port = await serve(nursery, gateway)
+            report = await nursery.start(fleet, port, 1, 0.01)
+            await gateway.wait_for(lambda: gateway.batches[WIKI_IMEI])
+            nursery.cancel_scope.cancel()
+    assert gateway.logins[WIKI_IMEI] == 3
+    assert report.logins_rejected == 2 and report.reconnects >= 2
+    # at least 0.06 s of back-off passed while rejected: those records come in the first packet
+    assert len(gateway.batches[WIKI_IMEI][0].records) >= 2
+
+
+async def test_unacknowledged_records_are_resent_after_a_dropped_connection():
+    gateway = Gateway(policy=lambda imei, conn, n: "drop" if conn == 1 else "ack")
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            port = await serve(nursery, gateway)
+            report = await nursery.start(fleet, port, 1, 0.02)
+            await gateway.wait_for(lambda: len(gateway.batches[WIKI_IMEI]) >= 2)
+            dropped = gateway.batches[WIKI_IMEI][0].records
+            await gateway.wait_for(lambda: report.acked >= len(dropped))
+            nursery.cancel_scope.cancel()
+    first, second = gateway.batches[WIKI_IMEI][:2]
+    assert second.records[: len(first.records)] == first.records  # the same records, again
+    assert report.resent >= len(first.records) and report.reconnects >= 1
+    assert gateway.logins[WIKI_IMEI] == 2
+
+
+async def test_a_short_count_makes_the_unit_send_the_same_records_again():
+    gateway = Gateway(policy=lambda imei, conn, n: "short" if n == 1 else "ack")
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            port = await serve(nursery, gateway)
+            report = await nursery.start(fleet, port, 1, 0.02)
+            await gateway.wait_for(lambda: len(gateway.batches[WIKI_IMEI]) >= 2)
+            await gateway.wait_for(lambda: report.acked >= 1)
+            nursery.cancel_scope.cancel()
+    first, second = gateway.batches[WIKI_IMEI][:2]
+    assert second.records[: len(first.records)] == first.records
+    assert gateway.logins[WIKI_IMEI] == 1  # same connection
+    assert report.resent >= len(first.records)
+
+
+async def test_commands_switch_outputs_and_trigger_records():
+    gateway = Gateway()
+    options = {"immobiliser_output": 1, "immobiliser_active_high": True}
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            port = await serve(nursery, gateway)
+            report = await nursery.start(fleet, port, 1, 0.02)
+            await gateway.wait_for(lambda: gateway.batches[WIKI_IMEI])
+            request = DRIVER.encode_command("DISABLE_DRIVING", options, None)
+            await gateway.command(WIKI_IMEI, request.text)
+            await gateway.wait_for(lambda: gateway.responses[WIKI_IMEI])
+            verdict = DRIVER.judge_response("DISABLE_DRIVING", request, gateway.responses[WIKI_IMEI][0])
+            await gateway.wait_for(lambda: any(r.fields["io"]["179"] == 1 for r in gateway.records(WIKI_IMEI)))
+            await gateway.command(WIKI_IMEI, "getrecord")
+            await gateway.wait_for(lambda: any(r.fields["priority"] == 1 for r in gateway.records(WIKI_IMEI)))
+            await gateway.command(WIKI_IMEI, "getio")
+            await gateway.wait_for(lambda: len(gateway.responses[WIKI_IMEI]) == 3)
+            nursery.cancel_scope.cancel()
+    assert verdict.succeeded and dict(verdict.state) == {"driving_enabled": False}
+    assert [r.text for r in gateway.responses[WIKI_IMEI]] == [
+        "DOUT1:1 Timeout:INFINITY DOUT2:IGNORED",
+        "Record triggered with high priority",
+        "DI1:0 DI2:0 DI3:0 AIN1:0 AIN2:0 DO1:1 DO2:0",
+    ]
+    # records made before the command still carry the old level; every later one the new
+    records = gateway.records(WIKI_IMEI)
+    levels = [r.fields["io"]["179"] for r in records]
+    switched = levels.index(1)
+    assert set(levels[:switched]) == {0} and set(levels[switched:]) == {1}
+    assert {DRIVER.state_from_record(r, options)["driving_enabled"] for r in records[switched:]} == {False}
+    assert report.outputs == {WIKI_IMEI: (1, 0)}
+
+
+async def test_cli_arguments_run_a_fleet_for_a_duration():
+    gateway = Gateway()
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            port = await serve(nursery, gateway)
+            args = parser.parse_args(["--units", "2", "--port", str(port), "--interval", "0.02", "--duration", "0.3"])
+            report = await main_async(args)
+            nursery.cancel_scope.cancel()
+    assert [u.imei for u in report.units] == [imei_for(0), imei_for(1)]
+    assert report.summary().startswith("units=2 ")
