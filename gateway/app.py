@@ -7,24 +7,33 @@ import logging
 import os
 import resource
 from contextlib import contextmanager
+from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import trio
 
+from drivers.base import Transport
+from drivers.brands import BRANDS
+from drivers.registry import DRIVERS
 from gateway.admin.app import create_app
-from gateway.admin.context import AdminContext
 from gateway.admin.server import bind_admin_socket, serve_admin
+from gateway.clock import now_text, rfc3339, utc_now
+from gateway.commands import Commands
 from gateway.config import Config
 from gateway.metrics import Metrics
 from gateway.registry import Registry
+from gateway.runtime import Runtime
 from gateway.secrets import SecretBox
-from gateway.store import Store
+from gateway.sessions import SessionTable, serve_driver
+from gateway.store import Store, telemetry
 
 log = logging.getLogger(__name__)
 
 DATABASE_FILE = "fleetgate.db"
 LOCK_FILE = "fleetgate.lock"
+PRUNE_EVERY = 3600  # seconds between retention passes
+PRUNE_BATCH = 5000  # rows per transaction, so pruning never holds the writer for long
 
 
 class StartupError(Exception):
@@ -72,9 +81,35 @@ def raise_open_file_limit() -> int:
     return soft
 
 
+def _register_metrics(runtime: Runtime) -> None:
+    m, store = runtime.metrics, runtime.store
+    m.counter("fleetgate_connections_total", "TCP connections accepted, by driver.")
+    m.counter("fleetgate_frames_received_total", "Frames decoded, by driver.")
+    m.counter("fleetgate_frames_refused_total", "Connections closed for bad input, by driver and reason.")
+    m.counter("fleetgate_acks_sent_total", "Acknowledgements sent after a commit, by driver.")
+    m.counter("fleetgate_records_stored_total", "New records committed, by driver.")
+    m.counter("fleetgate_records_duplicate_total", "Resent records dropped as duplicates, by driver.")
+    m.gauge("fleetgate_sessions", "Authenticated unit sessions, by driver.",
+            lambda: [({"driver": d}, runtime.sessions.count(d)) for d in DRIVERS])
+    m.gauge("fleetgate_commit_batches", "Store transactions committed.", lambda: [({}, store.batches)])
+    m.gauge("fleetgate_commit_jobs", "Jobs committed (a batch holds many).", lambda: [({}, store.batch_jobs)])
+    m.gauge("fleetgate_commit_seconds", "Time spent committing batches.", lambda: [({}, store.commit_seconds)])
+
+
+async def prune_forever(runtime: Runtime) -> None:
+    days = runtime.config.store.record_retention_days
+    if not days:
+        return
+    while True:
+        cutoff = rfc3339(utc_now() - timedelta(days=days))
+        while await runtime.store.write(telemetry.prune_before, cutoff, PRUNE_BATCH):
+            await trio.sleep(0.1)  # let ingest batches in between
+        await trio.sleep(PRUNE_EVERY)
+
+
 async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-    """Run until cancelled. ``task_status.started`` gets the AdminContext once the
-    admin socket accepts requests."""
+    """Run until cancelled. ``task_status.started`` gets the Runtime once the listeners
+    and the admin socket accept connections."""
     data_dir = config.data_dir
     socket_path = config.admin_socket
     with data_dir_lock(data_dir):
@@ -90,16 +125,34 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
             async with trio.open_nursery() as nursery:
                 await nursery.start(store.run)
                 registry = await Registry.open(store, box)
-                ctx = AdminContext(config=config, registry=registry, metrics=Metrics(), version=gateway_version())
-                app = create_app(ctx)
+                tcp_brands = [b.name for b in BRANDS.values() if b.transport is Transport.TCP]
+                await store.write(telemetry.reset_life_status, tcp_brands, now_text())
+                runtime = Runtime(config=config, store=store, registry=registry, metrics=Metrics(),
+                                  version=gateway_version())
+                runtime.sessions = SessionTable()
+                runtime.commands = Commands(runtime)
+                registry.on_vehicle_removed.append(lambda row: runtime.sessions.close_vehicle(row["id"]))
+                registry.on_model_changed.append(runtime.sessions.model_changed)
+                _register_metrics(runtime)
+                app = create_app(runtime)
+                for name, driver in DRIVERS.items():
+                    listener = config.listener(name)
+                    if listener is not None and listener.enabled:
+                        try:
+                            await nursery.start(serve_driver, runtime, driver, listener)
+                        except OSError as exc:
+                            raise StartupError(
+                                f"cannot listen for {name} on {listener.host}:{listener.port}: {exc.strerror}"
+                            ) from None
+                nursery.start_soon(prune_forever, runtime)
                 sock = bind_admin_socket(socket_path, config.admin.group)
                 try:
                     await nursery.start(serve_admin, app, sock)
                     log.info(
                         "fleetgate %s serving fleet %s: admin API on %s, data in %s, open-file limit %d",
-                        ctx.version, registry.fleet_id, socket_path, data_dir, limit,
+                        runtime.version, registry.fleet_id, socket_path, data_dir, limit,
                     )
-                    task_status.started(ctx)
+                    task_status.started(runtime)
                     await trio.sleep_forever()
                 finally:
                     socket_path.unlink(missing_ok=True)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import logging
 import signal
 import sys
 from pathlib import Path
 
 import trio
 
+from drivers.registry import DRIVERS
 from gateway.cli_admin import add_parsers, run_admin_command
 from gateway.config import ConfigError, load_config
 from gateway.logs import setup_logging
@@ -21,14 +24,13 @@ async def _serve(config) -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             nursery.start_soon(run_gateway, config)
             async for signum in signals:
-                import logging
-
                 logging.getLogger("gateway").info("%s received: shutting down", signal.Signals(signum).name)
                 nursery.cancel_scope.cancel()
                 break
 
 
 def serve(args: argparse.Namespace) -> int:
+    from gateway.admin.server import AdminSocketError
     from gateway.app import StartupError
     from gateway.store import StoreError
 
@@ -40,13 +42,22 @@ def serve(args: argparse.Namespace) -> int:
     setup_logging(config.log.level, config.log.format)
     try:
         trio.run(_serve, config)
-    except (StartupError, StoreError) as exc:
-        print(f"fleetgate: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"fleetgate: cannot start: {exc}", file=sys.stderr)
+    except BaseException as exc:  # noqa: BLE001 - unwrapped below; anything else is re-raised
+        expected = [e for e in _leaves(exc) if isinstance(e, StartupError | StoreError | AdminSocketError | OSError)]
+        if not expected:
+            raise
+        print(f"fleetgate: cannot start: {expected[0]}", file=sys.stderr)
         return 1
     return 0
+
+
+def _leaves(exc: BaseException):
+    """The exceptions inside (nested) exception groups, as trio's nurseries raise them."""
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            yield from _leaves(inner)
+    else:
+        yield exc
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,13 +68,36 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--data-dir", type=Path, help="override data_dir (default ./fleetgate-data)")
     serve_parser.set_defaults(run=None)
     add_parsers(commands)
+    simulate = commands.add_parser("simulate", help="run simulated units against a gateway").add_subparsers(
+        dest="protocol", required=True, metavar="PROTOCOL")
+    for name in DRIVERS:
+        module = importlib.import_module(f"simulators.{name}")
+        module.add_arguments(simulate.add_parser(name, help=f"simulated {name} units"))
+    commands.add_parser("demo", help="start a throwaway gateway and simulated units, and show them at work")
     return parser
+
+
+def simulate(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    module = importlib.import_module(f"simulators.{args.protocol}")
+    try:
+        report = trio.run(module.main_async, args)
+    except KeyboardInterrupt:
+        return 130
+    print(report.summary())
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "simulate":
+        return simulate(args)
+    if args.command == "demo":
+        from gateway.demo import run_demo
+
+        return run_demo()
     return run_admin_command(args)
 
 

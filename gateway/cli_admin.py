@@ -120,6 +120,29 @@ def vehicles_remove(client: AdminClient, args: argparse.Namespace) -> None:
     show(args, {"removed": args.vehicle_id}, lambda r: f"vehicle {args.vehicle_id} removed; its unit is available again")
 
 
+def state_lines(state: dict[str, Any]) -> str:
+    if not state:
+        return "no state reported yet"
+    width = max(len(name) for name in state)
+    lines = []
+    for name, entry in state.items():
+        value = entry["value"]
+        if isinstance(value, dict) and {"lat", "lon"} <= set(value):
+            value = f"{value['lat']:.6f}, {value['lon']:.6f}"
+        lines.append(f"{name:<{width}}  {value!s:<24} at {entry['timestamp']}")
+    return "\n".join(lines)
+
+
+def vehicles_state(client: AdminClient, args: argparse.Namespace) -> None:
+    show(args, client.get(f"/vehicles/{args.vehicle_id}/state"), state_lines)
+
+
+def vehicles_command(client: AdminClient, args: argparse.Namespace) -> None:
+    command = args.command_name.lower().replace("_", "-")
+    state = client.request("POST", f"/vehicles/{args.vehicle_id}/commands/{command}")
+    show(args, state, lambda s: f"{command}: done\n{state_lines(s)}")
+
+
 def models_list(client: AdminClient, args: argparse.Namespace) -> None:
     brands = [lookup(args.brand).name] if args.brand and lookup(args.brand) else list(BRANDS)
     if args.brand and not lookup(args.brand):
@@ -182,6 +205,13 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         p = vehicles.add_parser(name, parents=[common], help=helptext)
         p.add_argument("vehicle_id")
         p.set_defaults(run=run)
+    state = vehicles.add_parser("state", parents=[common], help="the vehicle's latest state")
+    state.add_argument("vehicle_id")
+    state.set_defaults(run=vehicles_state)
+    command = vehicles.add_parser("command", parents=[common], help="send a command, e.g. disable-driving")
+    command.add_argument("vehicle_id")
+    command.add_argument("command_name", metavar="COMMAND")
+    command.set_defaults(run=vehicles_command)
     set_model = vehicles.add_parser("set-model", parents=[common], help="change a vehicle's model")
     set_model.add_argument("vehicle_id")
     set_model.add_argument("model")

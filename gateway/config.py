@@ -27,12 +27,16 @@ class LogConfig(_Section):
 class StoreConfig(_Section):
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
     busy_timeout: float = Field(5.0, gt=0)  # seconds a reader waits for a lock
+    record_retention_days: float = Field(90, ge=0)  # records and raw frames; 0 keeps them forever
 
 
 class SessionsConfig(_Section):
     login_timeout: float = Field(10, gt=0)  # seconds from accept to a valid login
     frame_timeout: float = Field(30, gt=0)  # seconds to complete a frame once it started
     idle_timeout: float = Field(600, gt=0)  # seconds without any byte from the unit
+    # A record whose device time is further ahead than this is stored but does not
+    # update state: a unit with a broken clock must not pin a property for days.
+    max_clock_skew: float = Field(600, ge=0)
 
 
 class CommandsConfig(_Section):

@@ -60,8 +60,10 @@ class Registry:
         self.box = box
         self.fleet_id = fleet_id
         self.catalog = load_catalog()
-        # Called with the deleted vehicle's row; live sessions hang up their unit here.
+        # Hooks for the live sessions: called with the deleted vehicle's row (the
+        # session hangs up) and with (vehicle_id, model_id) after a model change.
         self.on_vehicle_removed: list = []
+        self.on_model_changed: list = []
 
     @classmethod
     async def open(cls, store: Store, box: SecretBox) -> Registry:
@@ -206,6 +208,8 @@ class Registry:
                 raise NotFound(f"There is no vehicle with id '{vehicle_id}'.")
 
         await self.store.write(update)
+        for callback in self.on_model_changed:
+            callback(vehicle_id, model.id)
         return await self.get_vehicle(vehicle_id)
 
     async def change_authentication(self, vehicle_id: str, auth: Authentication) -> None:

@@ -36,15 +36,21 @@ def short_dir():
 
 
 @pytest.fixture
-def config_file(tmp_path, short_dir) -> Path:
+def extra_config() -> str:
+    """TOML appended to the test gateway's config; a test module overrides this fixture."""
+    return ""
+
+
+@pytest.fixture
+def config_file(tmp_path, short_dir, extra_config) -> Path:
     path = tmp_path / "fleetgate.toml"
-    path.write_text(gateway_config_toml(tmp_path / "data", short_dir / "admin.sock"))
+    path.write_text(gateway_config_toml(tmp_path / "data", short_dir / "admin.sock", extra_config))
     return path
 
 
 @pytest.fixture
 async def gateway(config_file, nursery):
-    """A gateway running in this test's trio run; yields its AdminContext."""
+    """A gateway running in this test's trio run; yields its Runtime."""
     config = load_config(config_file)
     with trio.fail_after(TEST_TIMEOUT):
         ctx = await nursery.start(run_gateway, config)
@@ -58,3 +64,17 @@ async def api(gateway):
     transport = httpx.AsyncHTTPTransport(uds=str(gateway.config.admin_socket))
     async with httpx.AsyncClient(transport=transport, base_url="http://localhost", timeout=TEST_TIMEOUT) as client:
         yield client
+
+
+def listener_port(runtime, driver: str) -> int:
+    return next(b["port"] for b in runtime.listeners if b["driver"] == driver)
+
+
+async def eventually(check, timeout: float = 10, interval: float = 0.05):
+    """Poll an async ``check`` until it returns something truthy; return that."""
+    with trio.fail_after(timeout):
+        while True:
+            result = await check()
+            if result:
+                return result
+            await trio.sleep(interval)

@@ -7,19 +7,26 @@ import uuid
 
 from fastapi import FastAPI, Request
 
-from gateway.admin import problems, routes_brands, routes_credentials, routes_gateway, routes_vehicles
-from gateway.admin.context import AdminContext
+from gateway.admin import (
+    problems,
+    routes_brands,
+    routes_credentials,
+    routes_gateway,
+    routes_telemetry,
+    routes_vehicles,
+)
+from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
-def create_app(ctx: AdminContext) -> FastAPI:
+def create_app(ctx: Runtime) -> FastAPI:
     app = FastAPI(
         title="fleetgate admin API",
         version=ctx.version,
         description="OneAPI-compatible vehicle lifecycle API of a fleetgate telematics gateway.",
     )
-    app.state.context = ctx
+    app.state.runtime = ctx
     ctx.metrics.counter("fleetgate_admin_requests_total", "Admin API requests by method and status.")
     ctx.metrics.gauge("fleetgate_vehicles", "Vehicles registered.")
     ctx.metrics.gauge(
@@ -45,6 +52,6 @@ def create_app(ctx: AdminContext) -> FastAPI:
         return response
 
     problems.install(app)
-    for module in (routes_vehicles, routes_credentials, routes_brands, routes_gateway):
+    for module in (routes_vehicles, routes_telemetry, routes_credentials, routes_brands, routes_gateway):
         app.include_router(module.router)
     return app

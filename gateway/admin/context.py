@@ -1,29 +1,20 @@
-"""What the admin routes reach: the registry, the config, the running listeners."""
+"""What the admin routes reach: the gateway's Runtime."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 from drivers.brands import BRANDS, Brand
-from gateway.config import Config
-from gateway.metrics import Metrics
-from gateway.registry import NotFound, Registry
+from gateway.registry import NotFound
+from gateway.runtime import Runtime
+
+def context(request: Request) -> Runtime:
+    return request.app.state.runtime
 
 
-@dataclass
-class AdminContext:
-    config: Config
-    registry: Registry
-    metrics: Metrics
-    version: str
-    listeners: list[dict[str, Any]] = field(default_factory=list)  # filled as listeners bind
-
-
-def context(request: Request) -> AdminContext:
-    return request.app.state.context
+Ctx = Annotated[Runtime, Depends(context)]  # what a route declares to get the Runtime
 
 
 def brand_in_path(brand: str) -> Brand:

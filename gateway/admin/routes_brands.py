@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from drivers.base import CredentialKind
 from drivers.brands import BRANDS
 from gateway.admin import views
-from gateway.admin.context import AdminContext, brand_in_path, context
+from gateway.admin.context import brand_in_path, Ctx
 
 router = APIRouter(tags=["telematics brands"])
-Ctx = Annotated[AdminContext, Depends(context)]
 
 
 @router.get("/telematics-brands")

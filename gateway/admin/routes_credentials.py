@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 
 from drivers.brands import lookup
 from gateway.admin import views
-from gateway.admin.context import AdminContext, context
+from gateway.admin.context import Ctx
 from gateway.admin.schemas import CredentialsIn, CredentialsPatch
 from gateway.registry import Invalid
 
 router = APIRouter(tags=["credentials"])
-Ctx = Annotated[AdminContext, Depends(context)]
 
 
 @router.post("/credentials", status_code=201)

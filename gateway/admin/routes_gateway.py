@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
-from gateway.admin.context import AdminContext, context
+from gateway.admin.context import Ctx
 
 router = APIRouter(tags=["gateway"])
-Ctx = Annotated[AdminContext, Depends(context)]
 
 
 @router.get("/health")

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 
 from drivers.brands import lookup, unit_id_problem
 from gateway.admin import views
-from gateway.admin.context import AdminContext, context
+from gateway.admin.context import Ctx
 from gateway.admin.schemas import AuthenticationIn, SetupIn, VehicleIn, VehiclePatch
+from gateway.runtime import Runtime
 from gateway.registry import Authentication, Invalid
 
 router = APIRouter(tags=["vehicles"])
-Ctx = Annotated[AdminContext, Depends(context)]
 
 
-def _render(ctx: AdminContext, row: dict) -> dict:
+def _render(ctx: Runtime, row: dict) -> dict:
     return views.vehicle(row, ctx.registry.fleet_id, ctx.registry.catalog.get(row["model_id"]))
 
 

@@ -6,15 +6,21 @@ import grp
 import logging
 import os
 import socket
+import struct
+from contextvars import ContextVar
 from pathlib import Path
 
 import trio
 from hypercorn.config import Config as HypercornConfig
-from hypercorn.config import Sockets
-from hypercorn.trio.run import worker_serve
+from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.utils import wrap_app
 
 log = logging.getLogger(__name__)
+
+# The uid of the process on the other end of the admin socket (SO_PEERCRED), for the
+# command audit. Set per connection; the request tasks hypercorn spawns inherit it.
+PEER_UID: ContextVar[int | None] = ContextVar("admin_peer_uid", default=None)
 
 MAX_SOCKET_PATH = 100  # the kernel's limit is 108 bytes including the terminator
 
@@ -62,10 +68,29 @@ def bind_admin_socket(path: Path, group: str = "") -> socket.socket:
     return sock
 
 
+def _peer_uid(sock) -> int | None:
+    try:
+        _pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+    except (OSError, AttributeError):
+        return None
+    return uid
+
+
 async def serve_admin(app, sock: socket.socket, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """Serve HTTP/1.1 on the bound Unix socket with hypercorn's trio connection handler.
+
+    We run the accept loop ourselves (hypercorn's worker_serve would do the same) so
+    each connection's peer uid can be read before hypercorn takes the stream over.
+    """
     config = HypercornConfig()
     config.accesslog = None
     config.errorlog = logging.getLogger("gateway.admin.hypercorn")
-    config.graceful_timeout = 2
-    sockets = Sockets(secure_sockets=[], insecure_sockets=[sock], quic_sockets=[])
-    await worker_serve(wrap_app(app, config.wsgi_max_body_size, "asgi"), config, sockets=sockets, task_status=task_status)
+    asgi = wrap_app(app, config.wsgi_max_body_size, "asgi")
+    context = WorkerContext(None)
+    listener = trio.SocketListener(trio.socket.from_stdlib_socket(sock))
+
+    async def handle(stream: trio.SocketStream) -> None:
+        PEER_UID.set(_peer_uid(stream.socket))
+        await TCPServer(asgi, config, context, {}, stream)
+
+    await trio.serve_listeners(handle, [listener], task_status=task_status)

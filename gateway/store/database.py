@@ -105,7 +105,8 @@ class Store:
                     job.result = job.fn(conn, *job.args)
                 except Exception as exc:  # the job's own failure goes back to its caller
                     conn.execute(f"ROLLBACK TO job{index}")
-                    job.error = exc
+                    # A database error is the store's failure, not a rule the job enforced.
+                    job.error = StoreError(f"{type(exc).__name__}: {exc}") if isinstance(exc, sqlite3.Error) else exc
                 conn.execute(f"RELEASE job{index}")
             conn.execute("COMMIT")
             self.batches += 1

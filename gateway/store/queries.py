@@ -136,6 +136,7 @@ def delete_vehicle(conn: sqlite3.Connection, vehicle_id: str) -> dict[str, Any] 
     row = get_vehicle(conn, vehicle_id)
     if row is not None:
         conn.execute("DELETE FROM vehicles WHERE id = ?", (vehicle_id,))
+        conn.execute("DELETE FROM vehicle_state WHERE vehicle_id = ?", (vehicle_id,))
     return row
 
 

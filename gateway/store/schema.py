@@ -56,6 +56,56 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (brand, unit_id)
     ) STRICT;
     """,
+    # 2: telemetry: raw frames, records with their duplicate key, per-property state, command audit.
+    """
+    CREATE TABLE frames (
+        id          INTEGER PRIMARY KEY,
+        brand       TEXT NOT NULL,
+        unit_id     TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        raw         BLOB NOT NULL
+    ) STRICT;
+    CREATE INDEX frames_by_time ON frames (received_at);
+
+    CREATE TABLE records (
+        id           INTEGER PRIMARY KEY,
+        vehicle_id   TEXT NOT NULL,
+        brand        TEXT NOT NULL,
+        unit_id      TEXT NOT NULL,
+        recorded_at  TEXT NOT NULL,          -- device time
+        received_at  TEXT NOT NULL,
+        content_hash BLOB NOT NULL,
+        state        TEXT NOT NULL,          -- JSON: the state properties this record gives
+        raw          TEXT NOT NULL,          -- JSON: protocol fields and position
+        frame_id     INTEGER,
+        -- Resends of the same record collapse; distinct records at one instant do not.
+        UNIQUE (brand, unit_id, recorded_at, content_hash)
+    ) STRICT;
+    CREATE INDEX records_by_vehicle ON records (vehicle_id, recorded_at, id);
+    CREATE INDEX records_by_received ON records (received_at);
+
+    CREATE TABLE vehicle_state (
+        vehicle_id  TEXT NOT NULL,
+        property    TEXT NOT NULL,
+        value       TEXT NOT NULL,           -- JSON
+        recorded_at TEXT NOT NULL,           -- device time of the value
+        PRIMARY KEY (vehicle_id, property)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE command_audit (
+        id           INTEGER PRIMARY KEY,
+        vehicle_id   TEXT NOT NULL,
+        brand        TEXT NOT NULL,
+        unit_id      TEXT NOT NULL,
+        command      TEXT NOT NULL,
+        requested_at TEXT NOT NULL,
+        requested_by INTEGER,                -- peer uid on the admin socket (SO_PEERCRED)
+        finished_at  TEXT,
+        result       TEXT,                   -- SUCCEEDED | REFUSED | TIMEOUT | FAILED
+        detail       TEXT
+    ) STRICT;
+    CREATE INDEX command_audit_by_vehicle ON command_audit (vehicle_id, id);
+    """,
 ]
 
 MINIMUM_SQLITE = (3, 37, 0)  # STRICT tables

@@ -61,6 +61,7 @@ async def test_second_gateway_on_the_same_data_dir_refuses(paths):
         message = second.stderr.read()
         assert f"already running on data dir {data_dir}" in message
         assert f"pid {first.pid}" in message
+        assert "Traceback" not in message and len(message.strip().splitlines()) == 1
         # The first gateway still owns its socket.
         assert _get(socket, "/health")["fleet_id"] == health["fleet_id"]
     finally:
@@ -91,6 +92,7 @@ async def test_key_file_readable_by_others_is_refused(paths):
     assert await wait_exit(process) == 1
     message = process.stderr.read()
     assert "accessible by group or others" in message and "chmod 600" in message
+    assert "Traceback" not in message
     assert not socket.exists()
 
 

@@ -1,0 +1,9 @@
+"""The drivers fleetgate runs, by name. Adding a protocol adds one line here; a test
+checks that each one has its protocol_specs folder, simulator and test module."""
+
+from __future__ import annotations
+
+from drivers.base import Driver
+from drivers.teltonika import DRIVER as TELTONIKA
+
+DRIVERS: dict[str, Driver] = {driver.name: driver for driver in (TELTONIKA,)}

@@ -1,0 +1,27 @@
+"""The running gateway's shared parts, handed to listeners, sessions and admin routes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from gateway.config import Config
+from gateway.metrics import Metrics
+from gateway.registry import Registry
+from gateway.store import Store
+
+if TYPE_CHECKING:
+    from gateway.commands import Commands
+    from gateway.sessions import SessionTable
+
+
+@dataclass
+class Runtime:
+    config: Config
+    store: Store
+    registry: Registry
+    metrics: Metrics
+    version: str
+    sessions: SessionTable = None  # type: ignore[assignment]  # set by the composition root
+    commands: Commands = None  # type: ignore[assignment]
+    listeners: list[dict[str, Any]] = field(default_factory=list)  # filled as listeners bind

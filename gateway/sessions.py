@@ -1,0 +1,336 @@
+"""The generic TCP unit session: one task per connection around any driver's codec.
+
+login -> (accept | record as seen and reject) -> records persisted, then acknowledged
+-> commands, one at a time. The codec decides what bytes mean; this module decides
+when to wait, when to give up and when an acknowledgement may go out (only after the
+store has committed the records it covers).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from dataclasses import dataclass, field, replace
+from functools import partial
+
+import trio
+
+from drivers.base import (
+    NEED_DATA,
+    Acknowledge,
+    CommandRequest,
+    CommandResponse,
+    Driver,
+    Heartbeat,
+    Login,
+    LoginAccepted,
+    LoginRejected,
+    ProtocolError,
+    RecordBatch,
+    UnexpectedMessage,
+)
+from drivers.brands import BRANDS
+from gateway.clock import now_text, utc_now
+from gateway.config import ListenerConfig
+from gateway.ingest import prepare_batch
+from gateway.runtime import Runtime
+from gateway.store import StoreError
+from gateway.store import queries as q
+from gateway.store import telemetry
+
+log = logging.getLogger(__name__)
+
+RECEIVE_SIZE = 16384
+SEND_TIMEOUT = 10  # seconds a unit may take to read what we send before we drop it
+
+
+class SessionEnded(Exception):
+    """Ends a session in an expected way; ``reason`` labels the refusal counter when set."""
+
+    def __init__(self, message: str, reason: str | None = None):
+        super().__init__(message)
+        self.reason = reason
+
+
+class CommandTimeout(Exception):
+    pass
+
+
+class SessionLost(Exception):
+    """The session ended while a command waited for its answer."""
+
+
+class AuthThrottle:
+    """Slows repeated authentication failures of one unit id.
+
+    Keyed by unit id, not source address: whole fleets share carrier-NAT addresses,
+    and one misconfigured unit must not lock out its neighbours.
+    """
+
+    def __init__(self, base: float = 0.5, cap: float = 30.0):
+        self.base, self.cap = base, cap
+        self._failures: dict[tuple[str, str], int] = {}
+
+    def failed(self, key: tuple[str, str]) -> float:
+        """Count a failure; return how long to wait before answering it."""
+        count = self._failures.get(key, 0) + 1
+        self._failures[key] = count
+        return min(self.cap, self.base * 2 ** (count - 1))
+
+    def succeeded(self, key: tuple[str, str]) -> None:
+        self._failures.pop(key, None)
+
+
+@dataclass(eq=False)
+class _PendingCommand:
+    request: CommandRequest
+    answered: trio.Event = field(default_factory=trio.Event)
+    response: CommandResponse | None = None
+
+
+class SessionTable:
+    """The live, authenticated session of each vehicle."""
+
+    def __init__(self) -> None:
+        self._by_vehicle: dict[str, UnitSession] = {}
+        self.throttle = AuthThrottle()
+
+    def attach(self, vehicle_id: str, session: UnitSession) -> None:
+        old = self._by_vehicle.get(vehicle_id)
+        self._by_vehicle[vehicle_id] = session
+        if old is not None:
+            # The old socket is often half-open after a NAT timeout; the unit has moved on.
+            log.info(
+                "%s unit %s logged in again from %s; closing its session from %s",
+                session.driver.brand, session.unit_id, session.remote, old.remote,
+            )
+            old.close()
+
+    def detach(self, vehicle_id: str, session: UnitSession) -> bool:
+        """Forget ``session``; True when it was still the vehicle's current one."""
+        if self._by_vehicle.get(vehicle_id) is session:
+            del self._by_vehicle[vehicle_id]
+            return True
+        return False
+
+    def get(self, vehicle_id: str) -> UnitSession | None:
+        return self._by_vehicle.get(vehicle_id)
+
+    def close_vehicle(self, vehicle_id: str) -> None:
+        session = self._by_vehicle.get(vehicle_id)
+        if session is not None:
+            session.close()
+
+    def model_changed(self, vehicle_id: str, model_id: str) -> None:
+        session = self._by_vehicle.get(vehicle_id)
+        if session is not None:
+            session.model_id = model_id
+
+    def count(self, driver: str) -> int:
+        return sum(1 for s in self._by_vehicle.values() if s.driver.name == driver)
+
+
+class UnitSession:
+    def __init__(self, runtime: Runtime, driver: Driver, listener: ListenerConfig, stream: trio.SocketStream):
+        self.runtime = runtime
+        self.driver = driver
+        self.stream = stream
+        self.codec = driver.codec_factory(max_frame=listener.max_frame)
+        self.remote = _address(stream)
+        self.unit_id: str | None = None
+        self.vehicle_id: str | None = None
+        self.model_id: str | None = None
+        self._timeouts = runtime.config.sessions
+        self._scope = trio.CancelScope()
+        self._send_lock = trio.Lock()
+        self._partial_since: float | None = None
+        self._pending: _PendingCommand | None = None
+        self._correlation = 0
+
+    def _count(self, name: str, **labels: str) -> None:
+        self.runtime.metrics.inc(name, driver=self.driver.name, **labels)
+
+    def close(self) -> None:
+        self._scope.cancel()
+
+    async def run(self) -> None:
+        with self._scope:
+            try:
+                await self._serve()
+            except ProtocolError as exc:
+                self._count("fleetgate_frames_refused_total", reason=exc.reason)
+                log.info("%s connection from %s closed: %s", self.driver.name, self.remote, exc)
+            except SessionEnded as exc:
+                if exc.reason:
+                    self._count("fleetgate_frames_refused_total", reason=exc.reason)
+                log.info("%s connection from %s closed: %s", self.driver.name, self.remote, exc)
+            except StoreError as exc:
+                self._count("fleetgate_frames_refused_total", reason="commit_failed")
+                log.error("%s unit %s: records not committed, no ACK sent: %s", self.driver.brand, self.unit_id, exc)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError) as exc:
+                log.info("%s connection from %s lost: %s", self.driver.name, self.remote, exc or type(exc).__name__)
+        await self._finish()
+
+    async def _finish(self) -> None:
+        if self._pending is not None:
+            self._pending.answered.set()  # wakes the command with no response: SessionLost
+        with trio.CancelScope(shield=True):
+            await self.stream.aclose()
+            if self.vehicle_id is not None and self.runtime.sessions.detach(self.vehicle_id, self):
+                with trio.move_on_after(10):
+                    await self.runtime.store.write(telemetry.set_life_status, self.vehicle_id, "OFFLINE", now_text())
+
+    # --- reading -------------------------------------------------------------------
+
+    async def _next_event(self, login_deadline: float | None = None):
+        while True:
+            event = self.codec.next_event()
+            if event is not NEED_DATA:
+                self._partial_since = None
+                self._count("fleetgate_frames_received_total")
+                return event
+            now = trio.current_time()
+            if self.codec.buffered:
+                self._partial_since = self._partial_since or now
+                deadline, reason = self._partial_since + self._timeouts.frame_timeout, "frame_timeout"
+            else:
+                self._partial_since = None
+                deadline, reason = now + self._timeouts.idle_timeout, "idle_timeout"
+            if login_deadline is not None and login_deadline <= deadline:
+                deadline, reason = login_deadline, "login_timeout"
+            data = None
+            with trio.move_on_at(deadline):
+                data = await self.stream.receive_some(RECEIVE_SIZE)
+            if data is None:
+                raise SessionEnded(reason.replace("_", " "), reason)
+            if not data:
+                raise SessionEnded("closed by the unit")
+            self.codec.receive_data(data)
+
+    async def _send(self, data: bytes) -> None:
+        if data:
+            async with self._send_lock:
+                with trio.fail_after(SEND_TIMEOUT):
+                    await self.stream.send_all(data)
+
+    # --- the conversation ----------------------------------------------------------
+
+    async def _serve(self) -> None:
+        login_deadline = trio.current_time() + self._timeouts.login_timeout
+        login = await self._next_event(login_deadline)
+        if not isinstance(login, Login):
+            raise UnexpectedMessage(f"expected a login, got {type(login).__name__}")
+        if not await self._authenticate(login):
+            return
+        while True:
+            event = await self._next_event()
+            if isinstance(event, RecordBatch):
+                await self._ingest(event)
+            elif isinstance(event, Heartbeat):
+                await self._send(self.codec.send(Acknowledge(event)))
+            elif isinstance(event, CommandResponse):
+                self._deliver(event)
+            else:
+                raise UnexpectedMessage(f"unexpected {type(event).__name__} after login")
+
+    async def _authenticate(self, login: Login) -> bool:
+        runtime, brand = self.runtime, self.driver.brand
+        self.unit_id = login.unit_id
+        vehicle = await runtime.store.read(q.vehicle_of_unit, brand, login.unit_id)
+        if vehicle is None:
+            # Listed under available-telematics-units; nothing it presented is kept.
+            await runtime.registry.record_seen(brand, login.unit_id, self.remote)
+            self._count("fleetgate_frames_refused_total", reason="unknown_unit")
+            log.info("%s unit %s from %s is in no vehicle: refused", brand, login.unit_id, self.remote)
+            await self._send(self.codec.send(LoginRejected(login)))
+            return False
+        if self.driver.password_at_login:
+            expected = await runtime.registry.unit_password(vehicle["id"]) or ""
+            presented = login.password or ""
+            key = (brand, login.unit_id)
+            if not hmac.compare_digest(presented.encode(), expected.encode()):
+                delay = runtime.sessions.throttle.failed(key)
+                self._count("fleetgate_frames_refused_total", reason="auth_failure")
+                log.warning("%s unit %s from %s presented a wrong password", brand, login.unit_id, self.remote)
+                await trio.sleep(delay)
+                await self._send(self.codec.send(LoginRejected(login)))
+                return False
+            runtime.sessions.throttle.succeeded(key)
+        self.vehicle_id, self.model_id = vehicle["id"], vehicle["model_id"]
+        runtime.sessions.attach(self.vehicle_id, self)
+        await self._send(self.codec.send(LoginAccepted(login)))
+        await runtime.store.write(telemetry.set_life_status, self.vehicle_id, "ONLINE", now_text())
+        log.info("%s unit %s (vehicle %s) online from %s", brand, login.unit_id, self.vehicle_id, self.remote)
+        return True
+
+    async def _ingest(self, batch: RecordBatch) -> None:
+        model = self.runtime.registry.catalog.get(self.model_id)
+        rows = prepare_batch(
+            self.driver, model.options if model else {}, self.vehicle_id, self.unit_id, batch.records,
+            batch.raw, utc_now(), self._timeouts.max_clock_skew,
+        )
+        new = await self.runtime.store.write(telemetry.persist_batch, rows)
+        # Only now, with the records committed, may the unit forget them.
+        await self._send(self.codec.send(Acknowledge(batch)))
+        self._count("fleetgate_acks_sent_total")
+        self._count("fleetgate_records_stored_total", amount=new)
+        self._count("fleetgate_records_duplicate_total", amount=len(batch.records) - new)
+
+    # --- commands ------------------------------------------------------------------
+
+    async def command(self, request: CommandRequest, timeout: float) -> CommandResponse:
+        """Send one command and wait for its answer. The caller ensures one at a time."""
+        self._correlation = (self._correlation + 1) & 0xFFFF
+        pending = _PendingCommand(replace(request, correlation=self._correlation))
+        self._pending = pending
+        try:
+            await self._send(self.codec.send(pending.request))
+            with trio.move_on_after(timeout):
+                await pending.answered.wait()
+                if pending.response is None:
+                    raise SessionLost()
+                return pending.response
+        finally:
+            self._pending = None
+        if not self.driver.correlates_commands:
+            # Nothing would tell this command's late answer from the next one's.
+            log.info("%s unit %s: command timed out; closing the session", self.driver.brand, self.unit_id)
+            self.close()
+        raise CommandTimeout()
+
+    def _deliver(self, response: CommandResponse) -> None:
+        pending = self._pending
+        if pending is None or (response.correlation is not None and response.correlation != pending.request.correlation):
+            log.info("%s unit %s: dropped an answer no command is waiting for", self.driver.brand, self.unit_id)
+            return
+        pending.response = response
+        pending.answered.set()
+
+
+def _address(stream: trio.SocketStream) -> str:
+    try:
+        host, port = stream.socket.getpeername()[:2]
+    except OSError:
+        return "unknown"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+async def serve_driver(runtime: Runtime, driver: Driver, listener: ListenerConfig, *, task_status=trio.TASK_STATUS_IGNORED):
+    """One TCP listener for ``driver``; every connection gets its own UnitSession."""
+    listeners = await trio.open_tcp_listeners(listener.port, host=listener.host or None)
+    port = listeners[0].socket.getsockname()[1]
+    runtime.listeners.append({"driver": driver.name, "brand": driver.brand, "host": listener.host, "port": port})
+    log.info("%s listener on %s:%d", driver.name, listener.host, port)
+    task_status.started(port)
+    await trio.serve_listeners(partial(_handle, runtime, driver, listener), listeners)
+
+
+async def _handle(runtime: Runtime, driver: Driver, listener: ListenerConfig, stream: trio.SocketStream) -> None:
+    runtime.metrics.inc("fleetgate_connections_total", driver=driver.name)
+    session = UnitSession(runtime, driver, listener, stream)
+    try:
+        await session.run()
+    except Exception:
+        # A bug in one connection's handling must not take the listener down.
+        runtime.metrics.inc("fleetgate_frames_refused_total", driver=driver.name, reason="internal_error")
+        log.exception("%s connection from %s failed", driver.name, session.remote)

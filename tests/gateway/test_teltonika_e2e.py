@@ -1,0 +1,134 @@
+"""Teltonika units end to end: the real gateway, the real simulator, real sockets."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+from simulators.teltonika import run_fleet
+from tests.conftest import eventually, listener_port
+from tests.gateway.seed import TELTONIKA_MODEL, unit_body
+
+
+@pytest.fixture
+def extra_config() -> str:
+    return "[commands]\ntimeout = 5\n"
+
+
+async def available(api, brand="TELTONIKA") -> list[str]:
+    return [u["id"] for u in (await api.get(f"/telematics-brands/{brand}/available-telematics-units")).json()["items"]]
+
+
+async def stored_records(runtime, vehicle_id: str) -> list[tuple[str, str]]:
+    def rows(conn):
+        return [tuple(r) for r in conn.execute(
+            "SELECT recorded_at, hex(content_hash) FROM records WHERE vehicle_id = ? ORDER BY recorded_at", (vehicle_id,))]
+    return await runtime.store.read(rows)
+
+
+async def test_unit_from_seen_to_commanded_to_removed(gateway, api, nursery):
+    port = listener_port(gateway, "teltonika")
+    report = await nursery.start(lambda task_status: run_fleet(
+        "127.0.0.1", port, 1, 0.2, retry_delay=0.2, task_status=task_status))
+    unit = report.units[0]
+
+    # Unknown: refused, and listed as available.
+    assert await eventually(lambda: _contains(available(api), unit.imei))
+    assert unit.stats.logins_rejected >= 1 and unit.stats.acked == 0
+
+    created = await api.post("/vehicles", json=unit_body("TELTONIKA", unit.imei, TELTONIKA_MODEL))
+    assert created.status_code == 201
+    vehicle_id = created.json()["id"]
+    assert unit.imei not in await available(api)
+
+    async def online_with_state():
+        vehicle = (await api.get(f"/vehicles/{vehicle_id}")).json()
+        state = (await api.get(f"/vehicles/{vehicle_id}/state")).json()
+        wanted = {"position", "ignition", "mileage_in_kilometers", "cellular_signal_quality", "driving_enabled"}
+        return vehicle["life_status"]["value"] == "ONLINE" and wanted <= set(state) and state
+
+    state = await eventually(online_with_state)
+    assert state["driving_enabled"]["value"] is True
+    assert 54 < state["position"]["value"]["lat"] < 55 and 25 < state["position"]["value"]["lon"] < 26
+    assert state["ignition"]["value"] in ("ON", "OFF")
+    assert 0 <= state["cellular_signal_quality"]["value"] <= 5
+
+    response = await api.post(f"/vehicles/{vehicle_id}/commands/disable-driving")
+    assert response.status_code == 200, response.text
+    assert response.json()["driving_enabled"]["value"] is False
+    assert unit.outputs[0] == 1  # the unit really switched DOUT1 on
+    # ... and its next records say so too.
+    records_after = await eventually(lambda: _records_with_dout1(api, vehicle_id))
+    assert records_after
+
+    response = await api.post(f"/vehicles/{vehicle_id}/commands/enable-driving")
+    assert response.status_code == 200 and response.json()["driving_enabled"]["value"] is True
+    audit = await gateway.store.read(
+        lambda conn: [tuple(r) for r in conn.execute("SELECT command, result FROM command_audit ORDER BY id")])
+    assert audit == [("DISABLE_DRIVING", "SUCCEEDED"), ("ENABLE_DRIVING", "SUCCEEDED")]
+
+    # Drop the connection mid-stream: nothing acknowledged is lost, nothing is stored twice.
+    gateway.sessions.close_vehicle(vehicle_id)
+    await eventually(lambda: _reconnected(unit))
+    await trio.sleep(1)
+    acked_before_delete = unit.stats.acked
+    records = await stored_records(gateway, vehicle_id)
+    assert len(records) == len(set(records))
+    assert len(records) >= acked_before_delete
+
+    # DELETE closes the session and the unit is available again.
+    assert (await api.delete(f"/vehicles/{vehicle_id}")).status_code == 204
+    assert await eventually(lambda: _contains(available(api), unit.imei))
+    assert gateway.sessions.get(vehicle_id) is None
+    nursery.cancel_scope.cancel()
+
+
+async def _contains(listing, item) -> bool:
+    return item in await listing
+
+
+async def _records_with_dout1(api, vehicle_id) -> bool:
+    items = (await api.get(f"/vehicles/{vehicle_id}/records", params={"limit": 500})).json()["items"]
+    return any(item["state"].get("driving_enabled") is False for item in items)
+
+
+async def _reconnected(unit) -> bool:
+    return unit.stats.reconnects >= 1
+
+
+async def test_commands_follow_every_rule(gateway, api, nursery):
+    port = listener_port(gateway, "teltonika")
+    vehicle = (await api.post("/vehicles", json=unit_body("TELTONIKA", "356307042441013", TELTONIKA_MODEL))).json()
+    url = f"/vehicles/{vehicle['id']}/commands"
+
+    offline = await api.post(f"{url}/disable-driving")
+    assert offline.status_code == 409 and offline.json()["type"] == "/problems/vehicle/conflicting-state"
+    assert "offline" in offline.json()["detail"]
+    unsupported = await api.post(f"{url}/unlock-top-case")
+    assert unsupported.status_code == 409
+    assert unsupported.json()["type"] == "/problems/vehicle/command-not-supported"
+    assert (await api.post("/vehicles/NOPE1/commands/disable-driving")).status_code == 404
+
+    report = await nursery.start(lambda task_status: run_fleet(
+        "127.0.0.1", port, 1, 0.5, retry_delay=0.2, task_status=task_status))
+    await eventually(lambda: _is_online(api, vehicle["id"]))
+
+    # Two at once: one runs, the other is refused as conflicting.
+    results = []
+
+    async def send():
+        results.append(await api.post(f"{url}/disable-driving"))
+
+    async with trio.open_nursery() as inner:
+        inner.start_soon(send)
+        inner.start_soon(send)
+    statuses = sorted(r.status_code for r in results)
+    assert statuses == [200, 409]
+    busy = next(r for r in results if r.status_code == 409).json()
+    assert busy["type"] == "/problems/vehicle/conflicting-command"
+    assert report.units[0].outputs[0] == 1
+    nursery.cancel_scope.cancel()
+
+
+async def _is_online(api, vehicle_id) -> bool:
+    return (await api.get(f"/vehicles/{vehicle_id}")).json()["life_status"]["value"] == "ONLINE"
