@@ -1,0 +1,165 @@
+"""Ingest benchmark: records persisted-then-acknowledged per second, ACK latency and the
+gateway's memory per connected unit, with a bare trio server as the ceiling in the same run.
+
+    .venv/bin/python benchmarks/ingest.py            # full run, about 2 minutes
+    .venv/bin/python benchmarks/ingest.py --quick    # a smaller smoke run
+
+The gateway runs as its own process (`python -m gateway serve`, synchronous=FULL by
+default) on a temporary data dir; the load generator (benchmarks/loadgen.py) is another
+process on the same 2 cores, so every figure includes the cost of generating the load.
+Not part of the test suite: speed is measured here, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import trio
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks.loadgen import imei  # noqa: E402
+
+TELTONIKA_MODEL = "01M8A3J4EXC1SE2XJ4RFJBXV9Q"
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def register(socket: Path, count: int) -> None:
+    transport = httpx.AsyncHTTPTransport(uds=str(socket))
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost", timeout=60) as api:
+        async def worker(start: int) -> None:
+            for index in range(start, count, 32):
+                body = {"telematics_unit": {"id": imei(index), "brand": "TELTONIKA",
+                                            "setup": {"vehicle_model_id": TELTONIKA_MODEL}}}
+                response = await api.post("/vehicles", json=body)
+                if response.status_code not in (201, 409):
+                    raise RuntimeError(response.text)
+
+        async with trio.open_nursery() as nursery:
+            for start in range(32):
+                nursery.start_soon(worker, start)
+
+
+def wait_for_health(socket: Path, process: subprocess.Popen) -> dict:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gateway exited: {process.stderr.read()}")
+        try:
+            with httpx.Client(transport=httpx.HTTPTransport(uds=str(socket)), base_url="http://localhost") as c:
+                return c.get("/health").json()
+        except (httpx.TransportError, FileNotFoundError):
+            time.sleep(0.1)
+    raise RuntimeError("gateway did not start")
+
+
+def loadgen(port: int, units: int, records: int, interval: float, duration: float, sample_pid: int | None = None):
+    """Run the load generator; while it runs, sample ``sample_pid``'s peak RSS."""
+    command = [sys.executable, str(ROOT / "benchmarks" / "loadgen.py"), "--port", str(port), "--units", str(units),
+               "--records", str(records), "--interval", str(interval), "--duration", str(duration),
+               "--connect-time", str(max(3.0, units / 700))]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    peak = 0
+    while process.poll() is None:
+        if sample_pid:
+            peak = max(peak, rss_kib(sample_pid))
+        time.sleep(0.25)
+    result = json.loads(process.stdout.read())
+    result["peak_rss_kib"] = peak
+    return result
+
+
+def run(args) -> dict:
+    work = Path(tempfile.mkdtemp(prefix="fg-bench-"))
+    socket = work / "admin.sock"
+    config = work / "bench.toml"
+    config.write_text(
+        f'data_dir = "{work / "data"}"\n[admin]\nsocket = "{socket}"\n[log]\nlevel = "warning"\n'
+        f'[store]\nsynchronous = "{args.synchronous}"\n'
+        '[drivers.teltonika]\nhost = "127.0.0.1"\nport = 0\n'
+        '[drivers.gt06]\nenabled = false\n[drivers.jt808]\nenabled = false\n'
+    )
+    gateway = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(config)], cwd=ROOT,
+                               stderr=subprocess.PIPE, text=True)
+    echo = None
+    try:
+        health = wait_for_health(socket, gateway)
+        port = next(item["port"] for item in health["listeners"] if item["driver"] == "teltonika")
+        print(f"registering {max(args.units, args.throughput_units)} vehicles ...", file=sys.stderr)
+        trio.run(register, socket, max(args.units, args.throughput_units))
+        idle_rss = rss_kib(gateway.pid)
+
+        print("throughput phase ...", file=sys.stderr)
+        throughput = loadgen(port, args.throughput_units, args.records, 0, args.duration)
+        print("latency phase ...", file=sys.stderr)
+        latency = loadgen(port, args.units, 1, 1.0, args.duration, sample_pid=gateway.pid)
+
+        echo = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "echo_server.py")], stdout=subprocess.PIPE,
+                                text=True)
+        echo_port = int(echo.stdout.readline())
+        print("ceiling (bare trio server) ...", file=sys.stderr)
+        echo_throughput = loadgen(echo_port, args.throughput_units, args.records, 0, args.duration)
+        echo_latency = loadgen(echo_port, args.units, 1, 1.0, args.duration)
+    finally:
+        for process in (gateway, echo):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
+    per_unit = (latency["peak_rss_kib"] - idle_rss) / max(latency["connected"], 1)
+    return {
+        "synchronous": args.synchronous,
+        "gateway": {"throughput": throughput, "latency": latency, "idle_rss_kib": idle_rss,
+                    "rss_per_unit_kib": round(per_unit, 1)},
+        "ceiling": {"throughput": echo_throughput, "latency": echo_latency},
+    }
+
+
+def report(result: dict, args) -> str:
+    g, c = result["gateway"], result["ceiling"]
+    rows = [
+        ("records/s persisted then ACKed", f"{g['throughput']['records_per_s']:,.0f}",
+         f"{c['throughput']['records_per_s']:,.0f}",
+         f"{args.throughput_units} units, {args.records} records/packet, closed loop"),
+        ("ACK p50 / p99 / max (ms)",
+         f"{g['latency']['p50_ms']:.1f} / {g['latency']['p99_ms']:.1f} / {g['latency']['max_ms']:.1f}",
+         f"{c['latency']['p50_ms']:.1f} / {c['latency']['p99_ms']:.1f} / {c['latency']['max_ms']:.1f}",
+         f"{g['latency']['connected']} units, 1 packet/s each"),
+        ("RSS per connected unit (KiB)", f"{g['rss_per_unit_kib']}", "-",
+         f"peak {g['latency']['peak_rss_kib'] / 1024:.0f} MiB vs idle {g['idle_rss_kib'] / 1024:.0f} MiB"),
+    ]
+    lines = [f"synchronous={result['synchronous']}, {os.cpu_count()} cores, gateway and load generator on one machine",
+             f"{'':34} {'fleetgate':>24} {'bare trio':>24}  load"]
+    lines += [f"{name:34} {ours:>24} {ceiling:>24}  {load}" for name, ours, ceiling, load in rows]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--units", type=int, default=5000, help="units for the latency phase (1 packet/s each)")
+    parser.add_argument("--throughput-units", type=int, default=100, help="units for the throughput phase")
+    parser.add_argument("--records", type=int, default=20, help="records per packet in the throughput phase")
+    parser.add_argument("--duration", type=float, default=20, help="seconds each phase measures")
+    parser.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL")
+    parser.add_argument("--quick", action="store_true", help="500 units, 8 s phases")
+    args = parser.parse_args()
+    if args.quick:
+        args.units, args.duration = 500, 8
+    result = run(args)
+    print(report(result, args))
+    print(json.dumps(result))

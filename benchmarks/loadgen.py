@@ -1,0 +1,124 @@
+"""Load generator for benchmarks/ingest.py: many Teltonika units in one trio process.
+
+Each unit logs in with its IMEI, then sends Codec 8 AVL packets and times each one until
+its 4-byte ACK comes back. `--interval 0` sends the next packet as soon as the ACK
+arrives (closed loop, for throughput); `--interval S` sends one every S seconds with the
+units' phases spread evenly (for latency at a given rate). Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import struct
+import sys
+import time
+from pathlib import Path
+
+import trio
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from drivers.teltonika.frames import crc16_ibm  # noqa: E402
+
+FIRST_IMEI = 350000000000000
+_RECORD = struct.Struct(">QBiiHHBHBB" + "BBBBB" + "BBB")  # N1 = 2 one-byte IO elements, N2 = N4 = N8 = 0
+
+
+def imei(index: int) -> str:
+    return str(FIRST_IMEI + index)
+
+
+def avl_packet(first_ms: int, count: int, index: int) -> bytes:
+    records = b"".join(
+        _RECORD.pack(
+            first_ms + n, 0, 252797000 + index * 100, 546872000 + n * 10, 112, 90, 9, 40, 0, 2,
+            2, 239, 1, 21, 4, 0, 0, 0,
+        )
+        for n in range(count)
+    )
+    body = bytes([0x08, count]) + records + bytes([count])
+    return b"\0\0\0\0" + len(body).to_bytes(4, "big") + body + crc16_ibm(body).to_bytes(4, "big")
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.records = 0
+        self.connected = 0
+        self.errors = 0
+
+
+async def unit(index: int, host: str, port: int, args, stats: Stats, start_at: float, stop_at: float) -> None:
+    try:
+        stream = await trio.open_tcp_stream(host, port)
+    except OSError:
+        stats.errors += 1
+        return
+    async with stream:
+        login = imei(index).encode()
+        await stream.send_all(len(login).to_bytes(2, "big") + login)
+        if await stream.receive_some(1) != b"\x01":
+            stats.errors += 1
+            return
+        stats.connected += 1
+        clock_ms = int(time.time() * 1000) + index * 1_000_000  # distinct times per unit
+        phase = (index / max(args.units, 1)) * args.interval
+        await trio.sleep_until(start_at + phase)
+        next_send = trio.current_time()
+        while trio.current_time() < stop_at:
+            packet = avl_packet(clock_ms, args.records, index)
+            clock_ms += args.records
+            sent = trio.current_time()
+            await stream.send_all(packet)
+            ack = b""
+            while len(ack) < 4:
+                data = await stream.receive_some(4 - len(ack))
+                if not data:
+                    stats.errors += 1
+                    return
+                ack += data
+            done = trio.current_time()
+            if done <= stop_at:
+                stats.latencies.append(done - sent)
+                stats.records += int.from_bytes(ack, "big")
+            if args.interval:
+                next_send += args.interval
+                await trio.sleep_until(next_send)
+
+
+async def main(args) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    stats = Stats()
+    connect_by = trio.current_time() + args.connect_time
+    start_at = connect_by
+    stop_at = start_at + args.duration
+    async with trio.open_nursery() as nursery:
+        for index in range(args.units):
+            nursery.start_soon(unit, index, args.host, args.port, args, stats, start_at, stop_at)
+            if index % 200 == 199:
+                await trio.sleep(0)  # let the accept loop keep up
+    latencies = sorted(stats.latencies)
+
+    def pct(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000 if latencies else float("nan")
+
+    print(json.dumps({
+        "units": args.units, "connected": stats.connected, "errors": stats.errors,
+        "duration": args.duration, "records": stats.records, "records_per_s": stats.records / args.duration,
+        "packets": len(latencies), "p50_ms": pct(0.50), "p99_ms": pct(0.99),
+        "max_ms": latencies[-1] * 1000 if latencies else float("nan"),
+    }))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--units", type=int, default=100)
+    parser.add_argument("--records", type=int, default=1, help="records per AVL packet")
+    parser.add_argument("--interval", type=float, default=0.0, help="seconds between packets; 0 = closed loop")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of measured sending")
+    parser.add_argument("--connect-time", type=float, default=3.0, help="seconds allowed for all units to log in")
+    trio.run(main, parser.parse_args())
