@@ -92,11 +92,17 @@ class Record:
 
     ``fields`` holds the protocol's own values (IO elements, status bits ...) in JSON-able
     form; the driver's state mapping turns them into vehicle-state properties.
+    ``device_time`` is None for a sample the protocol sends without a time (a GT06 status
+    heartbeat): the session stamps it with the time it was received.
     """
 
-    device_time: datetime  # timezone-aware, UTC
+    device_time: datetime | None  # timezone-aware, UTC
     position: Position | None = None
     fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+# Every inbound event may carry ``context``: whatever the codec needs later to build its
+# reply to that event (message id, serial number ...). The session never looks inside.
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,17 @@ class Login:
     unit_id: str
     password: str | None = None
     attributes: Mapping[str, Any] = field(default_factory=dict)
+    context: Any = None
+
+
+@dataclass(frozen=True)
+class Registration:
+    """The unit asks to enrol (JT808 0x0100); answered with RegistrationAccepted carrying
+    the authentication code it must present from then on, or RegistrationRefused."""
+
+    unit_id: str
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    context: Any = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +131,7 @@ class RecordBatch:
 
     records: tuple[Record, ...]
     raw: bytes = b""  # the whole frame as received, stored with the records
+    context: Any = None
 
 
 @dataclass(frozen=True)
@@ -121,18 +139,30 @@ class Heartbeat:
     """A keepalive; ``send(Acknowledge(hb))`` gives the reply (b"" where the protocol has none)."""
 
     raw: bytes = b""
+    context: Any = None
+
+
+@dataclass(frozen=True)
+class TimeRequest:
+    """The unit asks for the time (GT06 0x8A); answered with TimeAnswer. Codecs read no clock."""
+
+    raw: bytes = b""
+    context: Any = None
 
 
 @dataclass(frozen=True)
 class CommandResponse:
-    """The unit's answer to a command. ``correlation`` is None where the protocol has none."""
+    """The unit's answer to a command. ``correlation`` is None where the protocol has none.
+    ``records`` are samples the answer carries (a JT808 position reply): stored, not acknowledged."""
 
     text: str
     correlation: int | None = None
     raw: bytes = b""
+    records: tuple[Record, ...] = ()
+    context: Any = None
 
 
-InboundEvent = Login | RecordBatch | Heartbeat | CommandResponse
+InboundEvent = Login | Registration | RecordBatch | Heartbeat | TimeRequest | CommandResponse
 
 
 # --- events from the gateway -----------------------------------------------------------
@@ -149,10 +179,33 @@ class LoginRejected:
 
 
 @dataclass(frozen=True)
+class RegistrationAccepted:
+    registration: Registration
+    auth_code: str
+
+
+class RefusalReason(enum.StrEnum):
+    ALREADY_REGISTERED = "already_registered"
+    UNKNOWN_UNIT = "unknown_unit"
+
+
+@dataclass(frozen=True)
+class RegistrationRefused:
+    registration: Registration
+    reason: RefusalReason
+
+
+@dataclass(frozen=True)
 class Acknowledge:
     """Acknowledge a RecordBatch (after its commit) or a Heartbeat."""
 
     event: RecordBatch | Heartbeat
+
+
+@dataclass(frozen=True)
+class TimeAnswer:
+    request: TimeRequest
+    now: datetime  # UTC, read by the session
 
 
 @dataclass(frozen=True)
@@ -167,7 +220,10 @@ class CommandRequest:
     redact: tuple[str, ...] = ()
 
 
-OutboundEvent = LoginAccepted | LoginRejected | Acknowledge | CommandRequest
+OutboundEvent = (
+    LoginAccepted | LoginRejected | RegistrationAccepted | RegistrationRefused | Acknowledge | TimeAnswer
+    | CommandRequest
+)
 
 
 class Codec(Protocol):
@@ -175,10 +231,12 @@ class Codec(Protocol):
         """Buffer bytes from the unit; b"" signals end of stream."""
 
     def next_event(self) -> InboundEvent | _NeedData:
-        """Next decoded event, NEED_DATA, or raise a ProtocolError subclass."""
+        """Next decoded event, NEED_DATA, or raise a ProtocolError subclass. After a Login
+        (or Registration) a codec may return NEED_DATA until the gateway's answer is sent."""
 
     def send(self, event: OutboundEvent) -> bytes:
-        """Bytes to write for the gateway's event (may be b"")."""
+        """Bytes to write for the gateway's event (may be b""). Raises RuntimeError when
+        the event makes no sense in the codec's state: a bug in the caller, not bad data."""
 
     @property
     def buffered(self) -> int:
