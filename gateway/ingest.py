@@ -43,14 +43,15 @@ def prepare_batch(
     for record in records:
         raw = raw_fields(record)
         state = driver.state_from_record(record, model_options) if driver.state_from_record else {}
+        device_time = record.device_time or received  # an untimed sample is as old as its arrival
         rows.append(
             RecordRow(
-                recorded_at=rfc3339(record.device_time),
+                recorded_at=rfc3339(device_time),
                 content_hash=content_hash(raw),
                 state=state,
                 raw=raw,
                 # Stored with the record, but a clock far ahead must not pin the state.
-                updates_state=record.device_time <= horizon,
+                updates_state=device_time <= horizon,
             )
         )
     return BatchRows(vehicle_id, driver.brand, unit_id, rfc3339(received), raw_frame, tuple(rows))

@@ -26,7 +26,10 @@ from drivers.base import (
     LoginAccepted,
     LoginRejected,
     ProtocolError,
+    Record,
     RecordBatch,
+    TimeAnswer,
+    TimeRequest,
     UnexpectedMessage,
 )
 from drivers.brands import BRANDS
@@ -228,7 +231,11 @@ class UnitSession:
                 await self._ingest(event)
             elif isinstance(event, Heartbeat):
                 await self._send(self.codec.send(Acknowledge(event)))
+            elif isinstance(event, TimeRequest):
+                await self._send(self.codec.send(TimeAnswer(event, utc_now())))
             elif isinstance(event, CommandResponse):
+                if event.records:  # e.g. the position a JT808 unit answers with
+                    await self._persist(event.records, event.raw)
                 self._deliver(event)
             else:
                 raise UnexpectedMessage(f"unexpected {type(event).__name__} after login")
@@ -264,17 +271,20 @@ class UnitSession:
         return True
 
     async def _ingest(self, batch: RecordBatch) -> None:
-        model = self.runtime.registry.catalog.get(self.model_id)
-        rows = prepare_batch(
-            self.driver, model.options if model else {}, self.vehicle_id, self.unit_id, batch.records,
-            batch.raw, utc_now(), self._timeouts.max_clock_skew,
-        )
-        new = await self.runtime.store.write(telemetry.persist_batch, rows)
+        await self._persist(batch.records, batch.raw)
         # Only now, with the records committed, may the unit forget them.
         await self._send(self.codec.send(Acknowledge(batch)))
         self._count("fleetgate_acks_sent_total")
+
+    async def _persist(self, records: tuple[Record, ...], raw: bytes) -> None:
+        model = self.runtime.registry.catalog.get(self.model_id)
+        rows = prepare_batch(
+            self.driver, model.options if model else {}, self.vehicle_id, self.unit_id, records,
+            raw, utc_now(), self._timeouts.max_clock_skew,
+        )
+        new = await self.runtime.store.write(telemetry.persist_batch, rows)
         self._count("fleetgate_records_stored_total", amount=new)
-        self._count("fleetgate_records_duplicate_total", amount=len(batch.records) - new)
+        self._count("fleetgate_records_duplicate_total", amount=len(records) - new)
 
     # --- commands ------------------------------------------------------------------
 

@@ -53,3 +53,22 @@ class ScriptedUnit:
             if not data:
                 return received
             received += data
+
+
+def avl_packet(*records: dict) -> bytes:
+    """A Codec 8 packet of records given as {"ms", "lat", "lon", "sats", "io": {id: value}}."""
+    built = []
+    for r in records:
+        io = r.get("io", {})
+        groups = {"n1": [], "n2": [], "n4": [], "n8": []}
+        for io_id, value in io.items():
+            size = "n1" if value < 1 << 8 else "n2" if value < 1 << 16 else "n4" if value < 1 << 32 else "n8"
+            groups[size].append({"id": io_id, "value": value})
+        built.append(frames.Record8.build({
+            "timestamp": r["ms"], "priority": 0,
+            "gps": {"longitude": round(r.get("lon", 0) * 1e7), "latitude": round(r.get("lat", 0) * 1e7),
+                    "altitude": 100, "angle": 0, "satellites": r.get("sats", 8), "speed": r.get("speed", 0)},
+            "io": {"event_io": 0, "total": len(io), **groups},
+        }))
+    body = bytes([frames.CODEC_8, len(built)]) + b"".join(built) + bytes([len(built)])
+    return frames.frame(body)

@@ -6,6 +6,7 @@ import os
 import signal
 
 import pytest
+import trio
 
 from gateway.client import AdminClient
 from tests.conftest import gateway_config_toml
@@ -138,3 +139,19 @@ async def test_json_logs_on_stderr(tmp_path, short_dir):
     assert started["level"] == "info" and started["logger"] == "gateway.app"
     assert started["time"].endswith("Z")
     assert any("SIGTERM received" in e["message"] for e in entries)
+
+
+async def test_listener_port_in_use_is_one_clear_line(tmp_path, short_dir):
+    taken = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
+    port = taken.socket.getsockname()[1]
+    config = tmp_path / "busy.toml"
+    config.write_text(
+        f'data_dir = "{tmp_path / "data"}"\n[admin]\nsocket = "{short_dir / "admin.sock"}"\n'
+        f'[drivers.teltonika]\nhost = "127.0.0.1"\nport = {port}\n'
+    )
+    process = start_gateway(config)
+    assert await wait_exit(process) == 1
+    message = process.stderr.read().strip()
+    assert message.endswith(f"cannot listen for teltonika on 127.0.0.1:{port}: Address already in use")
+    assert "Traceback" not in message
+    await taken.aclose()

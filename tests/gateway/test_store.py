@@ -86,3 +86,25 @@ async def test_newer_schema_is_refused(tmp_path):
     conn.close()
     with pytest.raises(RuntimeError, match="newer than this fleetgate knows"):
         Store(path)
+
+
+async def test_retention_prunes_old_records_and_frames_in_batches(store):
+    from gateway.store import telemetry
+
+    def rows(received_at: str, n: int):
+        return telemetry.BatchRows("V1", "TELTONIKA", "356307042441013", received_at, b"frame", tuple(
+            telemetry.RecordRow(f"2020-01-01T00:00:0{n}.000Z", bytes([n]) * 16, {"ignition": "ON"}, {}, True)
+            for n in range(n)))
+
+    await store.write(telemetry.persist_batch, rows("2020-01-01T00:00:00.000Z", 3))
+    await store.write(telemetry.persist_batch, rows("2030-01-01T00:00:00.000Z", 1))
+
+    def counts(conn):
+        return (conn.execute("SELECT count(*) FROM records").fetchone()[0],
+                conn.execute("SELECT count(*) FROM frames").fetchone()[0])
+
+    assert await store.read(counts) == (3, 2)  # the fourth record is a duplicate of the first
+    assert await store.write(telemetry.prune_before, "2025-01-01T00:00:00.000Z", 2) == 3  # 2 records + 1 frame
+    assert await store.write(telemetry.prune_before, "2025-01-01T00:00:00.000Z", 2) == 1
+    assert await store.write(telemetry.prune_before, "2025-01-01T00:00:00.000Z", 2) == 0
+    assert await store.read(counts) == (0, 1)

@@ -1,0 +1,74 @@
+"""CLI for state, commands, the simulator and the demo, as processes against real gateways."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import trio
+
+from simulators.teltonika import run_fleet
+from tests.conftest import eventually, listener_port
+from tests.gateway.seed import TELTONIKA_MODEL, unit_body
+from tests.process import run_cli
+
+
+async def cli(gateway, *args: str):
+    result = await run_cli(*args, env={"FLEETGATE_SOCKET": str(gateway.config.admin_socket)})
+    return result.returncode, result.stdout.decode(), result.stderr.decode()
+
+
+async def test_state_and_command_from_the_cli(gateway, api, nursery):
+    port = listener_port(gateway, "teltonika")
+    report = await nursery.start(lambda task_status: run_fleet(
+        "127.0.0.1", port, 1, 0.3, retry_delay=0.2, task_status=task_status))
+    imei = report.units[0].imei
+    vehicle = (await api.post("/vehicles", json=unit_body("TELTONIKA", imei, TELTONIKA_MODEL))).json()
+
+    async def has_position():
+        return "position" in (await api.get(f"/vehicles/{vehicle['id']}/state")).json()
+
+    await eventually(has_position)
+    code, out, err = await cli(gateway, "vehicles", "state", vehicle["id"])
+    assert code == 0, err
+    assert "position" in out and "ignition" in out
+
+    code, out, err = await cli(gateway, "vehicles", "command", vehicle["id"], "DISABLE_DRIVING")
+    assert code == 0, err
+    assert out.splitlines()[0] == "disable-driving: done"
+    assert any(line.split()[:2] == ["driving_enabled", "False"] for line in out.splitlines())
+    assert report.units[0].outputs[0] == 1
+
+    # The audit knows who asked: the uid on the other end of the admin socket.
+    audit = await gateway.store.read(lambda conn: conn.execute(
+        "SELECT command, result, requested_by FROM command_audit").fetchall())
+    assert [tuple(row) for row in audit] == [("DISABLE_DRIVING", "SUCCEEDED", os.getuid())]
+
+    code, out, err = await cli(gateway, "vehicles", "command", vehicle["id"], "unlock-top-case")
+    assert code == 1 and "409" in err and "does not support" in err
+    nursery.cancel_scope.cancel()
+
+
+async def test_simulate_command_reports_counts(gateway, api):
+    port = listener_port(gateway, "teltonika")
+    await api.post("/vehicles", json=unit_body("TELTONIKA", "356307042441013", TELTONIKA_MODEL))
+    with trio.fail_after(30):
+        result = await run_cli("simulate", "teltonika", "--units", "2", "--port", str(port),
+                               "--interval", "0.2", "--duration", "2")
+    assert result.returncode == 0, result.stderr.decode()
+    summary = dict(item.split("=") for item in result.stdout.decode().split())
+    assert summary["units"] == "2"
+    assert int(summary["acked"]) > 0  # the registered unit's records
+    assert int(summary["logins_rejected"]) > 0  # the other one is unknown
+    units = (await api.get("/telematics-brands/TELTONIKA/available-telematics-units")).json()["items"]
+    assert [u["id"] for u in units] == ["356307042441021"]
+
+
+async def test_demo_runs_end_to_end():
+    with trio.fail_after(60):
+        result = await run_cli("demo")
+    out = result.stdout.decode()
+    assert result.returncode == 0, result.stderr.decode() + out
+    assert "-> 200; driving_enabled is now False" in out
+    assert "reports driving_enabled = false" in out
+    assert "vehicles registered: 3, online: 3" in out
