@@ -87,13 +87,16 @@ def _register_metrics(runtime: Runtime) -> None:
     m.counter("fleetgate_frames_received_total", "Frames decoded, by driver.")
     m.counter("fleetgate_frames_refused_total", "Connections closed for bad input, by driver and reason.")
     m.counter("fleetgate_acks_sent_total", "Acknowledgements sent after a commit, by driver.")
-    m.counter("fleetgate_records_stored_total", "New records committed, by driver.")
-    m.counter("fleetgate_records_duplicate_total", "Resent records dropped as duplicates, by driver.")
+    m.counter("fleetgate_records_stored_total", "New records committed.", lambda: [({}, store.records_new)])
+    m.counter("fleetgate_records_duplicate_total", "Resent records dropped as duplicates.",
+              lambda: [({}, store.records_duplicate)])
     m.gauge("fleetgate_sessions", "Authenticated unit sessions, by driver.",
             lambda: [({"driver": d}, runtime.sessions.count(d)) for d in DRIVERS])
-    m.gauge("fleetgate_commit_batches", "Store transactions committed.", lambda: [({}, store.batches)])
-    m.gauge("fleetgate_commit_jobs", "Jobs committed (a batch holds many).", lambda: [({}, store.batch_jobs)])
-    m.gauge("fleetgate_commit_seconds", "Time spent committing batches.", lambda: [({}, store.commit_seconds)])
+    m.counter("fleetgate_commit_batches_total", "Store transactions committed.", lambda: [({}, store.batches)])
+    m.counter("fleetgate_commit_jobs_total", "Jobs committed; jobs / batches is the mean batch size.",
+              lambda: [({}, store.batch_jobs)])
+    m.counter("fleetgate_commit_seconds_total", "Time spent committing batches; / batches is the mean latency.",
+              lambda: [({}, store.commit_seconds)])
 
 
 async def prune_forever(runtime: Runtime) -> None:
@@ -124,12 +127,14 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(store.run)
+                await nursery.start(store.run_checkpoints)
                 registry = await Registry.open(store, box)
                 tcp_brands = [b.name for b in BRANDS.values() if b.transport is Transport.TCP]
                 await store.write(telemetry.reset_life_status, tcp_brands, now_text())
                 runtime = Runtime(config=config, store=store, registry=registry, metrics=Metrics(),
                                   version=gateway_version())
                 runtime.sessions = SessionTable()
+                await nursery.start(runtime.sessions.enforce_deadlines)
                 runtime.commands = Commands(runtime)
                 registry.on_vehicle_removed.append(lambda row: runtime.sessions.close_vehicle(row["id"]))
                 registry.on_model_changed.append(runtime.sessions.model_changed)

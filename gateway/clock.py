@@ -11,8 +11,10 @@ def utc_now() -> datetime:
 
 def rfc3339(moment: datetime) -> str:
     """`2021-01-19T13:13:09.952Z`. Stored in this form too: it sorts as time does."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    if moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    # isoformat is several times faster than strftime, and this runs for every record.
+    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def now_text() -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
-from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,18 +14,31 @@ from gateway.clock import rfc3339
 from gateway.store.telemetry import BatchRows, RecordRow
 
 
+# One encoder, canonical (sorted, compact): the stored raw JSON is also what the
+# duplicate key hashes, so a resent record hashes the same and is encoded once.
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
+
+
+def _encode_value(value: Any) -> str:
+    """JSON for one state value; scalars skip the general encoder, which is slow for them."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if type(value) is int or (type(value) is float and math.isfinite(value)):
+        return repr(value)
+    return _canonical(value)
+
+
 def raw_fields(record: Record) -> dict[str, Any]:
     raw: dict[str, Any] = dict(record.fields)
-    if record.position is not None:
-        raw["position"] = asdict(record.position)
+    p = record.position
+    if p is not None:
+        raw["position"] = {  # spelled out: dataclasses.asdict is a deep copy, slow per record
+            "latitude": p.latitude, "longitude": p.longitude, "altitude_m": p.altitude_m, "speed_kmh": p.speed_kmh,
+            "course_deg": p.course_deg, "satellites": p.satellites, "valid": p.valid,
+        }
     return raw
-
-
-def content_hash(raw: dict[str, Any]) -> bytes:
-    """Part of the duplicate key: a resent record hashes the same, a different record
-    at the same instant does not."""
-    canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.blake2b(canonical.encode(), digest_size=16).digest()
 
 
 def prepare_batch(
@@ -40,18 +53,22 @@ def prepare_batch(
 ) -> BatchRows:
     horizon = received + timedelta(seconds=max_clock_skew)
     rows = []
+    latest: dict[str, tuple[str, str]] = {}
     for record in records:
-        raw = raw_fields(record)
-        state = driver.state_from_record(record, model_options) if driver.state_from_record else {}
+        raw = _canonical(raw_fields(record))
+        mapped = driver.state_from_record(record, model_options) if driver.state_from_record else {}
         device_time = record.device_time or received  # an untimed sample is as old as its arrival
-        rows.append(
-            RecordRow(
-                recorded_at=rfc3339(device_time),
-                content_hash=content_hash(raw),
-                state=state,
-                raw=raw,
-                # Stored with the record, but a clock far ahead must not pin the state.
-                updates_state=device_time <= horizon,
-            )
-        )
-    return BatchRows(vehicle_id, driver.brand, unit_id, rfc3339(received), raw_frame, tuple(rows))
+        recorded_at = rfc3339(device_time)
+        encoded = {name: _encode_value(value) for name, value in mapped.items()}
+        rows.append(RecordRow(
+            recorded_at=recorded_at,
+            duplicate_key=hashlib.blake2b(f"{driver.brand}|{unit_id}|{recorded_at}|{raw}".encode(),
+                                          digest_size=16).digest(),
+            state="{" + ",".join(f'"{name}":{value}' for name, value in encoded.items()) + "}",
+            raw=raw,
+        ))
+        if device_time <= horizon:  # stored with the record, but a clock far ahead must not pin state
+            for name, value in encoded.items():
+                if name not in latest or latest[name][0] <= recorded_at:
+                    latest[name] = (recorded_at, value)
+    return BatchRows(vehicle_id, driver.brand, unit_id, rfc3339(received), raw_frame, tuple(rows), latest)

@@ -20,21 +20,30 @@ from typing import Any, TypeVar
 import trio
 
 from gateway.store.schema import MINIMUM_SQLITE, migrate
+from gateway.store.telemetry import BatchRows, persist_batches
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_BATCH = 1024  # jobs per transaction; bounds the time a batch holds the write lock
+CHECKPOINT_EVERY = 1.0  # seconds between WAL checkpoints
+TRUNCATE_AT_PAGES = 10_000  # a fully checkpointed WAL larger than this is truncated
 
 
 class StoreError(Exception):
     """The store could not commit; nothing of the job is durable."""
 
 
+def _as_store_error(exc: Exception) -> Exception:
+    # A database error is the store's failure, not a rule the job enforced.
+    return StoreError(f"{type(exc).__name__}: {exc}") if isinstance(exc, sqlite3.Error) else exc
+
+
 @dataclass(eq=False)
 class _Job:
-    fn: Callable[..., Any]
+    fn: Callable[..., Any] | None  # None: an ingest job, args[0] is its BatchRows
     args: tuple
+    guarded: bool
     done: trio.Event = field(default_factory=trio.Event)
     result: Any = None
     error: BaseException | None = None
@@ -56,12 +65,15 @@ class Store:
         self._writer = self._connect()
         self.schema_version = migrate(self._writer)
         self._readers = [self._connect(read_only=True) for _ in range(readers)]
+        self._checkpointer = self._connect(read_only=True)
         self._reader_limiter = trio.CapacityLimiter(readers)
         self._writer_limiter = trio.CapacityLimiter(1)
         self._send, self._receive = trio.open_memory_channel[_Job](10_000)
         self.batches = 0  # commits made, for /metrics
         self.batch_jobs = 0  # jobs committed, for /metrics
         self.commit_seconds = 0.0
+        self.records_new = 0  # records committed
+        self.records_duplicate = 0  # records dropped as resends of committed ones
 
     def _connect(self, read_only: bool = False) -> sqlite3.Connection:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, once per batch.
@@ -75,6 +87,9 @@ class Store:
             conn.execute("PRAGMA journal_mode = WAL")
             # FULL: an acknowledged record survives power loss, not only a crash.
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            # Checkpoints run beside the writer (run_checkpoints), not inside one of its
+            # commits, where copying and syncing the database stalled every waiting ACK.
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
         return conn
 
     # --- writing -------------------------------------------------------------------
@@ -96,18 +111,54 @@ class Store:
                 job.done.set()
 
     def _commit_batch(self, batch: list[_Job]) -> None:
+        pending = batch
+        while pending:
+            failed = self._try_transaction(pending)
+            if not failed:
+                return
+            # Unguarded work failed and took the transaction with it: run the others again.
+            pending = [job for job in pending if job not in failed]
+
+    def _try_transaction(self, batch: list[_Job]) -> list[_Job]:
+        """Run ``batch`` in one transaction. Returns the unguarded jobs whose failure
+        rolled the whole transaction back (their errors set); [] when the batch is settled."""
         conn = self._writer
+        ingest = [job for job in batch if job.fn is None]
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for index, job in enumerate(batch):
-                conn.execute(f"SAVEPOINT job{index}")
+            for job in batch:
+                job.result, job.error = None, None
+            if ingest:
+                # Ingest first, in bulk: a vehicle deleted by a later job in this batch
+                # then loses the state these records just wrote.
+                try:
+                    new = persist_batches(conn, [job.args[0] for job in ingest])
+                except Exception as exc:
+                    for job in ingest:
+                        job.error = _as_store_error(exc)
+                    conn.execute("ROLLBACK")
+                    return ingest
+                self.records_new += new
+                self.records_duplicate += sum(len(job.args[0].records) for job in ingest) - new
+            for job in batch:
+                if job.fn is None:
+                    continue
+                if not job.guarded:
+                    try:
+                        job.result = job.fn(conn, *job.args)
+                    except Exception as exc:
+                        job.error = _as_store_error(exc)
+                        conn.execute("ROLLBACK")
+                        return [job]
+                    continue
+                # The same savepoint name each time: SQLite reuses the compiled statement.
+                conn.execute("SAVEPOINT job")
                 try:
                     job.result = job.fn(conn, *job.args)
                 except Exception as exc:  # the job's own failure goes back to its caller
-                    conn.execute(f"ROLLBACK TO job{index}")
-                    # A database error is the store's failure, not a rule the job enforced.
-                    job.error = StoreError(f"{type(exc).__name__}: {exc}") if isinstance(exc, sqlite3.Error) else exc
-                conn.execute(f"RELEASE job{index}")
+                    conn.execute("ROLLBACK TO job")
+                    job.error = _as_store_error(exc)
+                conn.execute("RELEASE job")
             conn.execute("COMMIT")
             self.batches += 1
             self.batch_jobs += len(batch)
@@ -118,14 +169,33 @@ class Store:
             for job in batch:
                 job.error = StoreError(f"commit failed: {exc}")
                 job.result = None
+        return []
 
-    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+    async def ingest(self, rows: BatchRows) -> None:
+        """Commit one unit's records and their state; return once they are durable.
+
+        Every ingest job of a writer batch is stored together in a few multi-row
+        statements (telemetry.persist_batches). Raises StoreError when it was not.
+        """
+        await self._submit(_Job(None, (rows,), guarded=False))
+
+    async def write(self, fn: Callable[..., T], *args: Any, guarded: bool = True) -> T:
         """Run ``fn(conn, *args)`` in the next batch; return after the batch commits.
 
-        An exception raised by ``fn`` undoes only that job and is re-raised here.
+        A guarded job runs in a savepoint: an exception it raises (a rule it enforces)
+        undoes only that job and is re-raised here. ``guarded=False`` skips the savepoint,
+        which costs as much as a small insert, for jobs that fail only when the database
+        does (ingest); should one fail, the batch is rolled back and run again without it.
         """
-        job = _Job(fn, args)
-        await self._send.send(job)
+        return await self._submit(_Job(fn, args, guarded))
+
+    async def _submit(self, job: _Job) -> Any:
+        try:
+            # No checkpoint on the common path: each one is a trip through the scheduler,
+            # and ingest submits thousands of jobs per second.
+            self._send.send_nowait(job)
+        except trio.WouldBlock:
+            await self._send.send(job)
         await job.done.wait()
         if job.error is not None:
             raise job.error
@@ -150,6 +220,22 @@ class Store:
         finally:
             conn.execute("COMMIT")
 
+    async def run_checkpoints(self, interval: float = CHECKPOINT_EVERY, *, task_status=trio.TASK_STATUS_IGNORED):
+        """Copy committed WAL pages into the database on a connection of its own.
+
+        A PASSIVE checkpoint never blocks the writer; it stops at pages a reader still
+        needs and picks them up next time. The WAL is truncated only when it is idle.
+        """
+        task_status.started()
+        while True:
+            await trio.sleep(interval)
+            await trio.to_thread.run_sync(self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        busy, wal_pages, moved = self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if not busy and wal_pages == moved and wal_pages > TRUNCATE_AT_PAGES:
+            self._checkpointer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def close(self) -> None:
-        for conn in [*self._readers, self._writer]:
+        for conn in [*self._readers, self._checkpointer, self._writer]:
             conn.close()

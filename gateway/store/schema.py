@@ -56,17 +56,8 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (brand, unit_id)
     ) STRICT;
     """,
-    # 2: telemetry: raw frames, records with their duplicate key, per-property state, command audit.
+    # 2: telemetry: records with their raw frame and duplicate key, per-property state, command audit.
     """
-    CREATE TABLE frames (
-        id          INTEGER PRIMARY KEY,
-        brand       TEXT NOT NULL,
-        unit_id     TEXT NOT NULL,
-        received_at TEXT NOT NULL,
-        raw         BLOB NOT NULL
-    ) STRICT;
-    CREATE INDEX frames_by_time ON frames (received_at);
-
     CREATE TABLE records (
         id           INTEGER PRIMARY KEY,
         vehicle_id   TEXT NOT NULL,
@@ -74,15 +65,18 @@ MIGRATIONS: list[str] = [
         unit_id      TEXT NOT NULL,
         recorded_at  TEXT NOT NULL,          -- device time
         received_at  TEXT NOT NULL,
-        content_hash BLOB NOT NULL,
+        -- Hash of (brand, unit id, device time, content): resends of a record collapse,
+        -- distinct records at one instant do not. One short key indexes faster than four.
+        duplicate_key BLOB NOT NULL UNIQUE,
         state        TEXT NOT NULL,          -- JSON: the state properties this record gives
         raw          TEXT NOT NULL,          -- JSON: protocol fields and position
-        frame_id     INTEGER,
-        -- Resends of the same record collapse; distinct records at one instant do not.
-        UNIQUE (brand, unit_id, recorded_at, content_hash)
+        -- The whole frame as received, kept on the first record taken from it (a frame
+        -- of many records is stored once; a resend whose first record is already
+        -- stored adds no second copy); NULL on the others.
+        frame        BLOB
     ) STRICT;
     CREATE INDEX records_by_vehicle ON records (vehicle_id, recorded_at, id);
-    CREATE INDEX records_by_received ON records (received_at);
+    -- No index on received_at: ids grow with it, so retention finds its cut by rowid.
 
     CREATE TABLE vehicle_state (
         vehicle_id  TEXT NOT NULL,

@@ -11,10 +11,9 @@ from typing import Any
 @dataclass(frozen=True)
 class RecordRow:
     recorded_at: str
-    content_hash: bytes
-    state: dict[str, Any]  # properties this record gives
-    raw: dict[str, Any]
-    updates_state: bool  # False for a device time too far in the future
+    duplicate_key: bytes  # hash of brand, unit id, device time and content
+    state: str  # JSON object: the properties this record gives
+    raw: str  # JSON: protocol fields and position
 
 
 @dataclass(frozen=True)
@@ -25,35 +24,56 @@ class BatchRows:
     received_at: str
     raw_frame: bytes
     records: tuple[RecordRow, ...]
+    # The newest value of each property among the records, as (recorded_at, JSON value):
+    # one upsert per property per batch, not one per record.
+    state: dict[str, tuple[str, str]]
 
 
-_UPSERT_STATE = (
-    "INSERT INTO vehicle_state (vehicle_id, property, value, recorded_at) VALUES (?, ?, ?, ?)"
+_STATE_CONFLICT = (
     " ON CONFLICT (vehicle_id, property) DO UPDATE SET value = excluded.value, recorded_at = excluded.recorded_at"
     # Buffered records arrive late: an older sample never overwrites a newer value.
     " WHERE excluded.recorded_at >= vehicle_state.recorded_at"
 )
+_UPSERT_STATE = "INSERT INTO vehicle_state (vehicle_id, property, value, recorded_at) VALUES (?, ?, ?, ?)" + _STATE_CONFLICT
 
 
-def persist_batch(conn: sqlite3.Connection, batch: BatchRows) -> int:
-    """Store the frame, its records and the state they imply; return how many records
-    were new (resends of stored records are dropped by the unique key)."""
-    frame_id = conn.execute(
-        "INSERT INTO frames (brand, unit_id, received_at, raw) VALUES (?, ?, ?, ?)",
-        (batch.brand, batch.unit_id, batch.received_at, batch.raw_frame),
-    ).lastrowid
-    new = 0
-    for record in batch.records:
-        inserted = conn.execute(
-            "INSERT OR IGNORE INTO records (vehicle_id, brand, unit_id, recorded_at, received_at, content_hash,"
-            " state, raw, frame_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (batch.vehicle_id, batch.brand, batch.unit_id, record.recorded_at, batch.received_at,
-             record.content_hash, json.dumps(record.state), json.dumps(record.raw), frame_id),
-        ).rowcount
-        new += inserted
-        if inserted and record.updates_state:
-            set_state(conn, batch.vehicle_id, record.state, record.recorded_at)
+def persist_batches(conn: sqlite3.Connection, batches: list[BatchRows]) -> int:
+    """Store many units' records, frames and state in two multi-row statements; return
+    how many records were new (resends of stored records are dropped by the unique key).
+
+    One statement per table, not per row: the sqlite3 module releases the GIL around
+    every statement, and a writer thread that must win the GIL back from the busy event
+    loop thousands of times per batch spends most of its time waiting for it.
+    """
+    records, states = [], []
+    for batch in batches:
+        frame = batch.raw_frame
+        for record in batch.records:
+            records.append((batch.vehicle_id, batch.brand, batch.unit_id, record.recorded_at, batch.received_at,
+                            record.duplicate_key, record.state, record.raw, frame))
+            frame = None
+        # A resent batch upserts again; the recorded_at rule makes that a no-op.
+        states.extend((batch.vehicle_id, prop, value, at) for prop, (at, value) in batch.state.items())
+    before = conn.total_changes
+    _insert_rows(conn, "INSERT OR IGNORE INTO records (vehicle_id, brand, unit_id, recorded_at, received_at,"
+                       " duplicate_key, state, raw, frame)", records)
+    new = conn.total_changes - before
+    _insert_rows(conn, "INSERT INTO vehicle_state (vehicle_id, property, value, recorded_at)", states, _STATE_CONFLICT)
     return new
+
+
+_MAX_VARIABLES = 32766  # SQLITE_MAX_VARIABLE_NUMBER since SQLite 3.32
+
+
+def _insert_rows(conn: sqlite3.Connection, head: str, rows: list[tuple], tail: str = "") -> None:
+    if not rows:
+        return
+    width = len(rows[0])
+    per_statement = _MAX_VARIABLES // width
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start:start + per_statement]
+        placeholders = ",".join(["(" + ",".join("?" * width) + ")"] * len(chunk))
+        conn.execute(f"{head} VALUES {placeholders}{tail}", [value for row in chunk for value in row])
 
 
 def set_state(conn: sqlite3.Connection, vehicle_id: str, state: dict[str, Any], recorded_at: str) -> None:
@@ -109,14 +129,25 @@ def list_records(
 
 
 def prune_before(conn: sqlite3.Connection, before: str, limit: int) -> int:
-    """Delete up to ``limit`` records and frames received before ``before``."""
-    deleted = conn.execute(
-        "DELETE FROM records WHERE id IN (SELECT id FROM records WHERE received_at < ? LIMIT ?)", (before, limit)
+    """Delete up to ``limit`` records (with their frames) received before ``before``."""
+    cut = _first_id_received_at_or_after(conn, before)
+    return conn.execute(
+        "DELETE FROM records WHERE id IN (SELECT id FROM records WHERE id < ? ORDER BY id LIMIT ?)", (cut, limit)
     ).rowcount
-    deleted += conn.execute(
-        "DELETE FROM frames WHERE id IN (SELECT id FROM frames WHERE received_at < ? LIMIT ?)", (before, limit)
-    ).rowcount
-    return deleted
+
+
+def _first_id_received_at_or_after(conn: sqlite3.Connection, moment: str) -> int:
+    """Binary search by rowid: ids grow with received_at (one writer, a clock that moves
+    forward), so no index on received_at is needed to find where retention cuts."""
+    low, high = conn.execute("SELECT coalesce(min(id), 0), coalesce(max(id), 0) + 1 FROM records").fetchone()
+    while low < high:
+        middle = (low + high) // 2
+        row = conn.execute("SELECT id, received_at FROM records WHERE id >= ? ORDER BY id LIMIT 1", (middle,)).fetchone()
+        if row is None or row[1] >= moment:
+            high = middle
+        else:
+            low = row[0] + 1
+    return low
 
 
 def audit_command(conn: sqlite3.Connection, row: dict[str, Any]) -> int:

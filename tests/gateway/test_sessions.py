@@ -145,7 +145,9 @@ async def test_resent_records_are_stored_once(gateway, api, vehicle, unit):
             assert await unit.read_exactly(4) == b"\x00\x00\x00\x01"  # each resend is acknowledged
     items = (await api.get(f"/vehicles/{vehicle['id']}/records")).json()["items"]
     assert len(items) == 1
-    assert gateway.metrics.value("fleetgate_records_duplicate_total", driver="teltonika") == 2
+    assert (gateway.store.records_new, gateway.store.records_duplicate) == (1, 2)
+    metrics = (await api.get("/metrics")).text
+    assert "fleetgate_records_stored_total 1\n" in metrics and "fleetgate_records_duplicate_total 2\n" in metrics
 
 
 async def test_failed_commit_means_no_ack_and_a_closed_connection(gateway, vehicle, unit):

@@ -88,23 +88,71 @@ async def test_newer_schema_is_refused(tmp_path):
         Store(path)
 
 
-async def test_retention_prunes_old_records_and_frames_in_batches(store):
+async def test_retention_prunes_old_records_in_batches(store):
     from gateway.store import telemetry
 
     def rows(received_at: str, n: int):
         return telemetry.BatchRows("V1", "TELTONIKA", "356307042441013", received_at, b"frame", tuple(
-            telemetry.RecordRow(f"2020-01-01T00:00:0{n}.000Z", bytes([n]) * 16, {"ignition": "ON"}, {}, True)
-            for n in range(n)))
+            telemetry.RecordRow(f"2020-01-01T00:00:0{n}.000Z", bytes([n]) * 16, '{"ignition":"ON"}', "{}")
+            for n in range(n)), {"ignition": ("2020-01-01T00:00:00.000Z", '"ON"')})
 
-    await store.write(telemetry.persist_batch, rows("2020-01-01T00:00:00.000Z", 3))
-    await store.write(telemetry.persist_batch, rows("2030-01-01T00:00:00.000Z", 1))
+    await store.ingest(rows("2020-01-01T00:00:00.000Z", 3))
+    await store.ingest(rows("2020-06-01T00:00:00.000Z", 1))
 
-    def counts(conn):
-        return (conn.execute("SELECT count(*) FROM records").fetchone()[0],
-                conn.execute("SELECT count(*) FROM frames").fetchone()[0])
+    def frames(conn):
+        return [(r[0], r[1]) for r in conn.execute("SELECT received_at, frame FROM records ORDER BY id")]
 
-    assert await store.read(counts) == (3, 2)  # the fourth record is a duplicate of the first
-    assert await store.write(telemetry.prune_before, "2025-01-01T00:00:00.000Z", 2) == 3  # 2 records + 1 frame
+    # The fourth record is a duplicate of the first; each frame is kept once, on its first record.
+    assert await store.read(frames) == [("2020-01-01T00:00:00.000Z", b"frame"), ("2020-01-01T00:00:00.000Z", None),
+                                        ("2020-01-01T00:00:00.000Z", None)]
+    assert (store.records_new, store.records_duplicate) == (3, 1)
+    await store.ingest(rows("2030-01-01T00:00:00.000Z", 5))  # 3 duplicates, 2 new
+    assert await store.write(telemetry.prune_before, "2025-01-01T00:00:00.000Z", 2) == 2
     assert await store.write(telemetry.prune_before, "2025-01-01T00:00:00.000Z", 2) == 1
     assert await store.write(telemetry.prune_before, "2025-01-01T00:00:00.000Z", 2) == 0
-    assert await store.read(counts) == (0, 1)
+    assert [r[0] for r in await store.read(frames)] == ["2030-01-01T00:00:00.000Z"] * 2
+
+
+def _fail_unguarded(conn: sqlite3.Connection, key: str) -> None:
+    conn.execute("INSERT INTO meta (key, value) VALUES (?, 'v')", (key,))
+    conn.execute("INSERT INTO no_such_table VALUES (1)")
+
+
+async def test_a_failing_unguarded_job_does_not_take_its_batch_with_it(store):
+    from gateway.store import StoreError
+
+    results = {}
+
+    async def attempt(key, fn, guarded):
+        try:
+            results[key] = await store.write(fn, key, guarded=guarded)
+        except (StoreError, ValueError) as exc:
+            results[key] = type(exc)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(attempt, "a", _insert, False)
+        nursery.start_soon(attempt, "b", _fail_unguarded, False)
+        nursery.start_soon(attempt, "c", _fail, True)
+        nursery.start_soon(attempt, "d", _insert, True)
+    assert results == {"a": "a", "b": StoreError, "c": ValueError, "d": "d"}
+    keys = await store.read(lambda conn: [r[0] for r in conn.execute("SELECT key FROM meta ORDER BY key")])
+    assert keys == ["a", "d"]
+
+
+async def test_wal_is_checkpointed_by_the_checkpointer(tmp_path, nursery):
+    store = Store(tmp_path / "wal.db")
+    await nursery.start(store.run)
+    await nursery.start(store.run_checkpoints, 0.05)
+    for n in range(20):
+        await store.write(_insert, f"k{n}")
+    wal = tmp_path / "wal.db-wal"
+    assert wal.stat().st_size > 0
+    # The writer never checkpoints by itself; the database file catches up only through
+    # run_checkpoints, and then holds every committed row without the WAL.
+    await trio.sleep(0.3)
+    copy = tmp_path / "copy.db"
+    copy.write_bytes((tmp_path / "wal.db").read_bytes())
+    conn = sqlite3.connect(copy)
+    assert conn.execute("SELECT count(*) FROM meta").fetchone()[0] == 20
+    conn.close()
+    nursery.cancel_scope.cancel()
