@@ -110,7 +110,7 @@ class Login:
     """The unit announced who it is (and, where the protocol carries one, its secret)."""
 
     unit_id: str
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # never in a log line or a failed assert
     attributes: Mapping[str, Any] = field(default_factory=dict)
     context: Any = None
 
@@ -181,7 +181,7 @@ class LoginRejected:
 @dataclass(frozen=True)
 class RegistrationAccepted:
     registration: Registration
-    auth_code: str
+    auth_code: str = field(repr=False)
 
 
 class RefusalReason(enum.StrEnum):
@@ -215,9 +215,9 @@ class CommandRequest:
     JT808 serial) and a codec whose protocol has none ignores it. ``redact`` lists
     substrings (passwords) never to be logged."""
 
-    text: str
+    text: str = field(repr=False)  # may hold the unit's password (GT06 `DYD,<password>#`)
     correlation: int | None = None
-    redact: tuple[str, ...] = ()
+    redact: tuple[str, ...] = field(default=(), repr=False)
 
 
 OutboundEvent = (
@@ -241,6 +241,9 @@ class Codec(Protocol):
     @property
     def buffered(self) -> int:
         """Bytes received but not yet decoded: a partial frame when > 0."""
+
+    # Optional: ``discarded``, the bytes a codec that resynchronises on a start marker
+    # (GT06) has skipped so far; the session counts them.
 
 
 # --- the driver descriptor -------------------------------------------------------------

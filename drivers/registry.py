@@ -4,6 +4,8 @@ checks that each one has its protocol_specs folder, simulator and test module.""
 from __future__ import annotations
 
 from drivers.base import Driver
+from drivers.gt06 import DRIVER as GT06
+from drivers.jt808 import DRIVER as JT808
 from drivers.teltonika import DRIVER as TELTONIKA
 
-DRIVERS: dict[str, Driver] = {driver.name: driver for driver in (TELTONIKA,)}
+DRIVERS: dict[str, Driver] = {driver.name: driver for driver in (TELTONIKA, GT06, JT808)}

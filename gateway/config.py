@@ -50,6 +50,28 @@ class ListenerConfig(_Section):
     max_frame: int = Field(2048, ge=64, le=1 << 20)
 
 
+    def codec_options(self) -> dict:
+        """Driver-specific codec arguments (besides max_frame)."""
+        return {}
+
+
+class Gt06ListenerConfig(ListenerConfig):
+    # Offset of device times from UTC for units whose login carries no time zone (the
+    # older GT06 firmware): minutes east of UTC.
+    time_zone_minutes: int = Field(0, ge=-12 * 60, le=14 * 60)
+
+    def codec_options(self) -> dict:
+        return {"default_tz_minutes": self.time_zone_minutes}
+
+
+class Jt808ListenerConfig(ListenerConfig):
+    # JT/T 808 location times are local time; the standard means Beijing time (GMT+8).
+    time_zone_hours: float = Field(8.0, ge=-12, le=14)
+
+    def codec_options(self) -> dict:
+        return {"device_tz_hours": self.time_zone_hours}
+
+
 class NiuConfig(_Section):
     enabled: bool = True
     base_url: str = "http://127.0.0.1:8808"  # the bundled NIU cloud simulator's default
@@ -58,8 +80,8 @@ class NiuConfig(_Section):
 
 class DriversConfig(_Section):
     teltonika: ListenerConfig = ListenerConfig(port=5027)
-    gt06: ListenerConfig = ListenerConfig(port=5023)
-    jt808: ListenerConfig = ListenerConfig(port=5015)
+    gt06: Gt06ListenerConfig = Gt06ListenerConfig(port=5023, max_frame=1024)
+    jt808: Jt808ListenerConfig = Jt808ListenerConfig(port=5015)
     niu: NiuConfig = NiuConfig()
 
 

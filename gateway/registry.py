@@ -219,7 +219,9 @@ class Registry:
             raise Invalid(f"{brand.name} units take no authentication.", "authentication")
         await self._check_authentication(brand, auth)
         if auth.password is not None:
-            changes = {"password": self.box.encrypt(auth.password, _password_binding(brand.name, row["unit_id"]))}
+            # A new password re-opens enrolment: a JT/T 808 unit may learn it by registering.
+            changes = {"password": self.box.encrypt(auth.password, _password_binding(brand.name, row["unit_id"])),
+                       "enrolment_open": 1}
         else:
             changes = {"credentials_id": auth.credentials_id}
 
@@ -238,6 +240,22 @@ class Registry:
         row = await self.get_vehicle(vehicle_id)
         blob = await self.store.read(q.get_vehicle_password, vehicle_id)
         return None if blob is None else self.box.decrypt(blob, _password_binding(row["unit_brand"], row["unit_id"]))
+
+    async def enrol(self, brand: str, unit_id: str) -> tuple[str, str | None]:
+        """A unit asks to enrol (JT/T 808 registration): ("unknown", None) when it is in no
+        vehicle, ("accepted", password) the first time after its password was set, else
+        ("already_registered", None). Trust on first use: see protocol_specs/jt808/spec.md."""
+
+        def enrol(conn: sqlite3.Connection) -> tuple[str, str | None]:
+            vehicle = q.vehicle_of_unit(conn, brand, unit_id)
+            if vehicle is None:
+                return "unknown", None
+            if not q.close_enrolment(conn, vehicle["id"]):
+                return "already_registered", None
+            blob = q.get_vehicle_password(conn, vehicle["id"])
+            return "accepted", self.box.decrypt(blob, _password_binding(brand, unit_id))
+
+        return await self.store.write(enrol)
 
     async def count_vehicles(self) -> int:
         return await self.store.read(q.count_vehicles)

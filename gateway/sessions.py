@@ -30,6 +30,10 @@ from drivers.base import (
     ProtocolError,
     Record,
     RecordBatch,
+    RefusalReason,
+    Registration,
+    RegistrationAccepted,
+    RegistrationRefused,
     TimeAnswer,
     TimeRequest,
     UnexpectedMessage,
@@ -162,7 +166,7 @@ class UnitSession:
         self.runtime = runtime
         self.driver = driver
         self.stream = stream
-        self.codec = driver.codec_factory(max_frame=listener.max_frame)
+        self.codec = driver.codec_factory(max_frame=listener.max_frame, **listener.codec_options())
         self.remote = _address(stream)
         self._fd = stream.socket.fileno()
         self.unit_id: str | None = None
@@ -179,6 +183,8 @@ class UnitSession:
         self._correlation = 0
         self._frame_received = runtime.metrics.series("fleetgate_frames_received_total", driver=driver.name)
         self._ack_sent = runtime.metrics.series("fleetgate_acks_sent_total", driver=driver.name)
+        self._bytes_discarded = runtime.metrics.series("fleetgate_bytes_discarded_total", driver=driver.name)
+        self._discarded = 0
 
     def _count(self, name: str, **labels: str) -> None:
         self.runtime.metrics.inc(name, driver=self.driver.name, **labels)
@@ -230,6 +236,10 @@ class UnitSession:
     async def _next_event(self, login_deadline: float | None = None):
         while True:
             event = self.codec.next_event()
+            discarded = getattr(self.codec, "discarded", 0)
+            if discarded != self._discarded:  # bytes skipped to resynchronise on a frame start
+                self._bytes_discarded(discarded - self._discarded)
+                self._discarded = discarded
             if event is not NEED_DATA:
                 self._partial_since = None
                 self._frame_received()
@@ -274,9 +284,16 @@ class UnitSession:
 
     async def _serve(self) -> None:
         login_deadline = trio.current_time() + self._timeouts.login_timeout
-        login = await self._next_event(login_deadline)
-        if not isinstance(login, Login):
-            raise UnexpectedMessage(f"expected a login, got {type(login).__name__}")
+        while True:
+            login = await self._next_event(login_deadline)
+            if isinstance(login, Login):
+                break
+            if isinstance(login, Registration):
+                await self._enrol(login)
+            elif isinstance(login, Heartbeat):  # JT/T 808 units may beat before they authenticate
+                await self._send(self.codec.send(Acknowledge(login)))
+            else:
+                raise UnexpectedMessage(f"expected a login, got {type(login).__name__}")
         if not await self._authenticate(login):
             return
         while True:
@@ -293,6 +310,23 @@ class UnitSession:
                 self._deliver(event)
             else:
                 raise UnexpectedMessage(f"unexpected {type(event).__name__} after login")
+
+    async def _enrol(self, registration: Registration) -> None:
+        runtime, brand = self.runtime, self.driver.brand
+        outcome, password = await runtime.registry.enrol(brand, registration.unit_id)
+        if outcome == "unknown":
+            await runtime.registry.record_seen(brand, registration.unit_id, self.remote)
+            self._count("fleetgate_frames_refused_total", reason="unknown_unit")
+            await self._send(self.codec.send(RegistrationRefused(registration, RefusalReason.UNKNOWN_UNIT)))
+            raise SessionEnded(f"{brand} unit {registration.unit_id} registered but is in no vehicle")
+        if outcome == "accepted":
+            # The unit's own password, sent once, to the unit whose id it was set for.
+            log.info("%s unit %s from %s enrolled", brand, registration.unit_id, self.remote)
+            await self._send(self.codec.send(RegistrationAccepted(registration, password)))
+        else:
+            log.info("%s unit %s from %s registered again; enrolment is closed", brand, registration.unit_id,
+                     self.remote)
+            await self._send(self.codec.send(RegistrationRefused(registration, RefusalReason.ALREADY_REGISTERED)))
 
     async def _authenticate(self, login: Login) -> bool:
         runtime, brand = self.runtime, self.driver.brand

@@ -140,6 +140,13 @@ def delete_vehicle(conn: sqlite3.Connection, vehicle_id: str) -> dict[str, Any] 
     return row
 
 
+def close_enrolment(conn: sqlite3.Connection, vehicle_id: str) -> bool:
+    """Take the vehicle's one enrolment; True when it was still open."""
+    return conn.execute(
+        "UPDATE vehicles SET enrolment_open = 0 WHERE id = ? AND enrolment_open = 1", (vehicle_id,)
+    ).rowcount == 1
+
+
 def count_vehicles(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT count(*) FROM vehicles").fetchone()[0]
 

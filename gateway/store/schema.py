@@ -100,6 +100,11 @@ MIGRATIONS: list[str] = [
     ) STRICT;
     CREATE INDEX command_audit_by_vehicle ON command_audit (vehicle_id, id);
     """,
+    # 3: JT/T 808 enrolment: a unit may learn its password by registering, once per
+    # password the operator sets.
+    """
+    ALTER TABLE vehicles ADD COLUMN enrolment_open INTEGER NOT NULL DEFAULT 1;
+    """,
 ]
 
 MINIMUM_SQLITE = (3, 37, 0)  # STRICT tables

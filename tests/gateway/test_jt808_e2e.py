@@ -1,0 +1,99 @@
+"""JT/T 808 terminals end to end: individual passwords presented at every login, enrolment
+by registration, commands matched by serial. The real gateway and the real simulator."""
+
+from __future__ import annotations
+
+import pytest
+
+from simulators.jt808 import run_fleet
+from tests.conftest import eventually, listener_port
+from tests.gateway.seed import JT808_MODEL, unit_body
+
+
+@pytest.fixture
+def extra_config() -> str:
+    return "[commands]\ntimeout = 5\n"
+
+
+async def _fleet(gateway, nursery, auth_code, version=2013, units=1):
+    port = listener_port(gateway, "jt808")
+    return await nursery.start(lambda task_status: run_fleet(
+        "127.0.0.1", port, units, 0.3, auth_code_for=lambda i: auth_code, version=version, retry_delay=0.2,
+        task_status=task_status))
+
+
+async def _available(api) -> list[str]:
+    return [u["id"] for u in (await api.get("/telematics-brands/JT808/available-telematics-units")).json()["items"]]
+
+
+async def _wait_online_with_position(api, vehicle_id):
+    async def ready():
+        vehicle = (await api.get(f"/vehicles/{vehicle_id}")).json()
+        state = (await api.get(f"/vehicles/{vehicle_id}/state")).json()
+        return vehicle["life_status"]["value"] == "ONLINE" and "position" in state and state
+
+    return await eventually(ready, timeout=15)
+
+
+@pytest.mark.parametrize("version", [2013, 2019])
+async def test_provisioned_unit_authenticates_with_its_password(gateway, api, nursery, version):
+    report = await _fleet(gateway, nursery, "code-1234", version)
+    unit = report.units[0]
+
+    async def listed():
+        return unit.phone in await _available(api)
+
+    await eventually(listed)
+    assert len(unit.phone) == (12 if version == 2013 else 20)
+    vehicle = (await api.post("/vehicles", json=unit_body("JT808", unit.phone, JT808_MODEL,
+                                                          password="code-1234"))).json()
+    state = await _wait_online_with_position(api, vehicle["id"])
+    assert 22 < state["position"]["value"]["lat"] < 23
+
+    response = await api.post(f"/vehicles/{vehicle['id']}/commands/lock-central-lock")
+    assert response.status_code == 200, response.text
+    assert response.json()["central_lock"]["value"] == "LOCKED"
+    assert unit.door_locked is True
+    response = await api.post(f"/vehicles/{vehicle['id']}/commands/unlock-central-lock")
+    assert response.status_code == 200 and response.json()["central_lock"]["value"] == "UNLOCKED"
+    response = await api.post(f"/vehicles/{vehicle['id']}/commands/request-vehicle-state")
+    assert response.status_code == 200, response.text
+    nursery.cancel_scope.cancel()
+
+
+async def test_unit_enrols_once_by_registering(gateway, api, nursery):
+    report = await _fleet(gateway, nursery, None)
+    unit = report.units[0]
+
+    async def refused_as_unknown():
+        return unit.phone in await _available(api) and unit.stats.registrations_refused >= 1
+
+    await eventually(refused_as_unknown)
+    vehicle = (await api.post("/vehicles", json=unit_body("JT808", unit.phone, JT808_MODEL,
+                                                          password="learned-code"))).json()
+    await _wait_online_with_position(api, vehicle["id"])
+    assert unit.enrolled and unit.auth_code == "learned-code"
+    # Enrolment was used up: a second registration is refused ...
+    assert await gateway.registry.enrol("JT808", unit.phone) == ("already_registered", None)
+    # ... until the operator sets a new password, which re-opens it.
+    url = f"/vehicles/{vehicle['id']}/telematics-unit/authentication"
+    assert (await api.put(url, json={"password": "next-code"})).status_code == 204
+    assert await gateway.registry.enrol("JT808", unit.phone) == ("accepted", "next-code")
+    nursery.cancel_scope.cancel()
+
+
+async def test_wrong_code_is_refused_every_time_and_stores_nothing(gateway, api, nursery):
+    report = await _fleet(gateway, nursery, "not-the-code")
+    unit = report.units[0]
+    vehicle = (await api.post("/vehicles", json=unit_body("JT808", unit.phone, JT808_MODEL,
+                                                          password="the-code"))).json()
+
+    async def refused_twice():  # by password, not as an unknown unit before the POST
+        return gateway.metrics.value("fleetgate_frames_refused_total", driver="jt808", reason="auth_failure") >= 2
+
+    await eventually(refused_twice, timeout=15)
+    assert unit.stats.logins_rejected >= 2
+    assert (await api.get(f"/vehicles/{vehicle['id']}/records")).json()["items"] == []
+    assert (await api.get(f"/vehicles/{vehicle['id']}")).json()["life_status"]["value"] == "OFFLINE"
+    assert gateway.store.records_new == 0
+    nursery.cancel_scope.cancel()
