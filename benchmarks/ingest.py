@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -68,6 +69,19 @@ def wait_for_health(socket: Path, process: subprocess.Popen) -> dict:
     raise RuntimeError("gateway did not start")
 
 
+def open_subscribers(socket_path: Path, idle: int) -> list[socket.socket]:
+    """``idle`` event-stream clients filtered to vehicles that send nothing, plus one
+    unfiltered client that never reads a byte (the slow consumer of issue 7)."""
+    clients = []
+    for n in range(idle + 1):
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        client.connect(str(socket_path))
+        query = f"?vehicle_id=IDLE{n}" if n < idle else ""
+        client.sendall(f"GET /events{query} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+        clients.append(client)
+    return clients
+
+
 def loadgen(port: int, units: int, records: int, interval: float, duration: float, sample_pid: int | None = None):
     """Run the load generator; while it runs, sample ``sample_pid``'s peak RSS."""
     command = [sys.executable, str(ROOT / "benchmarks" / "loadgen.py"), "--port", str(port), "--units", str(units),
@@ -106,6 +120,16 @@ def run(args) -> dict:
 
         print("throughput phase ...", file=sys.stderr)
         throughput = loadgen(port, args.throughput_units, args.records, 0, args.duration)
+        subscribed = None
+        if args.subscribers:
+            print(f"throughput phase with {args.subscribers} idle event subscribers and one that never reads ...",
+                  file=sys.stderr)
+            clients = open_subscribers(socket, args.subscribers)
+            try:
+                subscribed = loadgen(port, args.throughput_units, args.records, 0, args.duration)
+            finally:
+                for client in clients:
+                    client.close()
         print("latency phase ...", file=sys.stderr)
         latency = loadgen(port, args.units, 1, 1.0, args.duration, sample_pid=gateway.pid)
 
@@ -124,8 +148,8 @@ def run(args) -> dict:
     per_unit = (latency["peak_rss_kib"] - idle_rss) / max(latency["connected"], 1)
     return {
         "synchronous": args.synchronous,
-        "gateway": {"throughput": throughput, "latency": latency, "idle_rss_kib": idle_rss,
-                    "rss_per_unit_kib": round(per_unit, 1)},
+        "gateway": {"throughput": throughput, "throughput_with_subscribers": subscribed, "latency": latency,
+                    "idle_rss_kib": idle_rss, "rss_per_unit_kib": round(per_unit, 1)},
         "ceiling": {"throughput": echo_throughput, "latency": echo_latency},
     }
 
@@ -140,6 +164,11 @@ def report(result: dict, args) -> str:
          f"{g['latency']['p50_ms']:.1f} / {g['latency']['p99_ms']:.1f} / {g['latency']['max_ms']:.1f}",
          f"{c['latency']['p50_ms']:.1f} / {c['latency']['p99_ms']:.1f} / {c['latency']['max_ms']:.1f}",
          f"{g['latency']['connected']} units, 1 packet/s each"),
+        *([(f"records/s with {args.subscribers + 1} event subscribers",
+            f"{g['throughput_with_subscribers']['records_per_s']:,.0f} "
+            f"({(g['throughput_with_subscribers']['records_per_s'] / g['throughput']['records_per_s'] - 1) * 100:+.1f}%)",
+            "-", f"{args.subscribers} idle (other vehicles) + 1 that never reads")]
+          if g["throughput_with_subscribers"] else []),
         ("RSS per connected unit (KiB)", f"{g['rss_per_unit_kib']}", "-",
          f"peak {g['latency']['peak_rss_kib'] / 1024:.0f} MiB vs idle {g['idle_rss_kib'] / 1024:.0f} MiB"),
     ]
@@ -156,6 +185,8 @@ if __name__ == "__main__":
     parser.add_argument("--records", type=int, default=20, help="records per packet in the throughput phase")
     parser.add_argument("--duration", type=float, default=20, help="seconds each phase measures")
     parser.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL")
+    parser.add_argument("--subscribers", type=int, default=100,
+                        help="idle event-stream subscribers for the second throughput run (0: skip it)")
     parser.add_argument("--quick", action="store_true", help="500 units, 8 s phases")
     args = parser.parse_args()
     if args.quick:

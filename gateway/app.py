@@ -91,6 +91,8 @@ def _register_metrics(runtime: Runtime) -> None:
     m.counter("fleetgate_records_stored_total", "New records committed.", lambda: [({}, store.records_new)])
     m.counter("fleetgate_records_duplicate_total", "Resent records dropped as duplicates.",
               lambda: [({}, store.records_duplicate)])
+    m.gauge("fleetgate_event_subscribers", "Clients on the live event stream.",
+            lambda: [({}, runtime.events.subscribers)])
     m.gauge("fleetgate_sessions", "Authenticated unit sessions, by driver.",
             lambda: [({"driver": d}, runtime.sessions.count(d)) for d in DRIVERS])
     m.counter("fleetgate_commit_batches_total", "Store transactions committed.", lambda: [({}, store.batches)])
@@ -101,13 +103,17 @@ def _register_metrics(runtime: Runtime) -> None:
 
 
 async def prune_forever(runtime: Runtime) -> None:
-    days = runtime.config.store.record_retention_days
-    if not days:
-        return
-    while True:
-        cutoff = rfc3339(utc_now() - timedelta(days=days))
-        while await runtime.store.write(telemetry.prune_before, cutoff, PRUNE_BATCH):
-            await trio.sleep(0.1)  # let ingest batches in between
+    """Retention: delete old records and events in small transactions, now and then."""
+    store = runtime.config.store
+    kept = [(table, column, days) for table, column, days in (
+        ("records", "received_at", store.record_retention_days),
+        ("events", "occurred_at", store.event_retention_days),
+    ) if days]
+    while kept:
+        for table, column, days in kept:
+            cutoff = rfc3339(utc_now() - timedelta(days=days))
+            while await runtime.store.write(telemetry.prune_before, table, column, cutoff, PRUNE_BATCH):
+                await trio.sleep(0.1)  # let ingest batches in between
         await trio.sleep(PRUNE_EVERY)
 
 
@@ -134,6 +140,7 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
                 await store.write(telemetry.reset_life_status, tcp_brands, now_text())
                 runtime = Runtime(config=config, store=store, registry=registry, metrics=Metrics(),
                                   version=gateway_version())
+                store.on_events = runtime.events.publish
                 runtime.sessions = SessionTable()
                 await nursery.start(runtime.sessions.enforce_deadlines)
                 runtime.commands = Commands(runtime)

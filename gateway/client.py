@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,28 @@ class AdminClient:
         if response.headers.get("content-type", "").startswith("application/json"):
             return response.json()
         return response.text
+
+    def stream_events(self, params: dict[str, str], last_event_id: str | None = None):
+        """Yield the live event stream's events as dicts, until the stream ends."""
+        headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+        try:
+            with self._http.stream("GET", "/events", params=params, headers=headers, timeout=None) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    problem = response.json()
+                    raise ClientError(f"{response.status_code} {problem.get('title')}: {problem.get('detail')}")
+                fields: dict[str, str] = {}
+                for line in response.iter_lines():
+                    if line.startswith(":"):
+                        continue
+                    if line:
+                        name, _, value = line.partition(": ")
+                        fields[name] = value
+                    elif fields:
+                        yield fields.get("event", ""), json.loads(fields.get("data", "{}"))
+                        fields = {}
+        except (httpx.ConnectError, FileNotFoundError, ConnectionRefusedError):
+            raise ClientError(f"no fleetgate is answering on {self.path}: start one with `fleetgate serve`") from None
 
     def get(self, url: str, **kwargs: Any) -> Any:
         return self.request("GET", url, **kwargs)

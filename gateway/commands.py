@@ -101,13 +101,15 @@ class Commands:
         outcome = driver.judge_response(capability, request, response)
         result = "SUCCEEDED" if outcome.succeeded else "REFUSED"
         await self._finish(vehicle_id, audit_id, capability, result, outcome.detail,
-                           dict(outcome.state) if outcome.succeeded else None)
+                           dict(outcome.state) if outcome.succeeded else None,
+                           round((trio.current_time() - started) * 1000))
         log.info("%s on vehicle %s: %s in %.0f ms", capability, vehicle_id, result, (trio.current_time() - started) * 1000)
         if not outcome.succeeded:
             raise UnitRefused(f"The unit refused '{capability}': {outcome.detail}")
         return await store.read(telemetry.get_state, vehicle_id)
 
     async def _finish(self, vehicle_id: str, audit_id: int, capability: str, result: str, detail: str,
-                      state: dict[str, Any] | None = None) -> None:
-        await self.runtime.store.write(telemetry.finish_command, audit_id, result, detail, now_text(), vehicle_id, state)
+                      state: dict[str, Any] | None = None, duration_ms: int | None = None) -> None:
+        await self.runtime.store.write(telemetry.finish_command, audit_id, result, detail, now_text(), vehicle_id,
+                                       state, duration_ms)
         self.runtime.metrics.inc("fleetgate_commands_total", command=capability, result=result)

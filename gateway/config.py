@@ -28,6 +28,7 @@ class StoreConfig(_Section):
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
     busy_timeout: float = Field(5.0, gt=0)  # seconds a reader waits for a lock
     record_retention_days: float = Field(90, ge=0)  # records and raw frames; 0 keeps them forever
+    event_retention_days: float = Field(90, ge=0)  # the event log; 0 keeps it forever
 
 
 class SessionsConfig(_Section):
@@ -41,6 +42,10 @@ class SessionsConfig(_Section):
 
 class CommandsConfig(_Section):
     timeout: float = Field(20, gt=0)
+
+
+class EventsConfig(_Section):
+    heartbeat: float = Field(15, gt=0)  # seconds between keepalive comments on an idle event stream
 
 
 class ListenerConfig(_Section):
@@ -92,6 +97,7 @@ class Config(_Section):
     store: StoreConfig = StoreConfig()
     sessions: SessionsConfig = SessionsConfig()
     commands: CommandsConfig = CommandsConfig()
+    events: EventsConfig = EventsConfig()
     drivers: DriversConfig = DriversConfig()
 
     @property

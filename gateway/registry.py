@@ -16,6 +16,7 @@ from gateway.clock import now_text
 from gateway.secrets import SecretBox
 from gateway.store import Store
 from gateway.store import queries as q
+from gateway.store.events import log_event
 
 
 class DomainError(Exception):
@@ -149,6 +150,7 @@ class Registry:
                 q.insert_vehicle(conn, full)
             except sqlite3.IntegrityError:  # credentials deleted since we checked
                 raise ReferencedNotFound(f"There are no credentials with id '{auth.credentials_id}'.") from None
+            log_event(conn, "VehicleChanged", vehicle_id, brand.name, unit_id, now, {"reasons": ["CREATED"]})
             return q.get_vehicle(conn, vehicle_id)
 
         return await self.store.write(insert)
@@ -172,6 +174,7 @@ class Registry:
             if row is None:
                 raise NotFound(f"There is no vehicle with id '{vehicle_id}'.")
             changes: dict[str, Any] = {}
+            reasons = []
             if "master_data" in patch:
                 merged = json.loads(row["master_data"])
                 for key, value in patch["master_data"].items():
@@ -180,22 +183,34 @@ class Registry:
                     else:
                         merged[key] = value
                 changes.update(master_data=json.dumps(merged), master_data_modified_at=now)
+                reasons.append("MASTER_DATA_CHANGED")
             if "custom_fields" in patch:
                 changes.update(custom_fields=json.dumps(patch["custom_fields"]), custom_fields_modified_at=now)
+                reasons.append("CUSTOM_FIELDS_CHANGED")
             if "tags" in patch:
                 changes["tags"] = json.dumps(patch["tags"])
+                reasons.append("TAGS_CHANGED")
             if "operation_status" in patch and patch["operation_status"] != row["operation_status"]:
                 changes.update(operation_status=patch["operation_status"], operation_status_modified_at=now)
+                reasons.append("OPERATION_STATUS_CHANGED")
             if changes:
                 q.update_vehicle(conn, vehicle_id, changes)
+                log_event(conn, "VehicleChanged", vehicle_id, row["unit_brand"], row["unit_id"], now,
+                          {"reasons": reasons})
             return q.get_vehicle(conn, vehicle_id)
 
         return await self.store.write(update)
 
     async def remove_vehicle(self, vehicle_id: str) -> None:
-        row = await self.store.write(q.delete_vehicle, vehicle_id)
-        if row is None:
-            raise NotFound(f"There is no vehicle with id '{vehicle_id}'.")
+        def delete(conn: sqlite3.Connection) -> dict[str, Any]:
+            row = q.delete_vehicle(conn, vehicle_id)
+            if row is None:
+                raise NotFound(f"There is no vehicle with id '{vehicle_id}'.")
+            log_event(conn, "VehicleChanged", vehicle_id, row["unit_brand"], row["unit_id"], now_text(),
+                      {"reasons": ["DELETED"]})
+            return row
+
+        row = await self.store.write(delete)
         for callback in self.on_vehicle_removed:
             callback(row)
 
@@ -206,6 +221,8 @@ class Registry:
         def update(conn: sqlite3.Connection) -> None:
             if not q.update_vehicle(conn, vehicle_id, {"model_id": model.id}):
                 raise NotFound(f"There is no vehicle with id '{vehicle_id}'.")
+            log_event(conn, "VehicleChanged", vehicle_id, row["unit_brand"], row["unit_id"], now_text(),
+                      {"reasons": ["MODEL_CHANGED"], "vehicle_model_id": model.id})
 
         await self.store.write(update)
         for callback in self.on_model_changed:
@@ -232,6 +249,8 @@ class Registry:
                 raise ReferencedNotFound(f"There are no credentials with id '{auth.credentials_id}'.") from None
             if not found:
                 raise NotFound(f"There is no vehicle with id '{vehicle_id}'.")
+            log_event(conn, "VehicleChanged", vehicle_id, brand.name, row["unit_id"], now_text(),
+                      {"reasons": ["AUTHENTICATION_CHANGED"]})
 
         await self.store.write(update)
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gateway.config import Config
+from gateway.events import EventBus
 from gateway.metrics import Metrics
 from gateway.registry import Registry
 from gateway.store import Store
@@ -25,3 +26,4 @@ class Runtime:
     sessions: SessionTable = None  # type: ignore[assignment]  # set by the composition root
     commands: Commands = None  # type: ignore[assignment]
     listeners: list[dict[str, Any]] = field(default_factory=list)  # filled as listeners bind
+    events: EventBus = field(default_factory=EventBus)

@@ -11,6 +11,7 @@ from gateway.admin import (
     problems,
     routes_brands,
     routes_credentials,
+    routes_events,
     routes_gateway,
     routes_telemetry,
     routes_vehicles,
@@ -52,6 +53,6 @@ def create_app(ctx: Runtime) -> FastAPI:
         return response
 
     problems.install(app)
-    for module in (routes_vehicles, routes_telemetry, routes_credentials, routes_brands, routes_gateway):
+    for module in (routes_vehicles, routes_telemetry, routes_events, routes_credentials, routes_brands, routes_gateway):
         app.include_router(module.router)
     return app

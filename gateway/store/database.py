@@ -14,11 +14,13 @@ import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 import trio
 
+from gateway.store.events import Event, WriterConnection
 from gateway.store.schema import MINIMUM_SQLITE, migrate
 from gateway.store.telemetry import BatchRows, persist_batches
 
@@ -74,10 +76,13 @@ class Store:
         self.commit_seconds = 0.0
         self.records_new = 0  # records committed
         self.records_duplicate = 0  # records dropped as resends of committed ones
+        # Called in the event loop with the events of each commit, in commit order.
+        self.on_events: Callable[[list[Event]], None] = lambda events: None
 
     def _connect(self, read_only: bool = False) -> sqlite3.Connection:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, once per batch.
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                               factory=sqlite3.Connection if read_only else WriterConnection)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
         conn.execute("PRAGMA foreign_keys = ON")
@@ -105,27 +110,35 @@ class Store:
                 except trio.WouldBlock:
                     break
             start = trio.current_time()
-            await trio.to_thread.run_sync(self._commit_batch, batch, limiter=self._writer_limiter)
+            events = await trio.to_thread.run_sync(self._commit_batch, batch, limiter=self._writer_limiter)
             self.commit_seconds += trio.current_time() - start
+            if events:
+                self.on_events(events)
             for job in batch:
                 job.done.set()
 
-    def _commit_batch(self, batch: list[_Job]) -> None:
+    def _commit_batch(self, batch: list[_Job]) -> list[Event]:
+        """Commit ``batch``; return the events its transaction logged (none if it failed)."""
         pending = batch
         while pending:
             failed = self._try_transaction(pending)
+            if failed is None:
+                return []
             if not failed:
-                return
+                return self._writer.pending_events
             # Unguarded work failed and took the transaction with it: run the others again.
             pending = [job for job in pending if job not in failed]
+        return []
 
-    def _try_transaction(self, batch: list[_Job]) -> list[_Job]:
+    def _try_transaction(self, batch: list[_Job]) -> list[_Job] | None:
         """Run ``batch`` in one transaction. Returns the unguarded jobs whose failure
-        rolled the whole transaction back (their errors set); [] when the batch is settled."""
+        rolled the whole transaction back (their errors set), [] when the batch committed,
+        None when the commit itself failed (every job's error set)."""
         conn = self._writer
         ingest = [job for job in batch if job.fn is None]
         try:
             conn.execute("BEGIN IMMEDIATE")
+            conn.start_events()
             for job in batch:
                 job.result, job.error = None, None
             if ingest:
@@ -153,10 +166,12 @@ class Store:
                     continue
                 # The same savepoint name each time: SQLite reuses the compiled statement.
                 conn.execute("SAVEPOINT job")
+                mark = conn.mark()
                 try:
                     job.result = job.fn(conn, *job.args)
                 except Exception as exc:  # the job's own failure goes back to its caller
                     conn.execute("ROLLBACK TO job")
+                    conn.undo_to(mark)
                     job.error = _as_store_error(exc)
                 conn.execute("RELEASE job")
             conn.execute("COMMIT")
@@ -169,6 +184,7 @@ class Store:
             for job in batch:
                 job.error = StoreError(f"commit failed: {exc}")
                 job.result = None
+            return None
         return []
 
     async def ingest(self, rows: BatchRows) -> None:
@@ -203,11 +219,12 @@ class Store:
 
     # --- reading -------------------------------------------------------------------
 
-    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(conn, *args, **kwargs)`` on a read connection, in one snapshot."""
         async with self._reader_limiter as _:
             conn = self._readers.pop()
             try:
-                return await trio.to_thread.run_sync(self._read_in_tx, conn, fn, args)
+                return await trio.to_thread.run_sync(self._read_in_tx, conn, partial(fn, **kwargs), args)
             finally:
                 self._readers.append(conn)
 

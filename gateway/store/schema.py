@@ -105,6 +105,19 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE vehicles ADD COLUMN enrolment_open INTEGER NOT NULL DEFAULT 1;
     """,
+    # 4: the event log, written in the transaction of the change it describes.
+    """
+    CREATE TABLE events (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,   -- never reused, even after pruning
+        type        TEXT NOT NULL,
+        vehicle_id  TEXT,
+        brand       TEXT,
+        unit_id     TEXT,
+        occurred_at TEXT NOT NULL,                       -- when the gateway logged it: grows with id
+        data        TEXT NOT NULL                        -- JSON object
+    ) STRICT;
+    CREATE INDEX events_by_vehicle ON events (vehicle_id, id);
+    """,
 ]
 
 MINIMUM_SQLITE = (3, 37, 0)  # STRICT tables

@@ -7,6 +7,8 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.store.events import WriterConnection, log_event, new_event
+
 
 @dataclass(frozen=True)
 class RecordRow:
@@ -37,29 +39,51 @@ _STATE_CONFLICT = (
 _UPSERT_STATE = "INSERT INTO vehicle_state (vehicle_id, property, value, recorded_at) VALUES (?, ?, ?, ?)" + _STATE_CONFLICT
 
 
-def persist_batches(conn: sqlite3.Connection, batches: list[BatchRows]) -> int:
-    """Store many units' records, frames and state in two multi-row statements; return
-    how many records were new (resends of stored records are dropped by the unique key).
+def persist_batches(conn: WriterConnection, batches: list[BatchRows]) -> int:
+    """Store many units' records, frames, state and VehicleStateRecorded events in a few
+    multi-row statements; return how many records were new (resends of stored records
+    are dropped by their duplicate key).
 
     One statement per table, not per row: the sqlite3 module releases the GIL around
     every statement, and a writer thread that must win the GIL back from the busy event
     loop thousands of times per batch spends most of its time waiting for it.
     """
-    records, states = [], []
+    stored = _stored_keys(conn, [record.duplicate_key for batch in batches for record in batch.records])
+    records, states, events = [], [], []
     for batch in batches:
+        fresh = [record for record in batch.records if record.duplicate_key not in stored]
+        if not fresh:
+            continue  # a resend: stored, state applied and event logged the first time
         frame = batch.raw_frame
-        for record in batch.records:
+        for record in fresh:
             records.append((batch.vehicle_id, batch.brand, batch.unit_id, record.recorded_at, batch.received_at,
                             record.duplicate_key, record.state, record.raw, frame))
             frame = None
-        # A resent batch upserts again; the recorded_at rule makes that a no-op.
         states.extend((batch.vehicle_id, prop, value, at) for prop, (at, value) in batch.state.items())
+        data = ",".join(f'"{prop}":{{"timestamp":"{at}","value":{value}}}' for prop, (at, value) in batch.state.items())
+        events.append(new_event(conn, "VehicleStateRecorded", batch.vehicle_id, batch.brand, batch.unit_id,
+                                batch.received_at, "{" + data + "}"))
     before = conn.total_changes
+    # OR IGNORE still: one batch may carry the same record twice (a unit resending before its ACK).
     _insert_rows(conn, "INSERT OR IGNORE INTO records (vehicle_id, brand, unit_id, recorded_at, received_at,"
                        " duplicate_key, state, raw, frame)", records)
     new = conn.total_changes - before
     _insert_rows(conn, "INSERT INTO vehicle_state (vehicle_id, property, value, recorded_at)", states, _STATE_CONFLICT)
+    _insert_rows(conn, "INSERT INTO events (id, type, vehicle_id, brand, unit_id, occurred_at, data)",
+                 [(e.id, e.type, e.vehicle_id, e.brand, e.unit_id, e.occurred_at, e.data) for e in events])
     return new
+
+
+def _stored_keys(conn: sqlite3.Connection, keys: list[bytes]) -> set[bytes]:
+    """Which of ``keys`` are stored already: one indexed look-up statement, and only the
+    (rare) resends come back as rows."""
+    found: set[bytes] = set()
+    for start in range(0, len(keys), _MAX_VARIABLES):
+        chunk = keys[start:start + _MAX_VARIABLES]
+        rows = conn.execute(f"SELECT duplicate_key FROM records WHERE duplicate_key IN ({','.join('?' * len(chunk))})",
+                            chunk)
+        found.update(row[0] for row in rows)
+    return found
 
 
 _MAX_VARIABLES = 32766  # SQLITE_MAX_VARIABLE_NUMBER since SQLite 3.32
@@ -94,13 +118,18 @@ def delete_state(conn: sqlite3.Connection, vehicle_id: str) -> None:
     conn.execute("DELETE FROM vehicle_state WHERE vehicle_id = ?", (vehicle_id,))
 
 
-def set_life_status(conn: sqlite3.Connection, vehicle_id: str, value: str, at: str) -> bool:
+def set_life_status(conn: WriterConnection, vehicle_id: str, value: str, at: str) -> bool:
     """True when the status changed (a vehicle deleted meanwhile changes nothing)."""
-    cursor = conn.execute(
-        "UPDATE vehicles SET life_status = ?, life_status_modified_at = ? WHERE id = ? AND life_status != ?",
+    row = conn.execute(
+        "UPDATE vehicles SET life_status = ?, life_status_modified_at = ? WHERE id = ? AND life_status != ?"
+        " RETURNING unit_brand, unit_id",
         (value, at, vehicle_id, value),
-    )
-    return cursor.rowcount == 1
+    ).fetchone()
+    if row is None:
+        return False
+    log_event(conn, "VehicleChanged", vehicle_id, row[0], row[1], at,
+              {"reasons": ["LIFE_STATUS_CHANGED"], "life_status": value})
+    return True
 
 
 def reset_life_status(conn: sqlite3.Connection, brands: list[str], at: str) -> int:
@@ -128,21 +157,21 @@ def list_records(
     ]
 
 
-def prune_before(conn: sqlite3.Connection, before: str, limit: int) -> int:
-    """Delete up to ``limit`` records (with their frames) received before ``before``."""
-    cut = _first_id_received_at_or_after(conn, before)
+def prune_before(conn: sqlite3.Connection, table: str, column: str, before: str, limit: int) -> int:
+    """Delete up to ``limit`` rows of ``table`` (records or events) logged before ``before``."""
+    cut = first_id_at_or_after(conn, table, column, before)
     return conn.execute(
-        "DELETE FROM records WHERE id IN (SELECT id FROM records WHERE id < ? ORDER BY id LIMIT ?)", (cut, limit)
+        f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE id < ? ORDER BY id LIMIT ?)", (cut, limit)
     ).rowcount
 
 
-def _first_id_received_at_or_after(conn: sqlite3.Connection, moment: str) -> int:
-    """Binary search by rowid: ids grow with received_at (one writer, a clock that moves
-    forward), so no index on received_at is needed to find where retention cuts."""
-    low, high = conn.execute("SELECT coalesce(min(id), 0), coalesce(max(id), 0) + 1 FROM records").fetchone()
+def first_id_at_or_after(conn: sqlite3.Connection, table: str, column: str, moment: str) -> int:
+    """Binary search by rowid: ids grow with the time the gateway logged a row (one writer,
+    a clock that moves forward), so no index on that time is needed to cut by it."""
+    low, high = conn.execute(f"SELECT coalesce(min(id), 0), coalesce(max(id), 0) + 1 FROM {table}").fetchone()
     while low < high:
         middle = (low + high) // 2
-        row = conn.execute("SELECT id, received_at FROM records WHERE id >= ? ORDER BY id LIMIT 1", (middle,)).fetchone()
+        row = conn.execute(f"SELECT id, {column} FROM {table} WHERE id >= ? ORDER BY id LIMIT 1", (middle,)).fetchone()
         if row is None or row[1] >= moment:
             high = middle
         else:
@@ -159,17 +188,19 @@ def audit_command(conn: sqlite3.Connection, row: dict[str, Any]) -> int:
 
 
 def finish_command(
-    conn: sqlite3.Connection, audit_id: int, result: str, detail: str, at: str, vehicle_id: str,
-    state: dict[str, Any] | None = None,
+    conn: WriterConnection, audit_id: int, result: str, detail: str, at: str, vehicle_id: str,
+    state: dict[str, Any] | None = None, duration_ms: int | None = None,
 ) -> None:
     """Close the audit row and, in the same transaction, apply the state the unit's
-    answer implies (e.g. driving_enabled after an immobiliser command)."""
-    conn.execute(
-        "UPDATE command_audit SET finished_at = ?, result = ?, detail = ? WHERE id = ?",
+    answer implies (e.g. driving_enabled after an immobiliser command) and log it."""
+    row = conn.execute(
+        "UPDATE command_audit SET finished_at = ?, result = ?, detail = ? WHERE id = ? RETURNING brand, unit_id, command",
         (at, result, detail, audit_id),
-    )
+    ).fetchone()
     if state:
         set_state(conn, vehicle_id, state, at)
+    log_event(conn, "CommandExecuted", vehicle_id, row[0], row[1], at,
+              {"command": row[2], "result": result, "duration_ms": duration_ms, "detail": detail})
 
 
 def command_audit(conn: sqlite3.Connection, vehicle_id: str) -> list[dict[str, Any]]:

@@ -107,9 +107,9 @@ async def test_retention_prunes_old_records_in_batches(store):
                                         ("2020-01-01T00:00:00.000Z", None)]
     assert (store.records_new, store.records_duplicate) == (3, 1)
     await store.ingest(rows("2030-01-01T00:00:00.000Z", 5))  # 3 duplicates, 2 new
-    assert await store.write(telemetry.prune_before, "2025-01-01T00:00:00.000Z", 2) == 2
-    assert await store.write(telemetry.prune_before, "2025-01-01T00:00:00.000Z", 2) == 1
-    assert await store.write(telemetry.prune_before, "2025-01-01T00:00:00.000Z", 2) == 0
+    assert await store.write(telemetry.prune_before, "records", "received_at", "2025-01-01T00:00:00.000Z", 2) == 2
+    assert await store.write(telemetry.prune_before, "records", "received_at", "2025-01-01T00:00:00.000Z", 2) == 1
+    assert await store.write(telemetry.prune_before, "records", "received_at", "2025-01-01T00:00:00.000Z", 2) == 0
     assert [r[0] for r in await store.read(frames)] == ["2030-01-01T00:00:00.000Z"] * 2
 
 

@@ -1,0 +1,123 @@
+"""The event log (query) and the live event stream (Server-Sent Events)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal
+
+import trio
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import StreamingResponse
+from pydantic import StrictStr
+
+from gateway.admin import views
+from gateway.admin.context import Ctx
+from gateway.admin.schemas import Body
+from gateway.clock import parse_rfc3339, rfc3339
+from gateway.registry import Invalid
+from gateway.store.events import EVENT_TYPES, Event, last_event_id, query_events
+
+router = APIRouter(tags=["events"])
+EventType = Literal["VehicleStateRecorded", "VehicleChanged", "CommandExecuted", "UnitSeen"]
+REPLAY_PAGE = 500
+
+
+class EventQuery(Body):
+    vehicle_id: StrictStr | None = None
+    occurred_after: StrictStr | None = None
+    occurred_before: StrictStr | None = None
+    event_types: list[EventType] | None = None
+    limit: int | None = None
+    page_token: StrictStr | None = None
+
+
+def _moment(name: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return rfc3339(parse_rfc3339(value))
+    except ValueError:
+        raise Invalid(f"'{name}' must be an RFC 3339 timestamp such as 2021-01-19T13:13:09.952Z.", name) from None
+
+
+@router.post("/event-log-entries/query")
+async def query(body: EventQuery, ctx: Ctx) -> dict:
+    limit = views.check_limit(body.limit)
+    after = views.decode_token(body.page_token, 1)
+    events = await ctx.store.read(
+        query_events, after=int(after[0]) if after else 0, vehicle_id=body.vehicle_id, types=body.event_types,
+        occurred_after=_moment("occurred_after", body.occurred_after),
+        occurred_before=_moment("occurred_before", body.occurred_before), limit=limit + 1,
+    )
+    result = views.page([e.to_api() for e in events], limit, lambda item: [item["id"]])
+    return result
+
+
+def _types(value: str | None) -> frozenset[str] | None:
+    if not value:
+        return None
+    types = frozenset(t.strip() for t in value.split(",") if t.strip())
+    unknown = sorted(types - set(EVENT_TYPES))
+    if unknown:
+        raise Invalid(f"'event_types': unknown event type '{unknown[0]}' (known: {', '.join(EVENT_TYPES)}).",
+                      "event_types")
+    return types
+
+
+def _sse(event: Event) -> str:
+    return f"id: {event.id}\nevent: {event.type}\ndata: {json.dumps(event.to_api())}\n\n"
+
+
+@router.get("/events")
+async def stream(
+    ctx: Ctx,
+    vehicle_id: Annotated[str | None, Query()] = None,
+    event_types: Annotated[str | None, Query()] = None,
+    after: Annotated[str | None, Query()] = None,
+    last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> StreamingResponse:
+    """Live events; `Last-Event-ID` (or `?after=`) replays what was missed first, so a
+    reconnecting client sees every event once, in commit order."""
+    types = _types(event_types)
+    resume = last_event_id_header or after
+    if resume is not None and not resume.isdigit():
+        raise Invalid("'after' / Last-Event-ID must be an event id.", "after")
+    # Subscribe before reading the log: an event committed in between is then both in
+    # the log and in the buffer, and the id check below delivers it once.
+    subscription = ctx.events.subscribe(vehicle_id, types)
+    start = int(resume) if resume is not None else await ctx.store.read(last_event_id)
+    heartbeat = ctx.config.events.heartbeat
+
+    async def lines():
+        last = start
+        try:
+            yield ": fleetgate event stream\n\n"
+            while True:  # replay from the log
+                page = await ctx.store.read(query_events, after=last, vehicle_id=vehicle_id,
+                                            types=None if types is None else sorted(types),
+                                            occurred_after=None, occurred_before=None, limit=REPLAY_PAGE)
+                for event in page:
+                    yield _sse(event)
+                    last = event.id
+                if len(page) < REPLAY_PAGE:
+                    break
+            while True:  # live
+                events = None
+                with trio.move_on_after(heartbeat):
+                    events = await subscription.next_events()
+                if events is None:
+                    yield ": keepalive\n\n"  # keeps idle proxies from closing the stream
+                    continue
+                if subscription.dropped:
+                    data = json.dumps({"reason": "too far behind", "resume_after": str(last)})
+                    yield f"event: StreamDropped\ndata: {data}\n\n"
+                    return
+                for event in events:
+                    if event.id > last:
+                        yield _sse(event)
+                        last = event.id
+        finally:
+            ctx.events.unsubscribe(subscription)
+
+    return StreamingResponse(lines(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
