@@ -1,14 +1,17 @@
 """`fleetgate demo`: the whole system on one machine, for a newcomer's first look.
 
-A gateway on a temporary data dir, simulated units connecting to it, and the admin API
-used exactly as an operator would use it: find the units, register them, read their
-state, send a command and watch it take effect.
+A gateway on a temporary data dir, simulated units of every TCP brand connecting to it,
+and the admin API used exactly as an operator would use it: find the units, register
+them, read their state, send commands and watch them take effect.
 """
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -17,17 +20,47 @@ import trio
 from gateway.app import run_gateway
 from gateway.cli_admin import VEHICLE_COLUMNS, state_lines, table
 from gateway.config import load_config
-from simulators import teltonika
+from simulators import gt06, jt808, teltonika
 
-TELTONIKA_MODEL = "01M8A3J4EXC1SE2XJ4RFJBXV9Q"
-UNITS = 3
+
+@dataclass
+class DemoFleet:
+    driver: str
+    brand: str
+    model: str
+    units: int
+    command: str  # sent to the first vehicle, with the state property it changes
+    changes: str
+    start: Callable  # (port, passwords) -> task function for nursery.start
+    label: str
+
+
+# Each unit gets a fresh random password: there is no default anywhere.
+FLEETS = [
+    DemoFleet("teltonika", "TELTONIKA", "01M8A3J4EXC1SE2XJ4RFJBXV9Q", 2, "disable-driving", "driving_enabled",
+              lambda port, pw: lambda task_status: teltonika.run_fleet(
+                  "127.0.0.1", port, 2, 1.0, retry_delay=1.0, task_status=task_status), "Teltonika FMB car"),
+    DemoFleet("gt06", "CONCOX", "01M8A3J4GCYMJHQ8FEKE6WNR6X", 2, "disable-driving", "driving_enabled",
+              lambda port, pw: lambda task_status: gt06.run_fleet(
+                  "127.0.0.1", port, 2, 1.0, password_for=lambda i: pw[i], retry_delay=1.0,
+                  heartbeat_every=1, task_status=task_status), "Concox GT06 moped"),
+    DemoFleet("jt808", "JT808", "01M8A3J4HQXHE7A2J2G01ZH06Q", 2, "lock-central-lock", "central_lock",
+              # unit 0 holds its code already, unit 1 learns it by registering
+              lambda port, pw: lambda task_status: jt808.run_fleet(
+                  "127.0.0.1", port, 2, 1.0, auth_code_for=lambda i: pw[i] if i == 0 else None, retry_delay=1.0,
+                  task_status=task_status), "JT/T 808 car"),
+]
 
 
 def say(text: str = "") -> None:
     print(text, flush=True)
 
 
-async def _poll(check, timeout: float = 20.0):
+def _indent(text: str) -> str:
+    return "\n".join("   " + line for line in text.splitlines())
+
+
+async def _poll(check, timeout: float = 30.0):
     with trio.fail_after(timeout):
         while not (result := await check()):
             await trio.sleep(0.2)
@@ -36,78 +69,81 @@ async def _poll(check, timeout: float = 20.0):
 
 async def _demo(data_dir: Path) -> None:
     config = load_config(data_dir=data_dir)
-    for name in ("teltonika", "gt06", "jt808"):
-        listener = config.listener(name)
+    for fleet in FLEETS:
+        listener = config.listener(fleet.driver)
         listener.host, listener.port = "127.0.0.1", 0
     async with trio.open_nursery() as nursery:
         runtime = await nursery.start(run_gateway, config)
-        port = next(b["port"] for b in runtime.listeners if b["driver"] == "teltonika")
+        ports = {b["driver"]: b["port"] for b in runtime.listeners}
         say(f"1. Gateway up: fleet {runtime.registry.fleet_id}, admin socket {config.admin_socket}")
-        say(f"   Teltonika listener on 127.0.0.1:{port}")
+        say("   listeners: " + ", ".join(f"{d} on 127.0.0.1:{p}" for d, p in ports.items()))
 
-        fleet = await nursery.start(
-            lambda task_status: teltonika.run_fleet("127.0.0.1", port, UNITS, 1.0, retry_delay=1.0,
-                                                    task_status=task_status))
+        passwords = {f.brand: [secrets.token_hex(4) for _ in range(f.units)] for f in FLEETS}
+        for fleet in FLEETS:
+            await nursery.start(fleet.start(ports[fleet.driver], passwords[fleet.brand]))
         transport = httpx.AsyncHTTPTransport(uds=str(config.admin_socket))
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost", timeout=30) as api:
-            async def available():
-                items = (await api.get("/telematics-brands/TELTONIKA/available-telematics-units")).json()["items"]
-                return items if len(items) == UNITS else None
-
-            units = await _poll(available)
-            say(f"\n2. {UNITS} simulated Teltonika units connected; unknown to the gateway, they were refused")
-            say("   and are listed as available (GET /telematics-brands/TELTONIKA/available-telematics-units):")
-            say(_indent(table(units, [("unit", "id"), ("from", "remote_address"), ("first seen", "first_seen_at")])))
-
-            say("\n3. Registering them as vehicles (POST /vehicles):")
-            vehicles = []
-            for n, unit in enumerate(sorted(units, key=lambda u: u["id"])):
-                body = {
-                    "telematics_unit": {"id": unit["id"], "brand": "TELTONIKA",
-                                        "setup": {"vehicle_model_id": TELTONIKA_MODEL}},
-                    "master_data": {"license_plate": f"B-FG-{100 + n}", "custom_name": f"demo car {n + 1}",
-                                    "vehicle_type": "CAR"},
-                }
-                vehicles.append((await api.post("/vehicles", json=body)).json())
-            first = vehicles[0]["id"]
-
-            async def online():
-                listing = (await api.get("/vehicles")).json()["items"]
-                state = (await api.get(f"/vehicles/{first}/state")).json()
-                ready = all(v["life_status"]["value"] == "ONLINE" for v in listing) and "position" in state
-                return listing if ready else None
-
-            listing = await _poll(online)
-            say(_indent(table(listing, VEHICLE_COLUMNS)))
-            say(f"\n4. Live state of {first} (GET /vehicles/{first}/state):")
-            say(_indent(state_lines((await api.get(f"/vehicles/{first}/state")).json())))
-
-            say(f"\n5. POST /vehicles/{first}/commands/disable-driving")
-            response = await api.post(f"/vehicles/{first}/commands/disable-driving")
-            say(f"   -> {response.status_code}; driving_enabled is now "
-                f"{response.json()['driving_enabled']['value']}")
-            imei = vehicles[0]["telematics_unit"]["id"]
-            unit = next(u for u in fleet.units if u.imei == imei)
-            say(f"   The unit switched its immobiliser output: DOUT1 = {unit.outputs[0]}")
-
-            async def record_shows_it():
-                items = (await api.get(f"/vehicles/{first}/records", params={"limit": 500})).json()["items"]
-                return next((i for i in reversed(items) if i["state"].get("driving_enabled") is False), None)
-
-            record = await _poll(record_shows_it)
-            say(f"   Its next record, sent at {record['recorded_at']}, reports driving_enabled = false.")
-
-            records = await runtime.store.read(lambda conn: conn.execute("SELECT count(*) FROM records").fetchone()[0])
-            say("\n6. Summary")
-            say(f"   vehicles registered: {len(vehicles)}, online: {len(listing)}")
-            say(f"   records persisted: {records}; units report {fleet.acked} acknowledged, "
-                f"{fleet.resent} resent, {fleet.sent} sent in all")
-            say(f"   commits: {runtime.store.batches} transactions for {runtime.store.batch_jobs} jobs")
+            await _walk_through(api, runtime, passwords)
         nursery.cancel_scope.cancel()
 
 
-def _indent(text: str) -> str:
-    return "\n".join("   " + line for line in text.splitlines())
+async def _walk_through(api: httpx.AsyncClient, runtime, passwords: dict[str, list[str]]) -> None:
+    units = {}
+    for fleet in FLEETS:
+        async def available(brand=fleet.brand, count=fleet.units):
+            items = (await api.get(f"/telematics-brands/{brand}/available-telematics-units")).json()["items"]
+            return sorted(items, key=lambda u: u["id"]) if len(items) == count else None
+
+        units[fleet.brand] = await _poll(available)
+    say("\n2. Simulated units connected. Unknown to the gateway, they were refused and are listed")
+    say("   as available (GET /telematics-brands/{brand}/available-telematics-units):")
+    seen = [u for fleet in FLEETS for u in units[fleet.brand]]
+    say(_indent(table(seen, [("brand", "brand"), ("unit", "id"), ("from", "remote_address")])))
+
+    say("\n3. Registering them as vehicles (POST /vehicles), each with its own password where the")
+    say("   brand has one; the second JT/T 808 unit learns its password by registering:")
+    first_of = {}
+    for fleet in FLEETS:
+        for n, unit in enumerate(units[fleet.brand]):
+            body = {"telematics_unit": {"id": unit["id"], "brand": fleet.brand,
+                                        "setup": {"vehicle_model_id": fleet.model}},
+                    "master_data": {"custom_name": f"{fleet.label} {n + 1}", "license_plate": f"FG-{fleet.brand[:2]}{n}"}}
+            if fleet.brand != "TELTONIKA":
+                body["telematics_unit"]["authentication"] = {"password": passwords[fleet.brand][n]}
+            vehicle = (await api.post("/vehicles", json=body)).json()
+            first_of.setdefault(fleet.brand, vehicle["id"])
+
+    async def all_online():
+        listing = (await api.get("/vehicles")).json()["items"]
+        states = [(await api.get(f"/vehicles/{v}/state")).json() for v in first_of.values()]
+        ready = all(v["life_status"]["value"] == "ONLINE" for v in listing) and all("position" in s for s in states)
+        return listing if ready else None
+
+    listing = await _poll(all_online)
+    say(_indent(table(listing, VEHICLE_COLUMNS)))
+
+    for step, fleet in enumerate(FLEETS, start=4):
+        vehicle_id = first_of[fleet.brand]
+
+        async def has(prop=fleet.changes, vehicle_id=vehicle_id):
+            state = (await api.get(f"/vehicles/{vehicle_id}/state")).json()
+            return state if prop in state else None
+
+        before = await _poll(has)
+        say(f"\n{step}. {fleet.label} {vehicle_id}: live state (GET /vehicles/{vehicle_id}/state)")
+        say(_indent(state_lines(before)))
+        response = await api.post(f"/vehicles/{vehicle_id}/commands/{fleet.command}")
+        after = response.json()
+        shown = after[fleet.changes]["value"] if response.status_code == 200 else after.get("detail")
+        say(f"   POST /vehicles/{vehicle_id}/commands/{fleet.command} -> {response.status_code}: "
+            f"{fleet.changes} was {before[fleet.changes]['value']}, is now {shown}")
+
+    stats = await runtime.store.read(lambda conn: (conn.execute("SELECT count(*) FROM records").fetchone()[0],
+                                                   conn.execute("SELECT count(*) FROM events").fetchone()[0]))
+    say(f"\n{len(FLEETS) + 4}. Summary")
+    say(f"   vehicles: {len(listing)}, all online; records persisted: {stats[0]}; events logged: {stats[1]}")
+    say(f"   store: {runtime.store.batches} commits for {runtime.store.batch_jobs} jobs (group commit)")
+    say("   try: fleetgate events tail, fleetgate vehicles list, GET /metrics")
 
 
 def run_demo() -> int:

@@ -69,6 +69,6 @@ async def test_demo_runs_end_to_end():
         result = await run_cli("demo")
     out = result.stdout.decode()
     assert result.returncode == 0, result.stderr.decode() + out
-    assert "-> 200; driving_enabled is now False" in out
-    assert "reports driving_enabled = false" in out
-    assert "vehicles registered: 3, online: 3" in out
+    assert out.count("disable-driving -> 200: driving_enabled was True, is now False") == 2  # Teltonika, GT06
+    assert "lock-central-lock -> 200: central_lock was UNLOCKED, is now LOCKED" in out
+    assert "vehicles: 6, all online" in out
