@@ -97,3 +97,32 @@ async def test_wrong_code_is_refused_every_time_and_stores_nothing(gateway, api,
     assert (await api.get(f"/vehicles/{vehicle['id']}")).json()["life_status"]["value"] == "OFFLINE"
     assert gateway.store.records_new == 0
     nursery.cancel_scope.cancel()
+
+
+# --- bad input on a real connection: closed, counted, nothing stored -------------------
+
+import trio  # noqa: E402
+
+from drivers.jt808 import frames  # noqa: E402
+from tests.drivers.vectors import load  # noqa: E402
+
+BAD = [v for v in load("jt808") if v.from_unit and v.error is not None and v.state == "online"
+       and v.extra.get("session", {}).get("protocol_version") is None and not v.eof]
+
+
+@pytest.mark.parametrize("vector", BAD, ids=str)
+async def test_bad_frames_after_authentication_close_without_reply(gateway, api, vector):
+    unit_id = vector.extra["session"]["unit_id"]
+    vehicle = (await api.post("/vehicles", json=unit_body("JT808", unit_id, JT808_MODEL, password="pw-1"))).json()
+    stream = await trio.open_tcp_stream("127.0.0.1", listener_port(gateway, "jt808"))
+    with trio.fail_after(5):
+        await stream.send_all(frames.frame(0x0102, unit_id, 1, b"pw-1"))
+        reply = b""
+        while reply.count(b"\x7e") < 2:
+            reply += await stream.receive_some(100)
+        assert reply[1:3] == b"\x80\x01" and reply[-3] == 0  # 0x8001, result 0: authenticated
+        await stream.send_all(vector.data)
+        assert await stream.receive_some(100) == b""  # closed, no reply
+    reasons = [dict(k)["reason"] for k in gateway.metrics._values["fleetgate_frames_refused_total"]]
+    assert reasons == [vector.error.reason]
+    assert (await api.get(f"/vehicles/{vehicle['id']}/records")).json()["items"] == []
