@@ -20,63 +20,33 @@ from __future__ import annotations
 
 import argparse
 import hmac
-import math
 import re
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import trio
 
 from drivers.gt06 import frames
-from simulators.teltonika import imei_for as _imei_for
+from simulators import fleet
+from simulators.fleet import Disconnected
 
 FIRST_IMEI = "353413532150362"  # the unit of [GT06] Appendix B; Luhn-valid
-MAX_BUFFERED = 100_000  # packets kept while offline before the oldest are dropped
 MAX_SERVER_FRAME = 4096
 _COMMAND = re.compile(r"^(DYD|HFYD),(.*)#$")
 
 
 def imei_for(index: int, first_imei: str = FIRST_IMEI) -> str:
-    return _imei_for(index, first_imei)
+    return fleet.imei_for(index, first_imei)
 
 
-@dataclass
-class UnitStats:
-    generated: int = 0  # locations and alarms made
-    sent: int = 0  # packet transmissions, resends included
-    acked: int = 0  # replies that matched a packet waiting for one
-    resent: int = 0
-    reconnects: int = 0
-    logins_unanswered: int = 0
-    commands: int = 0
-    dropped: int = 0
-
-
-@dataclass
-class FleetReport:
-    units: list[SimulatedUnit] = field(default_factory=list)
-
-    def _sum(self, name: str) -> int:
-        return sum(getattr(unit.stats, name) for unit in self.units)
-
-    generated = property(lambda self: self._sum("generated"))
-    sent = property(lambda self: self._sum("sent"))
-    acked = property(lambda self: self._sum("acked"))
-    resent = property(lambda self: self._sum("resent"))
-    reconnects = property(lambda self: self._sum("reconnects"))
-    logins_unanswered = property(lambda self: self._sum("logins_unanswered"))
+class FleetReport(fleet.FleetReport):
+    counted = (*fleet.COUNTED, "logins_unanswered")
 
     @property
     def driving_enabled(self) -> dict[str, bool]:
         return {unit.imei: not unit.oil_cut for unit in self.units}
-
-    def summary(self) -> str:
-        return (
-            f"units={len(self.units)} generated={self.generated} sent={self.sent} acked={self.acked} "
-            f"resent={self.resent} reconnects={self.reconnects} logins_unanswered={self.logins_unanswered}"
-        )
 
 
 @dataclass
@@ -86,10 +56,6 @@ class _Packet:
     needs_reply: bool
     resend: bool  # kept and sent again when its reply does not come
     transmissions: int = 0
-
-
-class _Disconnected(Exception):
-    pass
 
 
 def _time_bytes(moment: datetime) -> dict:
@@ -125,17 +91,11 @@ class SimulatedUnit:
         self.response_protocol = response_protocol or (frames.SHORT_RESPONSE if index % 2 == 0 else frames.LONG_RESPONSE)
         self.oil_cut = False
         self.online = False
-        self.stats = UnitStats()
+        self.stats = fleet.UnitStats()
         self.pending: deque[_Packet] = deque()
         self.has_data = trio.Event()
         self._serial = 0
-        self._tick = 0
-        # a deterministic trip per unit, spread over a grid in Shenzhen
-        self.latitude = 22.5431 + (index % 100) * 0.001
-        self.longitude = 114.0579 + (index // 100) * 0.001
-        self.heading = (index * 37) % 360
-        self.speed = 0
-        self.odometer_m = 10_000 * index
+        self.trip = fleet.Trip(index, origin=(22.5431, 114.0579))  # in Shenzhen
 
     # --- the unit's own state -------------------------------------------------------------
 
@@ -152,53 +112,39 @@ class SimulatedUnit:
         return frames.frame(frames.LOGIN, content, serial)
 
     def _gps(self) -> dict:
-        course = {"reserved": 0, "differential": False, "positioned": True, "west": self.longitude < 0,
-                  "north": self.latitude >= 0, "course": int(self.heading) % 360}
-        return {"info": {"length": 12, "satellites": 9}, "latitude": round(abs(self.latitude) * 1_800_000),
-                "longitude": round(abs(self.longitude) * 1_800_000), "speed": self.speed, "course_status": course}
+        trip = self.trip
+        course = {"reserved": 0, "differential": False, "positioned": True, "west": trip.longitude < 0,
+                  "north": trip.latitude >= 0, "course": int(trip.heading) % 360}
+        return {"info": {"length": 12, "satellites": 9}, "latitude": round(abs(trip.latitude) * 1_800_000),
+                "longitude": round(abs(trip.longitude) * 1_800_000), "speed": trip.speed, "course_status": course}
 
     def _status(self, alarm_bits: int = 0, alarm: int = 0) -> dict:
         info = {"oil_electricity_cut": self.oil_cut, "gps_tracking": True, "alarm": alarm_bits, "charging": True,
-                "acc": self.speed > 0, "defence": False}
+                "acc": self.trip.speed > 0, "defence": False}
         return {"terminal_info": info, "voltage_level": 6, "gsm_signal": 4, "alarm": alarm, "language": 2}
 
     def _lbs(self) -> dict:
-        return {"mcc": 460, "mnc": 0, "lac": 0x287D, "cell_id": 0x1F00 + self._tick % 64}
-
-    def _keep(self, packet: _Packet) -> None:
-        self.pending.append(packet)
-        if len(self.pending) > MAX_BUFFERED:
-            self.pending.popleft()
-            self.stats.dropped += 1
-        self.has_data.set()
+        return {"mcc": 460, "mnc": 0, "lac": 0x287D, "cell_id": 0x1F00 + self.trip.steps % 64}
 
     def make_location(self, interval: float = 0.0) -> None:
-        self._tick += 1
-        parked = self._tick % 20 >= 16  # a short stop now and then: ACC low, speed 0
-        self.speed = 0 if parked or not interval else 30 + (self._tick * 7) % 21
-        if self.speed:
-            self.heading = (self.heading + 15) % 360
-            distance_km = self.speed * interval / 3600
-            self.latitude += distance_km / 111.32 * math.cos(math.radians(self.heading))
-            self.longitude += distance_km / (111.32 * math.cos(math.radians(self.latitude))) * math.sin(
-                math.radians(self.heading))
-            self.odometer_m += round(distance_km * 1000)
+        trip = self.trip
+        trip.step(interval)  # parked (speed 0): ACC low
         now = datetime.now(timezone.utc)
         content = frames.LocationUtcContent.build({
-            "time": _time_bytes(now), "gps": self._gps(), "lbs": self._lbs(), "acc": int(self.speed > 0),
-            "upload_mode": 0, "reupload": int(not self.online), "mileage": self.odometer_m, "extension": b"",
+            "time": _time_bytes(now), "gps": self._gps(), "lbs": self._lbs(), "acc": int(trip.speed > 0),
+            "upload_mode": 0, "reupload": int(not self.online), "mileage": trip.odometer_m, "extension": b"",
         })
         needs_reply = self.require_location_replies
-        self._keep(_Packet(frames.LOCATION_UTC, content, needs_reply=needs_reply, resend=needs_reply))
+        fleet.keep(self, _Packet(frames.LOCATION_UTC, content, needs_reply=needs_reply, resend=needs_reply))
         self.stats.generated += 1
-        if self.online and self._tick % self.heartbeat_every == 0:
+        if self.online and trip.steps % self.heartbeat_every == 0:
             self.make_heartbeat()
-        if self._tick % self.alarm_every == 0:
-            self.make_alarm(sos=self._tick // self.alarm_every % 2 == 0)
+        if trip.steps % self.alarm_every == 0:
+            self.make_alarm(sos=trip.steps // self.alarm_every % 2 == 0)
 
     def make_heartbeat(self) -> None:
         content = frames.StatusContent.build({"status": self._status(), "extension": b""})
-        self._keep(_Packet(frames.STATUS, content, needs_reply=True, resend=False))
+        fleet.keep(self, _Packet(frames.STATUS, content, needs_reply=True, resend=False))
 
     def make_alarm(self, sos: bool = False) -> None:
         # 0x16 carries the unit's local time, 0x26 UTC ([VL] §I.1.1)
@@ -209,7 +155,7 @@ class SimulatedUnit:
             "time": _time_bytes(moment), "gps": self._gps(), "lbs_length": 9, "lbs": self._lbs(), "status": status,
             "mileage": None, "extension": b"",
         })
-        self._keep(_Packet(protocol, content, needs_reply=True, resend=True))
+        fleet.keep(self, _Packet(protocol, content, needs_reply=True, resend=True))
         self.stats.generated += 1
 
     def answer(self, command: str) -> str:
@@ -240,42 +186,19 @@ class SimulatedUnit:
     # --- networking ------------------------------------------------------------------------
 
     async def run(self, host: str, port: int, interval: float) -> None:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._locate_every, interval)
-            await self._stay_connected(host, port)
+        await fleet.run_unit(self, host, port, interval, self.make_location, self._session)
 
-    async def _locate_every(self, interval: float) -> None:
-        while True:
-            await trio.sleep(interval)
-            self.make_location(interval)
-
-    async def _stay_connected(self, host: str, port: int) -> None:
-        delay, first = self.retry_delay, True
-        while True:
-            if not first:
-                self.stats.reconnects += 1
-            first = False
-            try:
-                stream = await trio.open_tcp_stream(host, port)
-            except OSError:
-                await trio.sleep(delay)
-                delay = min(delay * 2, self.max_retry_delay)
-                continue
-            async with stream:
-                link = _Link(self, stream)
-                try:
-                    if await link.login():
-                        delay = self.retry_delay
-                        self.online = True
-                        await link.run()
-                    else:
-                        self.stats.logins_unanswered += 1
-                except* (_Disconnected, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                    pass  # what still needs its reply is still in pending
-                finally:
-                    self.online = False
-            await trio.sleep(delay)
-            delay = min(delay * 2, self.max_retry_delay)
+    async def _session(self, stream: trio.abc.Stream, welcomed: Callable[[], None]) -> None:
+        link = _Link(self, stream)
+        try:
+            if await link.login():
+                welcomed()
+                self.online = True
+                await link.run()
+            else:
+                self.stats.logins_unanswered += 1
+        finally:
+            self.online = False
 
 
 class _Link:
@@ -303,7 +226,7 @@ class _Link:
                     protocol, _, reply_serial = await self.read_frame()
                     if protocol == frames.LOGIN and reply_serial == serial:
                         return True
-            except _Disconnected:
+            except Disconnected:
                 pass  # a hang-up instead of the reply: as unanswered as silence
         return False
 
@@ -315,9 +238,7 @@ class _Link:
     async def _send(self) -> None:
         unit = self.unit
         while True:
-            if not unit.pending:
-                unit.has_data = trio.Event()
-                await unit.has_data.wait()
+            await fleet.wait_for_data(unit)
             packet = unit.pending[0]
             serial = unit.next_serial()
             unit.stats.sent += 1
@@ -337,31 +258,31 @@ class _Link:
                 continue
             if not packet.resend:
                 unit.pending.popleft()
-            raise _Disconnected(f"no reply to packet {packet.protocol:#04x} serial {serial}")
+            raise Disconnected(f"no reply to packet {packet.protocol:#04x} serial {serial}")
 
     async def read_frame(self) -> tuple[int, bytes, int]:
         await self._fill(4)
         start = bytes(self.buffer[:2])
         if start not in (frames.SHORT_START, frames.LONG_START):
-            raise _Disconnected(f"unexpected bytes from the server: {bytes(self.buffer[:8]).hex()}")
+            raise Disconnected(f"unexpected bytes from the server: {bytes(self.buffer[:8]).hex()}")
         header = 4 if start == frames.LONG_START else 3
         total = header + int.from_bytes(self.buffer[2:header], "big") + 2
         if total > MAX_SERVER_FRAME:
-            raise _Disconnected("oversized frame from the server")
+            raise Disconnected("oversized frame from the server")
         await self._fill(total)
         data = bytes(self.buffer[:total])
         del self.buffer[:total]
         try:
             parsed = frames.parse_frame(data)
         except Exception as exc:  # construct's errors: a garbled frame ends the link
-            raise _Disconnected(f"bad frame from the server: {exc}") from None
+            raise Disconnected(f"bad frame from the server: {exc}") from None
         return parsed.protocol, parsed.content, parsed.serial
 
     async def _fill(self, size: int) -> None:
         while len(self.buffer) < size:
             data = await self.stream.receive_some(4096)
             if not data:
-                raise _Disconnected("server closed the connection")
+                raise Disconnected("server closed the connection")
             self.buffer += data
 
     async def _read(self) -> None:
@@ -371,7 +292,7 @@ class _Link:
                 try:
                     command = frames.CommandContent.parse(content)
                 except Exception as exc:
-                    raise _Disconnected(f"bad command from the server: {exc}") from None
+                    raise Disconnected(f"bad command from the server: {exc}") from None
                 text = self.unit.answer(command.text.decode("ascii", errors="replace"))
                 await self.write(self.unit.response_frame(command.server_flag, text))
             elif not content and (protocol, serial) == self.awaiting:
@@ -380,12 +301,7 @@ class _Link:
 
 
 async def run_fleet(
-    host: str,
-    port: int,
-    units: int,
-    interval: float,
-    duration: float | None = None,
-    first_imei: str = FIRST_IMEI,
+    host: str, port: int, units: int, interval: float, duration: float | None = None, first_imei: str = FIRST_IMEI,
     *,
     password_for: Callable[[int], str],
     require_location_replies: bool = False,
@@ -401,22 +317,11 @@ async def run_fleet(
                       require_location_replies=require_location_replies, **unit_options)
         for i in range(units)
     ])
-    with trio.move_on_after(math.inf if duration is None else duration):
-        async with trio.open_nursery() as nursery:
-            for unit in report.units:
-                nursery.start_soon(unit.run, host, port, interval)
-            task_status.started(report)
-    return report
+    return await fleet.run_units(report, duration, task_status, host, port, interval)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--units", type=int, default=1, help="number of simulated units (default 1)")
-    parser.add_argument("--host", default="127.0.0.1", help="gateway address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=5023, help="gateway GT06 port (default 5023)")
-    parser.add_argument("--interval", type=float, default=10.0, help="seconds between locations (default 10)")
-    parser.add_argument(
-        "--duration", type=float, default=None, help="stop after this many seconds (default: run until interrupted)"
-    )
+    fleet.add_common_arguments(parser, protocol="GT06", port=5023)
     parser.add_argument(
         "--first-imei", default=FIRST_IMEI, help=f"IMEI of unit 0; the others count up (default {FIRST_IMEI})"
     )

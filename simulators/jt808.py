@@ -18,19 +18,19 @@ and anything else with a 0x0001 "unsupported".
 from __future__ import annotations
 
 import argparse
-import math
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import partial
 
 import trio
 from construct import ConstructError
 
 from drivers.jt808 import frames
+from simulators import fleet
+from simulators.fleet import Disconnected
 
 FIRST_PHONE = "013912345678"
-MAX_BUFFERED = 100_000  # locations kept while offline before the oldest are dropped
 DEVICE_TZ = timezone(timedelta(hours=8))  # the standard's GMT+8
 BATCH_TYPE_BLIND_AREA = 1
 
@@ -45,49 +45,12 @@ def phone_for(index: int, version: int = 2013, first_phone: str = FIRST_PHONE) -
     return text
 
 
-@dataclass
-class UnitStats:
-    generated: int = 0
-    sent: int = 0  # location transmissions, resends included
-    acked: int = 0
-    resent: int = 0
-    reconnects: int = 0
-    registrations: int = 0
-    registrations_refused: int = 0
-    logins_rejected: int = 0
-    commands: int = 0
-    dropped: int = 0
-
-
-@dataclass
-class FleetReport:
-    units: list[SimulatedUnit] = field(default_factory=list)
-
-    def _sum(self, name: str) -> int:
-        return sum(getattr(unit.stats, name) for unit in self.units)
-
-    generated = property(lambda self: self._sum("generated"))
-    sent = property(lambda self: self._sum("sent"))
-    acked = property(lambda self: self._sum("acked"))
-    resent = property(lambda self: self._sum("resent"))
-    reconnects = property(lambda self: self._sum("reconnects"))
-    registrations = property(lambda self: self._sum("registrations"))
-    logins_rejected = property(lambda self: self._sum("logins_rejected"))
+class FleetReport(fleet.FleetReport):
+    counted = (*fleet.COUNTED, "registrations", "logins_rejected")
 
     @property
     def doors(self) -> dict[str, str]:
         return {unit.phone: "LOCKED" if unit.door_locked else "UNLOCKED" for unit in self.units}
-
-    def summary(self) -> str:
-        return (
-            f"units={len(self.units)} generated={self.generated} sent={self.sent} acked={self.acked} "
-            f"resent={self.resent} reconnects={self.reconnects} registrations={self.registrations} "
-            f"logins_rejected={self.logins_rejected}"
-        )
-
-
-class _Disconnected(Exception):
-    pass
 
 
 class SimulatedUnit:
@@ -100,19 +63,13 @@ class SimulatedUnit:
         self.enrolled = False  # True when auth_code came from a registration
         self.retry_delay, self.max_retry_delay, self.response_timeout = retry_delay, max_retry_delay, response_timeout
         self.door_locked = False
-        self.stats = UnitStats()
+        self.stats = fleet.UnitStats()
         self.pending: deque[tuple[int, bytes]] = deque()  # (sequence number, 0x0200 body)
         self._next_seq = 0
         self._highest_sent = -1
         self._serial = 0
-        self._has_data = trio.Event()
-        # a deterministic trip per unit on a grid around Shenzhen
-        self.latitude = 22.5431 + (index % 100) * 0.001
-        self.longitude = 114.0579 + (index // 100) * 0.001
-        self.heading = (index * 37) % 360
-        self.mileage_m = 10_000 * index
-        self._tick = 0
-        self._speed = 0
+        self.has_data = trio.Event()
+        self.trip = fleet.Trip(index, origin=(22.5431, 114.0579))  # around Shenzhen
 
     # --- the terminal's own state ----------------------------------------------------------
 
@@ -124,39 +81,24 @@ class SimulatedUnit:
         serial = self.next_serial()
         return serial, frames.frame(message_id, self.phone, serial, body, self.protocol_version)
 
-    def move(self, interval: float) -> None:
-        self._tick += 1
-        parked = self._tick % 20 >= 16  # a short stop now and then: ACC off, speed 0
-        self._speed = 0 if parked or not interval else 30 + (self._tick * 7) % 21
-        if self._speed:
-            self.heading = (self.heading + 15) % 360
-            distance_km = self._speed * interval / 3600
-            self.latitude += distance_km / 111.32 * math.cos(math.radians(self.heading))
-            self.longitude += distance_km / (111.32 * math.cos(math.radians(self.latitude))) * math.sin(
-                math.radians(self.heading))
-            self.mileage_m += round(distance_km * 1000)
-
     def location_body(self) -> bytes:
         """The 0x0200 body of the terminal's state now (north/east, positioned, GPS)."""
-        status = 0b10 | 1 << 18 | int(bool(self._speed)) | int(self.door_locked) << 12
+        trip = self.trip
+        status = 0b10 | 1 << 18 | int(bool(trip.speed)) | int(self.door_locked) << 12  # ACC on while moving
         local = datetime.now(DEVICE_TZ)
         return frames.Location.build({
-            "alarm": 0, "status": status, "latitude": round(self.latitude * 1e6),
-            "longitude": round(self.longitude * 1e6), "altitude": 30, "speed": self._speed * 10,
-            "course": self.heading, "time": bytes.fromhex(local.strftime("%y%m%d%H%M%S")),
-            "additional": [{"id": 0x01, "value": (self.mileage_m // 100).to_bytes(4, "big")},
+            "alarm": 0, "status": status, "latitude": round(trip.latitude * 1e6),
+            "longitude": round(trip.longitude * 1e6), "altitude": 30, "speed": trip.speed * 10,
+            "course": trip.heading, "time": bytes.fromhex(local.strftime("%y%m%d%H%M%S")),
+            "additional": [{"id": 0x01, "value": (trip.odometer_m // 100).to_bytes(4, "big")},
                            {"id": 0x30, "value": bytes([20])}, {"id": 0x31, "value": bytes([10])}],
         })
 
     def make_location(self, interval: float = 0.0) -> None:
-        self.move(interval)
-        self.pending.append((self._next_seq, self.location_body()))
+        self.trip.step(interval)
+        fleet.keep(self, (self._next_seq, self.location_body()))
         self._next_seq += 1
         self.stats.generated += 1
-        if len(self.pending) > MAX_BUFFERED:
-            self.pending.popleft()
-            self.stats.dropped += 1
-        self._has_data.set()
 
     def control(self, body: bytes) -> None:
         """Apply a 0x8500 body: 2013 flag bit 0 = lock; 2019 door type 0x0001, 0 = lock."""
@@ -188,36 +130,12 @@ class SimulatedUnit:
 
     async def run(self, host: str, port: int, interval: float, heartbeat_interval: float | None = None) -> None:
         """Record every ``interval`` s; when idle that long, send a heartbeat (default 3 intervals, 1 s at least)."""
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._record_every, interval)
-            await self._stay_connected(host, port, heartbeat_interval or max(interval * 3, 1.0))
+        session = partial(self._session, heartbeat_every=heartbeat_interval or max(interval * 3, 1.0))
+        await fleet.run_unit(self, host, port, interval, self.make_location, session)
 
-    async def _record_every(self, interval: float) -> None:
-        while True:
-            await trio.sleep(interval)
-            self.make_location(interval)
-
-    async def _stay_connected(self, host: str, port: int, heartbeat_every: float) -> None:
-        delay, first = self.retry_delay, True
-        while True:
-            if not first:
-                self.stats.reconnects += 1
-            first = False
-            try:
-                stream = await trio.open_tcp_stream(host, port)
-            except OSError:
-                await trio.sleep(delay)
-                delay = min(delay * 2, self.max_retry_delay)
-                continue
-            async with stream:
-                link = _Link(self, stream, heartbeat_every)
-                try:
-                    if await link.run():
-                        delay = self.retry_delay
-                except* (_Disconnected, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                    pass  # what was not acknowledged is still in pending
-            await trio.sleep(delay)
-            delay = min(delay * 2, self.max_retry_delay)
+    async def _session(self, stream: trio.abc.Stream, welcomed: Callable[[], None], heartbeat_every: float) -> None:
+        if await _Link(self, stream, heartbeat_every).run():
+            welcomed()  # only when the link ended without an error: a lost one keeps the delay growing
 
 
 class _Link:
@@ -251,7 +169,7 @@ class _Link:
     async def _request(self, message_id: int, body: bytes) -> int | None:
         """Send and wait for the platform's 0x8001 result (None: no answer in time)."""
         if self.closed:
-            raise _Disconnected(self.closed)
+            raise Disconnected(self.closed)
         serial, data = self.unit.frame(message_id, body)
         self.acks[serial] = event = trio.Event()
         await self._write(data)
@@ -260,7 +178,7 @@ class _Link:
         self.acks.pop(serial, None)
         result = self.results.pop(serial, None)
         if result is None and self.closed:
-            raise _Disconnected(self.closed)
+            raise Disconnected(self.closed)
         return result
 
     async def _authenticate(self) -> bool:
@@ -270,7 +188,7 @@ class _Link:
             with trio.move_on_after(unit.response_timeout):
                 await self.registration_reply.wait()
             if self.registration is None:
-                raise _Disconnected(self.closed or "no answer to the registration")
+                raise Disconnected(self.closed or "no answer to the registration")
             result, code = self.registration
             if result != 0 or not code:
                 unit.stats.registrations_refused += 1
@@ -279,7 +197,7 @@ class _Link:
             unit.stats.registrations += 1
         result = await self._request(frames.AUTHENTICATION, unit.authentication_body())
         if result is None:
-            raise _Disconnected("no answer to the authentication")
+            raise Disconnected("no answer to the authentication")
         if result == 0:
             return True
         unit.stats.logins_rejected += 1
@@ -293,12 +211,11 @@ class _Link:
             await self._send(frames.BATCH, self._batch())
         while True:
             if not unit.pending:
-                unit._has_data = trio.Event()
                 with trio.move_on_after(self.heartbeat_every):
-                    await unit._has_data.wait()
+                    await fleet.wait_for_data(unit)
                 if not unit.pending:
                     if await self._request(frames.HEARTBEAT, b"") is None:
-                        raise _Disconnected("no answer to a heartbeat")
+                        raise Disconnected("no answer to a heartbeat")
                     continue
             await self._send(frames.LOCATION, [unit.pending[0]])
 
@@ -322,7 +239,7 @@ class _Link:
         unit._highest_sent = max(unit._highest_sent, items[-1][0])
         result = await self._request(message_id, body)
         if result is None:
-            raise _Disconnected("no answer to a location")
+            raise Disconnected("no answer to a location")
         if result == 0:
             # by sequence number: a full buffer may have dropped some of them meanwhile
             while unit.pending and unit.pending[0][0] <= items[-1][0]:
@@ -334,7 +251,7 @@ class _Link:
     async def _read(self) -> None:
         try:
             await self._dispatch()
-        except _Disconnected as exc:
+        except Disconnected as exc:
             # Answers read before the end stay readable: wake whoever waits for one.
             self.closed = str(exc)
             for event in (*self.acks.values(), self.registration_reply):
@@ -366,31 +283,27 @@ class _Link:
                     unsupported = {"reply_serial": header.serial, "reply_id": message_id, "result": 3}
                     await self._write(self.unit.frame(frames.TERMINAL_RESPONSE, frames.GeneralResponse.build(unsupported))[1])
             except ConstructError as exc:
-                raise _Disconnected(f"bad message {message_id:#06x} from the platform: {exc}") from None
+                raise Disconnected(f"bad message {message_id:#06x} from the platform: {exc}") from None
 
     async def _next_message(self):
         while (end := self.buffer.find(b"\x7e", 1)) < 0:
             if self.buffer[:1] not in (b"", b"\x7e") or len(self.buffer) > 65_536:
-                raise _Disconnected("garbage from the platform")
+                raise Disconnected("garbage from the platform")
             data = await self.stream.receive_some(4096)
             if not data:
-                raise _Disconnected("the platform closed the connection")
+                raise Disconnected("the platform closed the connection")
             self.buffer += data
         raw = bytes(self.buffer[: end + 1])
         del self.buffer[: end + 1]
         try:
             message = frames.Message.parse(frames.unescape(raw[1:-1]))
         except (ConstructError, ValueError) as exc:
-            raise _Disconnected(f"bad frame from the platform: {exc}") from None
+            raise Disconnected(f"bad frame from the platform: {exc}") from None
         return message.content.value.header, message.content.value.body
 
 
 async def run_fleet(
-    host: str,
-    port: int,
-    units: int,
-    interval: float,
-    duration: float | None = None,
+    host: str, port: int, units: int, interval: float, duration: float | None = None,
     *,
     auth_code_for: Callable[[int], str | None] = lambda index: None,
     version: int = 2013,
@@ -407,12 +320,7 @@ async def run_fleet(
                       retry_delay=retry_delay, response_timeout=response_timeout)
         for i in range(units)
     ])
-    with trio.move_on_after(math.inf if duration is None else duration):
-        async with trio.open_nursery() as nursery:
-            for unit in report.units:
-                nursery.start_soon(unit.run, host, port, interval, heartbeat_interval)
-            task_status.started(report)
-    return report
+    return await fleet.run_units(report, duration, task_status, host, port, interval, heartbeat_interval)
 
 
 def auth_codes(template: str | None, version: int = 2013, first_phone: str = FIRST_PHONE) -> Callable[[int], str | None]:
@@ -423,12 +331,7 @@ def auth_codes(template: str | None, version: int = 2013, first_phone: str = FIR
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--units", type=int, default=1, help="number of simulated terminals (default 1)")
-    parser.add_argument("--host", default="127.0.0.1", help="gateway address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=5015, help="gateway JT808 port (default 5015)")
-    parser.add_argument("--interval", type=float, default=10.0, help="seconds between locations (default 10)")
-    parser.add_argument("--duration", type=float, default=None,
-                        help="stop after this many seconds (default: run until interrupted)")
+    fleet.add_common_arguments(parser, protocol="JT808", port=5015, units="terminals")
     parser.add_argument("--auth-code", default=None,
                         help="authentication code the terminals hold, e.g. 'pw-{phone}' or 'code-{index}' for one per "
                              "terminal; without it each terminal registers (0x0100) to get one")

@@ -18,75 +18,30 @@ import argparse
 import math
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 import trio
 
 from drivers.teltonika import frames
+from simulators import fleet
+from simulators.fleet import Disconnected
 
 WIKI_IMEI = "356307042441013"  # the wiki's example IMEI; Luhn-valid, so imei_for(0) is itself
 MAX_PACKET = 1280  # FMB units never send a larger AVL packet (wiki, Codec 8 note)
-MAX_BUFFERED = 100_000  # records kept while offline before the oldest are dropped
 OUTPUTS = 2  # DOUT1 (IO 179) and DOUT2 (IO 180)
 DOUT_IO = (179, 180)
 
 
-def luhn_digit(digits: str) -> str:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch) * (2 if i % 2 == 0 else 1)  # the check digit will sit to the right
-        total += d - 9 if d > 9 else d
-    return str(-total % 10)
-
-
 def imei_for(index: int, first_imei: str = WIKI_IMEI) -> str:
-    """The index-th IMEI of a fleet: serial numbers counted up from ``first_imei``."""
-    serial = int(first_imei[:14]) + index
-    body = f"{serial:014d}"
-    if len(body) != 14 or index < 0:
-        raise ValueError(f"no 15-digit IMEI at index {index} from {first_imei}")
-    return body + luhn_digit(body)
+    return fleet.imei_for(index, first_imei)
 
 
-@dataclass
-class UnitStats:
-    generated: int = 0
-    sent: int = 0  # record transmissions, resends included
-    acked: int = 0
-    resent: int = 0
-    reconnects: int = 0
-    logins_rejected: int = 0
-    commands: int = 0
-    dropped: int = 0  # oldest records lost to a full buffer
-
-
-@dataclass
-class FleetReport:
-    units: list[SimulatedUnit] = field(default_factory=list)
-
-    def _sum(self, name: str) -> int:
-        return sum(getattr(unit.stats, name) for unit in self.units)
-
-    sent = property(lambda self: self._sum("sent"))
-    acked = property(lambda self: self._sum("acked"))
-    resent = property(lambda self: self._sum("resent"))
-    reconnects = property(lambda self: self._sum("reconnects"))
-    logins_rejected = property(lambda self: self._sum("logins_rejected"))
-    generated = property(lambda self: self._sum("generated"))
+class FleetReport(fleet.FleetReport):
+    counted = (*fleet.COUNTED, "logins_rejected")
 
     @property
     def outputs(self) -> dict[str, tuple[int, ...]]:
         return {unit.imei: tuple(unit.outputs) for unit in self.units}
-
-    def summary(self) -> str:
-        return (
-            f"units={len(self.units)} generated={self.generated} sent={self.sent} acked={self.acked} "
-            f"resent={self.resent} reconnects={self.reconnects} logins_rejected={self.logins_rejected}"
-        )
-
-
-class _Disconnected(Exception):
-    pass
 
 
 class SimulatedUnit:
@@ -105,36 +60,23 @@ class SimulatedUnit:
         self.record_struct = frames.RECORDS[codec_id]
         self.retry_delay, self.max_retry_delay, self.response_timeout = retry_delay, max_retry_delay, response_timeout
         self.outputs = [0] * OUTPUTS
-        self.stats = UnitStats()
+        self.stats = fleet.UnitStats()
         self.pending: deque[tuple[int, bytes]] = deque()  # (sequence number, encoded record)
         self._next_seq = 0
         self._highest_sent = -1
-        self._has_data = trio.Event()
-        # a deterministic trip per unit, spread over a grid around Vilnius
-        self.latitude = 54.6872 + (index % 100) * 0.001
-        self.longitude = 25.2797 + (index // 100) * 0.001
-        self.heading = (index * 37) % 360
-        self.odometer_m = 10_000 * index
-        self._tick = 0
+        self.has_data = trio.Event()
+        self.trip = fleet.Trip(index, origin=(54.6872, 25.2797))  # around Vilnius
 
     # --- the unit's own state ----------------------------------------------------------
 
     def make_record(self, interval: float = 0.0, priority: int = 0) -> None:
-        self._tick += 1
-        parked = self._tick % 20 >= 16  # a short stop now and then: ignition off, speed 0
-        speed = 0 if parked or not interval else 30 + (self._tick * 7) % 21
-        if speed:
-            self.heading = (self.heading + 15) % 360
-            distance_km = speed * interval / 3600
-            self.latitude += distance_km / 111.32 * math.cos(math.radians(self.heading))
-            km_per_degree_lon = 111.32 * math.cos(math.radians(self.latitude))
-            self.longitude += distance_km / km_per_degree_lon * math.sin(math.radians(self.heading))
-            self.odometer_m += round(distance_km * 1000)
+        trip = self.trip
+        parked = trip.step(interval)  # parked: ignition off, lower voltage
         io = {
             "n1": [{"id": 239, "value": 0 if parked else 1}, {"id": 21, "value": 4}]
             + [{"id": io_id, "value": level} for io_id, level in zip(DOUT_IO, self.outputs)],
             "n2": [{"id": 66, "value": 12_600 if parked else 13_900}],
-            "n4": [{"id": 16, "value": self.odometer_m}],
+            "n4": [{"id": 16, "value": trip.odometer_m}],
             "n8": [],
         }
         if self.codec_id == frames.CODEC_8E:
@@ -143,22 +85,18 @@ class SimulatedUnit:
             "timestamp": int(time.time() * 1000),
             "priority": priority,
             "gps": {
-                "longitude": round(self.longitude * 1e7),
-                "latitude": round(self.latitude * 1e7),
+                "longitude": round(trip.longitude * 1e7),
+                "latitude": round(trip.latitude * 1e7),
                 "altitude": 112,
-                "angle": self.heading,
+                "angle": trip.heading,
                 "satellites": 9,
-                "speed": speed,
+                "speed": trip.speed,
             },
             "io": {"event_io": 0, "total": sum(len(group) for group in io.values()), **io},
         }
-        self.pending.append((self._next_seq, self.record_struct.build(record)))
+        fleet.keep(self, (self._next_seq, self.record_struct.build(record)))
         self._next_seq += 1
         self.stats.generated += 1
-        if len(self.pending) > MAX_BUFFERED:
-            self.pending.popleft()
-            self.stats.dropped += 1
-        self._has_data.set()
 
     def answer(self, command: str) -> str | None:
         """The unit's reply to a GPRS command (None: it does not answer)."""
@@ -189,40 +127,15 @@ class SimulatedUnit:
     # --- networking ----------------------------------------------------------------------
 
     async def run(self, host: str, port: int, interval: float) -> None:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._record_every, interval)
-            await self._stay_connected(host, port)
+        await fleet.run_unit(self, host, port, interval, self.make_record, self._session)
 
-    async def _record_every(self, interval: float) -> None:
-        while True:
-            await trio.sleep(interval)
-            self.make_record(interval)
-
-    async def _stay_connected(self, host: str, port: int) -> None:
-        delay = self.retry_delay
-        first = True
-        while True:
-            if not first:
-                self.stats.reconnects += 1
-            first = False
-            try:
-                stream = await trio.open_tcp_stream(host, port)
-            except OSError:
-                await trio.sleep(delay)
-                delay = min(delay * 2, self.max_retry_delay)
-                continue
-            async with stream:
-                try:
-                    reply = await self._login(stream)
-                    if reply == frames.LOGIN_ACCEPT:
-                        delay = self.retry_delay
-                        await _Link(self, stream).run()
-                    elif reply == frames.LOGIN_REJECT:
-                        self.stats.logins_rejected += 1
-                except* (_Disconnected, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                    pass  # the link is gone; what was not acknowledged is still in pending
-            await trio.sleep(delay)
-            delay = min(delay * 2, self.max_retry_delay)
+    async def _session(self, stream: trio.abc.Stream, welcomed: Callable[[], None]) -> None:
+        reply = await self._login(stream)
+        if reply == frames.LOGIN_ACCEPT:
+            welcomed()
+            await _Link(self, stream).run()
+        elif reply == frames.LOGIN_REJECT:
+            self.stats.logins_rejected += 1
 
     async def _login(self, stream: trio.abc.Stream) -> bytes:
         """The server's one-byte answer to the IMEI; b"" for a hang-up or silence."""
@@ -255,9 +168,7 @@ class _Link:
     async def _send(self) -> None:
         unit = self.unit
         while True:
-            if not unit.pending:
-                unit._has_data = trio.Event()
-                await unit._has_data.wait()
+            await fleet.wait_for_data(unit)
             batch = self._next_batch()
             body = bytes([unit.codec_id, len(batch)]) + b"".join(rec for _, rec in batch) + bytes([len(batch)])
             unit.stats.sent += len(batch)
@@ -270,7 +181,7 @@ class _Link:
                 count = await self.acks.receive()
             self.awaiting_ack = False
             if count is None:
-                raise _Disconnected("no answer to an AVL packet")
+                raise Disconnected("no answer to an AVL packet")
             if count >= len(batch):
                 for _ in batch:
                     unit.pending.popleft()
@@ -292,7 +203,7 @@ class _Link:
             while len(self.buffer) < size:
                 data = await self.stream.receive_some(4096)
                 if not data:
-                    raise _Disconnected("server closed the connection")
+                    raise Disconnected("server closed the connection")
                 self.buffer += data
             return True
         return False
@@ -319,17 +230,17 @@ class _Link:
     async def _command(self) -> None:
         await self._fill(frames.HEADER_SIZE)
         if self.buffer[:4] != frames.PREAMBLE:
-            raise _Disconnected(f"unexpected bytes from the server: {bytes(self.buffer[:8]).hex()}")
+            raise Disconnected(f"unexpected bytes from the server: {bytes(self.buffer[:8]).hex()}")
         total = frames.HEADER_SIZE + int.from_bytes(self.buffer[4:8], "big") + frames.TRAILER_SIZE
         if total > 65_536:
-            raise _Disconnected("oversized frame from the server")
+            raise Disconnected("oversized frame from the server")
         await self._fill(total)
         frame = bytes(self.buffer[:total])
         del self.buffer[:total]
         try:
             parsed = frames.Codec12Packet.parse(frame).body.value
         except Exception as exc:  # construct's errors: a garbled frame ends the session
-            raise _Disconnected(f"bad command frame: {exc}") from None
+            raise Disconnected(f"bad command frame: {exc}") from None
         if parsed.type != frames.COMMAND_TYPE:
             return
         reply = self.unit.answer(parsed.text.decode("ascii", errors="replace"))
@@ -339,12 +250,7 @@ class _Link:
 
 
 async def run_fleet(
-    host: str,
-    port: int,
-    units: int,
-    interval: float,
-    duration: float | None = None,
-    first_imei: str = WIKI_IMEI,
+    host: str, port: int, units: int, interval: float, duration: float | None = None, first_imei: str = WIKI_IMEI,
     *,
     codec_id: int = frames.CODEC_8,
     retry_delay: float = 1.0,
@@ -360,22 +266,11 @@ async def run_fleet(
             for i in range(units)
         ]
     )
-    with trio.move_on_after(math.inf if duration is None else duration):
-        async with trio.open_nursery() as nursery:
-            for unit in report.units:
-                nursery.start_soon(unit.run, host, port, interval)
-            task_status.started(report)
-    return report
+    return await fleet.run_units(report, duration, task_status, host, port, interval)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--units", type=int, default=1, help="number of simulated units (default 1)")
-    parser.add_argument("--host", default="127.0.0.1", help="gateway address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=5027, help="gateway Teltonika port (default 5027)")
-    parser.add_argument("--interval", type=float, default=10.0, help="seconds between records (default 10)")
-    parser.add_argument(
-        "--duration", type=float, default=None, help="stop after this many seconds (default: run until interrupted)"
-    )
+    fleet.add_common_arguments(parser, protocol="Teltonika", port=5027, samples="records")
     parser.add_argument(
         "--first-imei", default=WIKI_IMEI, help=f"IMEI of unit 0; the others count up (default {WIKI_IMEI})"
     )

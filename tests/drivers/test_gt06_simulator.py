@@ -6,25 +6,14 @@ import argparse
 from collections import defaultdict
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from functools import partial
 
 import pytest
 import trio
 
-from drivers.base import (
-    NEED_DATA,
-    Acknowledge,
-    CommandResponse,
-    Login,
-    LoginAccepted,
-    LoginRejected,
-    ProtocolError,
-    RecordBatch,
-    TimeAnswer,
-    TimeRequest,
-)
+from drivers.base import Acknowledge, Login, LoginAccepted, RecordBatch, TimeAnswer, TimeRequest
 from drivers.gt06 import DRIVER, Gt06Codec, frames
 from simulators.gt06 import FIRST_IMEI, SimulatedUnit, add_arguments, imei_for, main_async, run_fleet
+from tests.drivers.simulator_support import Link, Server, count_login, running, serving
 
 FAST = {"retry_delay": 0.02, "login_timeout": 2.0, "reply_timeout": 2.0, "heartbeat_every": 3, "alarm_every": 4}
 IMEI0, IMEI1 = imei_for(0), imei_for(1)
@@ -34,77 +23,36 @@ def password_for(index: int) -> str:
     return f"pw{index}x"
 
 
-class Gateway:
+class Gateway(Server):
     """Accepts the logins of ``known`` units (silence and a hang-up for the rest, as the
     gateway does), stores batches and answers them as ``policy(imei, connection, batch)``
     says: "ack", "ignore" (no reply) or "drop" (close without a reply)."""
 
     def __init__(self, known=(IMEI0, IMEI1), policy=lambda imei, conn, batch: "ack") -> None:
+        super().__init__(Gt06Codec)
         self.known, self.policy = set(known), policy
         self.logins: dict[str, int] = defaultdict(int)
-        self.batches: dict[str, list[RecordBatch]] = defaultdict(list)
-        self.responses: dict[str, list[CommandResponse]] = defaultdict(list)
-        self.links: dict[str, tuple[Gt06Codec, trio.SocketStream, trio.Lock]] = {}
-        self.changed = trio.Event()
 
-    def _notify(self) -> None:
-        self.changed.set()
-        self.changed = trio.Event()
-
-    async def wait_for(self, condition) -> None:
-        while not condition():
-            await self.changed.wait()
-
-    async def handle(self, stream: trio.SocketStream) -> None:
-        codec, lock, imei, conn = Gt06Codec(), trio.Lock(), None, 0
-
-        async def write(data: bytes) -> None:
-            async with lock:
-                await stream.send_all(data)
-
-        try:
-            while data := await stream.receive_some(4096):
-                codec.receive_data(data)
-                while (event := codec.next_event()) is not NEED_DATA:
-                    if isinstance(event, Login):
-                        imei = event.unit_id
-                        self.logins[imei] += 1
-                        conn = self.logins[imei]
-                        if imei not in self.known:
-                            await write(codec.send(LoginRejected(event)))  # nothing: b""
-                            return
-                        await write(codec.send(LoginAccepted(event)))
-                        self.links[imei] = (codec, stream, lock)
-                    elif isinstance(event, RecordBatch):
-                        self.batches[imei].append(event)
-                        action = self.policy(imei, conn, event)
-                        if action == "drop":
-                            return
-                        if action == "ack":
-                            await write(codec.send(Acknowledge(event)))
-                    elif isinstance(event, TimeRequest):
-                        await write(codec.send(TimeAnswer(event, datetime.now(timezone.utc))))
-                    elif isinstance(event, CommandResponse):
-                        self.responses[imei].append(event)
-                    self._notify()
-        except (ProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-        finally:
-            self._notify()
-            await stream.aclose()
+    async def on_event(self, link: Link, event) -> bool:
+        if isinstance(event, Login):
+            count_login(self.logins, link, event)
+            # a refusal is no answer in GT06: the unit hears nothing, then the hang-up
+            return await self.answer_login(link, event, accepted=link.unit in self.known)
+        if isinstance(event, RecordBatch):
+            action = self.policy(link.unit, link.number, event)
+            if action == "drop":
+                return True
+            if action == "ack":
+                await link.send(Acknowledge(event))
+        elif isinstance(event, TimeRequest):
+            await link.send(TimeAnswer(event, datetime.now(timezone.utc)))
+        return False
 
     def records(self, imei: str, protocols=frozenset(frames.CONTENTS)) -> list:
         return [r for batch in self.batches[imei] if batch.context[0] in protocols for r in batch.records]
 
     async def command(self, imei: str, request) -> None:
-        codec, stream, lock = self.links[imei]
-        async with lock:
-            await stream.send_all(codec.send(request))
-
-
-async def serve(nursery: trio.Nursery, gateway: Gateway) -> int:
-    listeners = await nursery.start(partial(trio.serve_tcp, gateway.handle, 0, host="127.0.0.1"))
-    return listeners[0].socket.getsockname()[1]
+        await self.links[imei].send(request)
 
 
 async def fleet(port: int, units: int, interval: float, *, task_status=trio.TASK_STATUS_IGNORED, **options) -> None:
@@ -158,14 +106,10 @@ def test_unit_packets_decode_with_the_driver():
 
 async def test_fleet_logs_in_and_everything_is_answered():
     gateway = Gateway()
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            port = await serve(nursery, gateway)
-            report = await nursery.start(fleet, port, 2, 0.01)
-            await gateway.wait_for(lambda: all(
-                {frames.LOCATION_UTC, frames.STATUS, frames.ALARM, frames.ALARM_UTC}
-                <= {b.context[0] for b in gateway.batches[imei]} for imei in (IMEI0, IMEI1)))
-            nursery.cancel_scope.cancel()
+    async with running(gateway.handle, fleet, 2, 0.01) as report:
+        await gateway.wait_for(lambda: all(
+            {frames.LOCATION_UTC, frames.STATUS, frames.ALARM, frames.ALARM_UTC}
+            <= {b.context[0] for b in gateway.batches[imei]} for imei in (IMEI0, IMEI1)))
     assert dict(gateway.logins) == {IMEI0: 1, IMEI1: 1}
     assert report.resent == 0 and report.logins_unanswered == 0 and report.acked > 0
     for imei in (IMEI0, IMEI1):
@@ -182,12 +126,8 @@ async def test_fleet_logs_in_and_everything_is_answered():
 
 async def test_unknown_unit_gets_no_reply_and_reconnects_with_backoff():
     gateway = Gateway(known=())
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            port = await serve(nursery, gateway)
-            report = await nursery.start(fleet, port, 1, 0.01)
-            await gateway.wait_for(lambda: gateway.logins[IMEI0] >= 3)
-            nursery.cancel_scope.cancel()
+    async with running(gateway.handle, fleet, 1, 0.01) as report:
+        await gateway.wait_for(lambda: gateway.logins[IMEI0] >= 3)
     assert report.logins_unanswered >= 2 and report.reconnects >= 2
     assert not gateway.batches[IMEI0]
 
@@ -199,26 +139,17 @@ async def test_silent_server_makes_the_unit_log_in_again():
         logins.append(await stream.receive_some(64))
         await trio.sleep_forever()
 
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            listeners = await nursery.start(partial(trio.serve_tcp, silent, 0, host="127.0.0.1"))
-            port = listeners[0].socket.getsockname()[1]
-            report = await nursery.start(partial(fleet, port, 1, 1.0, login_timeout=0.05))
-            while len(logins) < 2:
-                await trio.sleep(0.01)
-            nursery.cancel_scope.cancel()
+    async with running(silent, fleet, 1, 1.0, login_timeout=0.05) as report:
+        while len(logins) < 2:
+            await trio.sleep(0.01)
     assert report.logins_unanswered >= 1
     assert frames.parse_frame(logins[0]).protocol == frames.LOGIN
 
 
 async def test_an_unanswered_alarm_is_sent_again_after_reconnecting():
     gateway = Gateway(policy=lambda imei, conn, batch: "drop" if conn == 1 and is_alarm(imei, conn, batch) else "ack")
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            port = await serve(nursery, gateway)
-            report = await nursery.start(fleet, port, 1, 0.01)
-            await gateway.wait_for(lambda: len(gateway.records(IMEI0, frames.ALARMS)) >= 2)
-            nursery.cancel_scope.cancel()
+    async with running(gateway.handle, fleet, 1, 0.01) as report:
+        await gateway.wait_for(lambda: len(gateway.records(IMEI0, frames.ALARMS)) >= 2)
     first, second = gateway.records(IMEI0, frames.ALARMS)[:2]
     assert first == second  # the same alarm, again
     assert gateway.logins[IMEI0] == 2 and report.resent >= 1
@@ -230,13 +161,9 @@ async def test_locations_are_resent_only_by_firmware_that_requires_replies():
 
     for required in (False, True):
         gateway = Gateway(policy=ignore_first)
-        with trio.fail_after(10):
-            async with trio.open_nursery() as nursery:
-                port = await serve(nursery, gateway)
-                report = await nursery.start(partial(
-                    fleet, port, 1, 0.01, require_location_replies=required, reply_timeout=0.2, alarm_every=10**6))
-                await gateway.wait_for(lambda: len(gateway.records(IMEI0, {frames.LOCATION_UTC})) >= 6)
-                nursery.cancel_scope.cancel()
+        async with running(gateway.handle, fleet, 1, 0.01, require_location_replies=required, reply_timeout=0.2,
+                           alarm_every=10**6) as report:
+            await gateway.wait_for(lambda: len(gateway.records(IMEI0, {frames.LOCATION_UTC})) >= 6)
         locations = gateway.records(IMEI0, {frames.LOCATION_UTC})
         if required:
             assert locations[0] == locations[1] and report.resent >= 1 and gateway.logins[IMEI0] >= 2
@@ -246,29 +173,25 @@ async def test_locations_are_resent_only_by_firmware_that_requires_replies():
 
 async def test_commands_need_the_password_and_change_the_next_status():
     gateway = Gateway()
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            port = await serve(nursery, gateway)
-            report = await nursery.start(fleet, port, 2, 0.01)
-            await gateway.wait_for(lambda: IMEI0 in gateway.links and IMEI1 in gateway.links)
-            verdicts = []
-            for n, (imei, capability, password) in enumerate([
-                (IMEI0, "DISABLE_DRIVING", "wrong"),
-                (IMEI0, "DISABLE_DRIVING", password_for(0)),
-                (IMEI1, "DISABLE_DRIVING", password_for(1)),
-                (IMEI1, "ENABLE_DRIVING", password_for(1)),
-            ]):
-                request = DRIVER.encode_command(capability, {}, password)
-                answered = len(gateway.responses[imei])
-                await gateway.command(imei, replace(request, correlation=1000 + n))
-                await gateway.wait_for(lambda: len(gateway.responses[imei]) > answered)
-                response = gateway.responses[imei][-1]
-                assert response.correlation == 1000 + n
-                verdicts.append(DRIVER.judge_response(capability, request, response))
-                if verdicts[-1].succeeded:
-                    seen = len(gateway.records(imei, {frames.STATUS}))
-                    await gateway.wait_for(lambda: len(gateway.records(imei, {frames.STATUS})) > seen + 1)
-            nursery.cancel_scope.cancel()
+    async with running(gateway.handle, fleet, 2, 0.01) as report:
+        await gateway.wait_for(lambda: IMEI0 in gateway.links and IMEI1 in gateway.links)
+        verdicts = []
+        for n, (imei, capability, password) in enumerate([
+            (IMEI0, "DISABLE_DRIVING", "wrong"),
+            (IMEI0, "DISABLE_DRIVING", password_for(0)),
+            (IMEI1, "DISABLE_DRIVING", password_for(1)),
+            (IMEI1, "ENABLE_DRIVING", password_for(1)),
+        ]):
+            request = DRIVER.encode_command(capability, {}, password)
+            answered = len(gateway.responses[imei])
+            await gateway.command(imei, replace(request, correlation=1000 + n))
+            await gateway.wait_for(lambda: len(gateway.responses[imei]) > answered)
+            response = gateway.responses[imei][-1]
+            assert response.correlation == 1000 + n
+            verdicts.append(DRIVER.judge_response(capability, request, response))
+            if verdicts[-1].succeeded:
+                seen = len(gateway.records(imei, {frames.STATUS}))
+                await gateway.wait_for(lambda: len(gateway.records(imei, {frames.STATUS})) > seen + 1)
     assert [(v.succeeded, dict(v.state)) for v in verdicts] == [
         (False, {}), (True, {"driving_enabled": False}), (True, {"driving_enabled": False}),
         (True, {"driving_enabled": True}),
@@ -288,13 +211,10 @@ async def test_cli_arguments_run_a_fleet_for_a_duration():
     add_arguments(parser)
     with pytest.raises(SystemExit):
         parser.parse_args(["--units", "2"])  # no password, no default
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            port = await serve(nursery, gateway)
-            args = parser.parse_args(["--units", "2", "--port", str(port), "--interval", "0.02", "--duration", "0.3",
-                                      "--password", "pw0x"])
-            report = await main_async(args)
-            nursery.cancel_scope.cancel()
+    async with serving(gateway.handle) as port:
+        args = parser.parse_args(["--units", "2", "--port", str(port), "--interval", "0.02", "--duration", "0.3",
+                                  "--password", "pw0x"])
+        report = await main_async(args)
     assert [u.imei for u in report.units] == [IMEI0, IMEI1]
     assert {u.password for u in report.units} == {"pw0x"}
     assert report.summary().startswith("units=2 ")

@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import argparse
 from collections import defaultdict
-from functools import partial
 
 import pytest
 import trio
 
 from drivers.base import (
-    NEED_DATA,
     Acknowledge,
     CommandRequest,
-    CommandResponse,
     Heartbeat,
     Login,
-    LoginAccepted,
-    LoginRejected,
-    ProtocolError,
     RecordBatch,
     RefusalReason,
     Registration,
@@ -27,76 +21,49 @@ from drivers.base import (
 )
 from drivers.jt808 import DRIVER, Jt808Codec, frames
 from simulators.jt808 import SimulatedUnit, add_arguments, auth_codes, main_async, phone_for, run_fleet
+from tests.drivers.simulator_support import Link, Server, running, serving
 
 FAST = {"retry_delay": 0.02, "response_timeout": 5.0}
 PHONE = phone_for(0)
 
 
-class Platform:
+class Platform(Server):
     """Takes logins whose code matches ``codes``, enrols the units in ``enrollable`` once
     (then answers "already registered"), stores and acknowledges records unless ``policy(unit,
     connection, batch number)`` says "hold" (no answer), and pushes commands."""
 
     def __init__(self, codes: dict | None = None, enrollable: dict | None = None,
                  policy=lambda unit, conn, n: "ack") -> None:
+        super().__init__(Jt808Codec)
         self.codes = dict(codes or {})
         self.enrollable = dict(enrollable or {})
         self.policy = policy
         self.connections: dict[str, int] = defaultdict(int)
         self.logins: dict[str, list[str]] = defaultdict(list)
         self.registrations: dict[str, list[str]] = defaultdict(list)
-        self.batches: dict[str, list[RecordBatch]] = defaultdict(list)
         self.heartbeats: dict[str, int] = defaultdict(int)
-        self.responses: dict[str, list[CommandResponse]] = defaultdict(list)
-        self.sessions: dict[str, tuple[trio.SocketStream, Jt808Codec]] = {}
-        self.changed = trio.Event()
 
-    def _notify(self) -> None:
-        self.changed.set()
-        self.changed = trio.Event()
-
-    async def wait_for(self, condition) -> None:
-        while not condition():
-            await self.changed.wait()
-
-    async def handle(self, stream: trio.SocketStream) -> None:
-        codec, unit, conn, batch_number = Jt808Codec(), None, 0, 0
-        try:
-            while data := await stream.receive_some(4096):
-                codec.receive_data(data)
-                while (event := codec.next_event()) is not NEED_DATA:
-                    if isinstance(event, Registration):
-                        code = self.enrollable_code(event.unit_id)
-                        self.registrations[event.unit_id].append("accepted" if code else "refused")
-                        reply = (RegistrationAccepted(event, code) if code else
-                                 RegistrationRefused(event, RefusalReason.ALREADY_REGISTERED))
-                        await stream.send_all(codec.send(reply))
-                    elif isinstance(event, Login):
-                        unit = event.unit_id
-                        self.logins[unit].append(event.password)
-                        if self.codes.get(unit) != event.password:
-                            await stream.send_all(codec.send(LoginRejected(event)))
-                            return
-                        self.connections[unit] += 1
-                        conn = self.connections[unit]
-                        await stream.send_all(codec.send(LoginAccepted(event)))
-                        self.sessions[unit] = (stream, codec)
-                    elif isinstance(event, Heartbeat):
-                        self.heartbeats[event.context.unit_id] += 1
-                        await stream.send_all(codec.send(Acknowledge(event)))
-                    elif isinstance(event, RecordBatch):
-                        batch_number += 1
-                        self.batches[unit].append(event)
-                        if self.policy(unit, conn, batch_number) == "ack":
-                            await stream.send_all(codec.send(Acknowledge(event)))
-                    elif isinstance(event, CommandResponse):
-                        self.responses[unit].append(event)
-                    self._notify()
-        except (ProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-        finally:
-            self._notify()
-            await stream.aclose()
+    async def on_event(self, link: Link, event) -> bool:
+        if isinstance(event, Registration):
+            code = self.enrollable_code(event.unit_id)
+            self.registrations[event.unit_id].append("accepted" if code else "refused")
+            await link.send(RegistrationAccepted(event, code) if code else
+                            RegistrationRefused(event, RefusalReason.ALREADY_REGISTERED))
+        elif isinstance(event, Login):
+            link.unit = event.unit_id
+            self.logins[link.unit].append(event.password)
+            accepted = self.codes.get(link.unit) == event.password
+            if accepted:
+                self.connections[link.unit] += 1
+                link.number = self.connections[link.unit]
+            return await self.answer_login(link, event, accepted)
+        elif isinstance(event, Heartbeat):
+            self.heartbeats[event.context.unit_id] += 1
+            await link.send(Acknowledge(event))
+        elif isinstance(event, RecordBatch):
+            if self.policy(link.unit, link.number, link.batches) == "ack":
+                await link.send(Acknowledge(event))
+        return False
 
     def enrollable_code(self, unit: str) -> str | None:
         code = self.enrollable.pop(unit, None)
@@ -104,19 +71,10 @@ class Platform:
             self.codes[unit] = code
         return code
 
-    def records(self, unit: str) -> list:
-        return [record for batch in self.batches[unit] for record in batch.records]
-
     async def command(self, unit: str, text: str, correlation: int) -> CommandRequest:
-        stream, codec = self.sessions[unit]
         request = CommandRequest(text, correlation=correlation)
-        await stream.send_all(codec.send(request))
+        await self.links[unit].send(request)
         return request
-
-
-async def serve(nursery: trio.Nursery, platform: Platform) -> int:
-    listeners = await nursery.start(partial(trio.serve_tcp, platform.handle, 0, host="127.0.0.1"))
-    return listeners[0].socket.getsockname()[1]
 
 
 async def fleet(port: int, units: int, interval: float, *, task_status=trio.TASK_STATUS_IGNORED, **options) -> None:
@@ -145,13 +103,9 @@ def test_control_follows_each_edition_polarity():
 
 async def test_provisioned_units_authenticate_and_locations_are_acknowledged():
     platform = Platform(codes={phone_for(i): f"pw-{phone_for(i)}" for i in range(2)})
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            port = await serve(nursery, platform)
-            report = await nursery.start(partial(fleet, port, 2, 0.02, auth_code_for=auth_codes("pw-{phone}")))
-            await platform.wait_for(lambda: all(len(platform.records(phone_for(i))) >= 3 for i in range(2)))
-            await platform.wait_for(lambda: report.acked >= 6)
-            nursery.cancel_scope.cancel()
+    async with running(platform.handle, fleet, 2, 0.02, auth_code_for=auth_codes("pw-{phone}")) as report:
+        await platform.wait_for(lambda: all(len(platform.records(phone_for(i))) >= 3 for i in range(2)))
+        await platform.wait_for(lambda: report.acked >= 6)
     assert report.logins_rejected == 0 and report.registrations == 0
     for i in range(2):
         records = platform.records(phone_for(i))
@@ -167,18 +121,14 @@ async def test_provisioned_units_authenticate_and_locations_are_acknowledged():
 
 async def test_unit_without_code_registers_then_authenticates_and_enrols_again_when_refused():
     platform = Platform(enrollable={PHONE: "enrolled-1"})
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            port = await serve(nursery, platform)
-            report = await nursery.start(partial(fleet, port, 1, 0.02))
-            await platform.wait_for(lambda: platform.batches[PHONE])
-            assert platform.registrations[PHONE] == ["accepted"] and platform.logins[PHONE] == ["enrolled-1"]
-            # The operator sets a new password: the old code fails, the unit enrols again.
-            platform.codes[PHONE], platform.enrollable[PHONE] = "enrolled-2", "enrolled-2"
-            await platform.sessions[PHONE][0].aclose()
-            await platform.wait_for(lambda: platform.logins[PHONE][-1:] == ["enrolled-2"] and
-                                    platform.connections[PHONE] == 2)
-            nursery.cancel_scope.cancel()
+    async with running(platform.handle, fleet, 1, 0.02) as report:
+        await platform.wait_for(lambda: platform.batches[PHONE])
+        assert platform.registrations[PHONE] == ["accepted"] and platform.logins[PHONE] == ["enrolled-1"]
+        # The operator sets a new password: the old code fails, the unit enrols again.
+        platform.codes[PHONE], platform.enrollable[PHONE] = "enrolled-2", "enrolled-2"
+        await platform.links[PHONE].stream.aclose()
+        await platform.wait_for(lambda: platform.logins[PHONE][-1:] == ["enrolled-2"] and
+                                platform.connections[PHONE] == 2)
     assert platform.logins[PHONE] == ["enrolled-1", "enrolled-1", "enrolled-2"]
     assert platform.registrations[PHONE] == ["accepted", "accepted"]
     assert report.registrations == 2 and report.logins_rejected == 1
@@ -186,39 +136,27 @@ async def test_unit_without_code_registers_then_authenticates_and_enrols_again_w
 
 async def test_an_idle_unit_sends_heartbeats():
     platform = Platform(codes={PHONE: "pw"})
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            port = await serve(nursery, platform)
-            await nursery.start(partial(fleet, port, 1, 60, auth_code_for=lambda i: "pw", heartbeat_interval=0.02))
-            await platform.wait_for(lambda: platform.heartbeats[PHONE] >= 3)
-            nursery.cancel_scope.cancel()
+    async with running(platform.handle, fleet, 1, 60, auth_code_for=lambda i: "pw", heartbeat_interval=0.02):
+        await platform.wait_for(lambda: platform.heartbeats[PHONE] >= 3)
     assert platform.connections[PHONE] == 1 and not platform.batches[PHONE]
 
 
 async def test_a_wrong_code_is_refused_every_time_and_no_record_is_taken():
     platform = Platform(codes={PHONE: "right"})
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            port = await serve(nursery, platform)
-            report = await nursery.start(partial(fleet, port, 1, 0.01, auth_code_for=lambda i: "wrong"))
-            await platform.wait_for(lambda: len(platform.logins[PHONE]) >= 3)
-            nursery.cancel_scope.cancel()
+    async with running(platform.handle, fleet, 1, 0.01, auth_code_for=lambda i: "wrong") as report:
+        await platform.wait_for(lambda: len(platform.logins[PHONE]) >= 3)
     assert set(platform.logins[PHONE]) == {"wrong"} and not platform.batches[PHONE]
     assert report.logins_rejected >= 3 and report.acked == 0 and report.generated > 0
 
 
 async def test_unacknowledged_locations_come_back_as_a_batch_after_a_reconnect():
     platform = Platform(codes={PHONE: "pw"}, policy=lambda unit, conn, n: "hold" if conn == 1 else "ack")
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            port = await serve(nursery, platform)
-            report = await nursery.start(partial(fleet, port, 1, 0.02, auth_code_for=lambda i: "pw"))
-            await platform.wait_for(lambda: platform.batches[PHONE])
-            while len(report.units[0].pending) < 3:  # the unit waits for its answer and keeps recording
-                await trio.sleep(0.01)
-            await platform.sessions[PHONE][0].aclose()
-            await platform.wait_for(lambda: len(platform.batches[PHONE]) >= 2)
-            nursery.cancel_scope.cancel()
+    async with running(platform.handle, fleet, 1, 0.02, auth_code_for=lambda i: "pw") as report:
+        await platform.wait_for(lambda: platform.batches[PHONE])
+        while len(report.units[0].pending) < 3:  # the unit waits for its answer and keeps recording
+            await trio.sleep(0.01)
+        await platform.links[PHONE].stream.aclose()
+        await platform.wait_for(lambda: len(platform.batches[PHONE]) >= 2)
     dropped, resent = platform.batches[PHONE][:2]
     assert dropped.context.message_id == frames.LOCATION
     assert resent.context.message_id == frames.BATCH  # the backlog, with the dropped location first
@@ -230,17 +168,13 @@ async def test_unacknowledged_locations_come_back_as_a_batch_after_a_reconnect()
 async def test_vehicle_control_and_position_query(version):
     phone = phone_for(0, version)
     platform = Platform(codes={phone: "pw"})
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            port = await serve(nursery, platform)
-            report = await nursery.start(partial(fleet, port, 1, 0.02, auth_code_for=lambda i: "pw", version=version))
-            await platform.wait_for(lambda: platform.batches[phone])
-            lock = await platform.command(phone, DRIVER.encode_command("LOCK_CENTRAL_LOCK", {}, "pw").text, 41)
-            await platform.wait_for(lambda: platform.responses[phone])
-            query = await platform.command(phone, "8201", 42)
-            await platform.wait_for(lambda: len(platform.responses[phone]) == 2)
-            await platform.wait_for(lambda: platform.records(phone)[-1].fields["door_locked"])
-            nursery.cancel_scope.cancel()
+    async with running(platform.handle, fleet, 1, 0.02, auth_code_for=lambda i: "pw", version=version) as report:
+        await platform.wait_for(lambda: platform.batches[phone])
+        lock = await platform.command(phone, DRIVER.encode_command("LOCK_CENTRAL_LOCK", {}, "pw").text, 41)
+        await platform.wait_for(lambda: platform.responses[phone])
+        query = await platform.command(phone, "8201", 42)
+        await platform.wait_for(lambda: len(platform.responses[phone]) == 2)
+        await platform.wait_for(lambda: platform.records(phone)[-1].fields["door_locked"])
     control, position = platform.responses[phone]
     assert (control.context.message_id, control.correlation) == (frames.CONTROL_REPLY, 41)
     assert (position.context.message_id, position.correlation) == (frames.POSITION_REPLY, 42)
@@ -255,12 +189,9 @@ async def test_cli_arguments_run_a_fleet_for_a_duration():
     platform = Platform(enrollable={phone_for(0, 2019): "a", phone_for(1, 2019): "b"})
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            port = await serve(nursery, platform)
-            args = parser.parse_args(["--units", "2", "--port", str(port), "--interval", "0.02", "--duration", "1.0",
-                                      "--version", "2019"])
-            report = await main_async(args)
-            nursery.cancel_scope.cancel()
+    async with serving(platform.handle) as port:
+        args = parser.parse_args(["--units", "2", "--port", str(port), "--interval", "0.02", "--duration", "1.0",
+                                  "--version", "2019"])
+        report = await main_async(args)
     assert [u.phone for u in report.units] == [phone_for(0, 2019), phone_for(1, 2019)]
     assert report.registrations == 2 and report.summary().startswith("units=2 ")

@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import argparse
 from collections import defaultdict
-from functools import partial
 
 import pytest
 import trio
 
-from drivers.base import (
-    NEED_DATA,
-    Acknowledge,
-    CommandResponse,
-    Login,
-    LoginAccepted,
-    LoginRejected,
-    ProtocolError,
-    RecordBatch,
-)
+from drivers.base import Acknowledge, Login, RecordBatch
 from drivers.teltonika import DRIVER, TeltonikaCodec
 from drivers.teltonika.codec import encode_command_frame
 from simulators.teltonika import WIKI_IMEI, SimulatedUnit, add_arguments, imei_for, main_async, run_fleet
+from tests.drivers.simulator_support import Link, Server, count_login, running, serving
 
 FAST = {"retry_delay": 0.02, "response_timeout": 5.0}
 
@@ -32,79 +23,37 @@ def luhn_valid(number: str) -> bool:
     return total % 10 == 0
 
 
-class Gateway:
+class Gateway(Server):
     """Accepts or rejects logins, stores batches, acknowledges or drops them, and can push
     commands; ``policy(imei, connection_number, batch_number)`` says what to do with a batch:
     "ack", "short" (answer a count of 0) or "drop" (close without acknowledging)."""
 
     def __init__(self, reject_first: int = 0, policy=lambda imei, conn, n: "ack") -> None:
+        super().__init__(TeltonikaCodec)
         self.reject_first = reject_first
         self.policy = policy
         self.logins: dict[str, int] = defaultdict(int)
-        self.batches: dict[str, list[RecordBatch]] = defaultdict(list)
-        self.responses: dict[str, list[CommandResponse]] = defaultdict(list)
-        self.streams: dict[str, trio.SocketStream] = {}
-        self.changed = trio.Event()
 
-    def _notify(self) -> None:
-        self.changed.set()
-        self.changed = trio.Event()
-
-    async def wait_for(self, condition) -> None:
-        while not condition():
-            await self.changed.wait()
-
-    async def handle(self, stream: trio.SocketStream) -> None:
-        codec = TeltonikaCodec()
-        imei = None
-        conn = batch_number = 0
-        try:
-            while data := await stream.receive_some(4096):
-                codec.receive_data(data)
-                while (event := codec.next_event()) is not NEED_DATA:
-                    if isinstance(event, Login):
-                        imei = event.unit_id
-                        self.logins[imei] += 1
-                        conn = self.logins[imei]
-                        if conn <= self.reject_first:
-                            await stream.send_all(codec.send(LoginRejected(event)))
-                            self._notify()
-                            return
-                        await stream.send_all(codec.send(LoginAccepted(event)))
-                        self.streams[imei] = stream
-                    elif isinstance(event, RecordBatch):
-                        batch_number += 1
-                        self.batches[imei].append(event)
-                        action = self.policy(imei, conn, batch_number)
-                        if action == "drop":
-                            self._notify()
-                            return
-                        if action == "short":  # a count below what was sent
-                            await stream.send_all(bytes(4))
-                        else:
-                            await stream.send_all(codec.send(Acknowledge(event)))
-                    elif isinstance(event, CommandResponse):
-                        self.responses[imei].append(event)
-                    self._notify()
-        except (ProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-        finally:
-            await stream.aclose()
-
-    def records(self, imei: str) -> list:
-        return [record for batch in self.batches[imei] for record in batch.records]
+    async def on_event(self, link: Link, event) -> bool:
+        if isinstance(event, Login):
+            count_login(self.logins, link, event)
+            return await self.answer_login(link, event, accepted=link.number > self.reject_first)
+        if isinstance(event, RecordBatch):
+            action = self.policy(link.unit, link.number, link.batches)
+            if action == "drop":
+                return True
+            if action == "short":  # a count below what was sent
+                await link.write(bytes(4))
+            else:
+                await link.send(Acknowledge(event))
+        return False
 
     async def command(self, imei: str, text: str) -> None:
-        await self.streams[imei].send_all(encode_command_frame(text))
+        await self.links[imei].write(encode_command_frame(text))
 
 
 async def fleet(port: int, units: int, interval: float, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
     await run_fleet("127.0.0.1", port, units, interval, task_status=task_status, **FAST)
-
-
-async def serve(nursery: trio.Nursery, gateway: Gateway) -> int:
-    listeners = await nursery.start(partial(trio.serve_tcp, gateway.handle, 0, host="127.0.0.1"))
-    return listeners[0].socket.getsockname()[1]
 
 
 def test_imeis_are_deterministic_and_luhn_valid():
@@ -133,13 +82,9 @@ def test_unit_answers_commands_like_an_fmb():
 
 async def test_fleet_logs_in_and_records_are_acknowledged():
     gateway = Gateway()
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            port = await serve(nursery, gateway)
-            report = await nursery.start(fleet, port, 2, 0.02)
-            await gateway.wait_for(lambda: all(len(gateway.records(imei_for(i))) >= 3 for i in range(2)))
-            await gateway.wait_for(lambda: report.acked >= 6)
-            nursery.cancel_scope.cancel()
+    async with running(gateway.handle, fleet, 2, 0.02) as report:
+        await gateway.wait_for(lambda: all(len(gateway.records(imei_for(i))) >= 3 for i in range(2)))
+        await gateway.wait_for(lambda: report.acked >= 6)
     assert set(gateway.logins) == {imei_for(0), imei_for(1)}
     assert report.acked <= sum(len(gateway.records(i)) for i in gateway.logins)
     assert report.resent == 0 and report.logins_rejected == 0
@@ -159,12 +104,8 @@ async def test_fleet_logs_in_and_records_are_acknowledged():
 
 async def test_rejected_login_is_retried_and_records_are_kept():
     gateway = Gateway(reject_first=2)
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            port = await serve(nursery, gateway)
-            report = await nursery.start(fleet, port, 1, 0.01)
-            await gateway.wait_for(lambda: gateway.batches[WIKI_IMEI])
-            nursery.cancel_scope.cancel()
+    async with running(gateway.handle, fleet, 1, 0.01) as report:
+        await gateway.wait_for(lambda: gateway.batches[WIKI_IMEI])
     assert gateway.logins[WIKI_IMEI] == 3
     assert report.logins_rejected == 2 and report.reconnects >= 2
     # at least 0.06 s of back-off passed while rejected: those records come in the first packet
@@ -173,14 +114,10 @@ async def test_rejected_login_is_retried_and_records_are_kept():
 
 async def test_unacknowledged_records_are_resent_after_a_dropped_connection():
     gateway = Gateway(policy=lambda imei, conn, n: "drop" if conn == 1 else "ack")
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            port = await serve(nursery, gateway)
-            report = await nursery.start(fleet, port, 1, 0.02)
-            await gateway.wait_for(lambda: len(gateway.batches[WIKI_IMEI]) >= 2)
-            dropped = gateway.batches[WIKI_IMEI][0].records
-            await gateway.wait_for(lambda: report.acked >= len(dropped))
-            nursery.cancel_scope.cancel()
+    async with running(gateway.handle, fleet, 1, 0.02) as report:
+        await gateway.wait_for(lambda: len(gateway.batches[WIKI_IMEI]) >= 2)
+        dropped = gateway.batches[WIKI_IMEI][0].records
+        await gateway.wait_for(lambda: report.acked >= len(dropped))
     first, second = gateway.batches[WIKI_IMEI][:2]
     assert second.records[: len(first.records)] == first.records  # the same records, again
     assert report.resent >= len(first.records) and report.reconnects >= 1
@@ -189,13 +126,9 @@ async def test_unacknowledged_records_are_resent_after_a_dropped_connection():
 
 async def test_a_short_count_makes_the_unit_send_the_same_records_again():
     gateway = Gateway(policy=lambda imei, conn, n: "short" if n == 1 else "ack")
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            port = await serve(nursery, gateway)
-            report = await nursery.start(fleet, port, 1, 0.02)
-            await gateway.wait_for(lambda: len(gateway.batches[WIKI_IMEI]) >= 2)
-            await gateway.wait_for(lambda: report.acked >= 1)
-            nursery.cancel_scope.cancel()
+    async with running(gateway.handle, fleet, 1, 0.02) as report:
+        await gateway.wait_for(lambda: len(gateway.batches[WIKI_IMEI]) >= 2)
+        await gateway.wait_for(lambda: report.acked >= 1)
     first, second = gateway.batches[WIKI_IMEI][:2]
     assert second.records[: len(first.records)] == first.records
     assert gateway.logins[WIKI_IMEI] == 1  # same connection
@@ -205,21 +138,17 @@ async def test_a_short_count_makes_the_unit_send_the_same_records_again():
 async def test_commands_switch_outputs_and_trigger_records():
     gateway = Gateway()
     options = {"immobiliser_output": 1, "immobiliser_active_high": True}
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            port = await serve(nursery, gateway)
-            report = await nursery.start(fleet, port, 1, 0.02)
-            await gateway.wait_for(lambda: gateway.batches[WIKI_IMEI])
-            request = DRIVER.encode_command("DISABLE_DRIVING", options, None)
-            await gateway.command(WIKI_IMEI, request.text)
-            await gateway.wait_for(lambda: gateway.responses[WIKI_IMEI])
-            verdict = DRIVER.judge_response("DISABLE_DRIVING", request, gateway.responses[WIKI_IMEI][0])
-            await gateway.wait_for(lambda: any(r.fields["io"]["179"] == 1 for r in gateway.records(WIKI_IMEI)))
-            await gateway.command(WIKI_IMEI, "getrecord")
-            await gateway.wait_for(lambda: any(r.fields["priority"] == 1 for r in gateway.records(WIKI_IMEI)))
-            await gateway.command(WIKI_IMEI, "getio")
-            await gateway.wait_for(lambda: len(gateway.responses[WIKI_IMEI]) == 3)
-            nursery.cancel_scope.cancel()
+    async with running(gateway.handle, fleet, 1, 0.02) as report:
+        await gateway.wait_for(lambda: gateway.batches[WIKI_IMEI])
+        request = DRIVER.encode_command("DISABLE_DRIVING", options, None)
+        await gateway.command(WIKI_IMEI, request.text)
+        await gateway.wait_for(lambda: gateway.responses[WIKI_IMEI])
+        verdict = DRIVER.judge_response("DISABLE_DRIVING", request, gateway.responses[WIKI_IMEI][0])
+        await gateway.wait_for(lambda: any(r.fields["io"]["179"] == 1 for r in gateway.records(WIKI_IMEI)))
+        await gateway.command(WIKI_IMEI, "getrecord")
+        await gateway.wait_for(lambda: any(r.fields["priority"] == 1 for r in gateway.records(WIKI_IMEI)))
+        await gateway.command(WIKI_IMEI, "getio")
+        await gateway.wait_for(lambda: len(gateway.responses[WIKI_IMEI]) == 3)
     assert verdict.succeeded and dict(verdict.state) == {"driving_enabled": False}
     assert [r.text for r in gateway.responses[WIKI_IMEI]] == [
         "DOUT1:1 Timeout:INFINITY DOUT2:IGNORED",
@@ -239,11 +168,8 @@ async def test_cli_arguments_run_a_fleet_for_a_duration():
     gateway = Gateway()
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            port = await serve(nursery, gateway)
-            args = parser.parse_args(["--units", "2", "--port", str(port), "--interval", "0.02", "--duration", "0.3"])
-            report = await main_async(args)
-            nursery.cancel_scope.cancel()
+    async with serving(gateway.handle) as port:
+        args = parser.parse_args(["--units", "2", "--port", str(port), "--interval", "0.02", "--duration", "0.3"])
+        report = await main_async(args)
     assert [u.imei for u in report.units] == [imei_for(0), imei_for(1)]
     assert report.summary().startswith("units=2 ")
