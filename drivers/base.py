@@ -246,6 +246,71 @@ class Codec(Protocol):
     # (GT06) has skipped so far; the session counts them.
 
 
+class BufferedCodec:
+    """The input half of a Codec over a byte stream, shared by the TCP drivers' codecs.
+
+    It keeps the bytes received in ``_buffer``, notes the end of stream (``receive_data(b"")``;
+    more data after it is a RuntimeError) and remembers the first ProtocolError: from then on
+    ``receive_data``, ``next_event`` and the subclass's ``send`` (which calls
+    ``_raise_if_broken`` first) raise an error of the same class, so a broken codec stays broken.
+
+    A subclass implements ``send`` and these hooks:
+
+    - ``_next_event()``: decode the next event from the front of ``_buffer``, deleting the bytes
+      it consumed, or return NEED_DATA; raise a ProtocolError subclass for bad input. It may read
+      ``_eof`` (GT06 drops a trailing half start marker once no partner can follow).
+    - ``_awaiting_decision()``: True while a Login or Registration awaits the gateway's answer
+      and the codec leaves later bytes unread on purpose (the unit waits too). Default False.
+    - ``buffered``: override where decoded bytes wait elsewhere (JT808's subpackages being
+      reassembled) so that they count as a partial frame.
+
+    When ``_next_event()`` returns NEED_DATA after the end of stream while ``buffered`` is not 0
+    and no decision is awaited, ``next_event`` raises FrameError: the stream ended inside a frame.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._eof = False
+        self._error: ProtocolError | None = None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet decoded: a partial frame when > 0."""
+        return len(self._buffer)
+
+    def receive_data(self, data: bytes) -> None:
+        """Buffer bytes from the unit; b"" signals end of stream."""
+        self._raise_if_broken()
+        if not data:
+            self._eof = True
+            return
+        if self._eof:
+            raise RuntimeError("receive_data() after end of stream")
+        self._buffer += data
+
+    def next_event(self) -> InboundEvent | _NeedData:
+        """Next decoded event, NEED_DATA, or raise a ProtocolError subclass (and stay broken)."""
+        self._raise_if_broken()
+        try:
+            event = self._next_event()
+            if event is NEED_DATA and self._eof and self.buffered and not self._awaiting_decision():
+                raise FrameError(f"stream ended inside a frame ({self.buffered} bytes buffered)")
+        except ProtocolError as exc:
+            self._error = exc
+            raise
+        return event
+
+    def _next_event(self) -> InboundEvent | _NeedData:
+        raise NotImplementedError
+
+    def _awaiting_decision(self) -> bool:
+        return False
+
+    def _raise_if_broken(self) -> None:
+        if self._error is not None:
+            raise type(self._error)(f"codec is broken by an earlier error: {self._error}")
+
+
 # --- the driver descriptor -------------------------------------------------------------
 
 
@@ -292,6 +357,9 @@ class Driver:
     # JT808 reply serial). Where it does not (Teltonika Codec 12), a command that times out
     # ends the session: a late answer could otherwise be taken for the next command's.
     correlates_commands: bool = False
+    # Module under simulators/ that stands in for this brand's units (or cloud); the
+    # `fleetgate simulate` subcommand is its name with dashes. None: the driver's name.
+    simulator: str | None = None
     # True where the unit presents its INDIVIDUAL password in its login (JT808's
     # authentication code); the session then refuses a login whose password differs.
     password_at_login: bool = False

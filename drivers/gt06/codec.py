@@ -20,27 +20,9 @@ from typing import Any
 from construct import ConstructError, StreamError, TerminatedError
 
 from drivers.base import (
-    NEED_DATA,
-    Acknowledge,
-    ChecksumError,
-    CommandRequest,
-    CommandResponse,
-    FrameError,
-    InboundEvent,
-    LengthError,
-    Login,
-    LoginAccepted,
-    LoginRejected,
-    OutboundEvent,
-    Position,
-    ProtocolError,
-    Record,
-    RecordBatch,
-    TimeAnswer,
-    TimeRequest,
-    UnexpectedMessage,
-    UnsupportedMessage,
-    _NeedData,
+    NEED_DATA, Acknowledge, BufferedCodec, ChecksumError, CommandRequest, CommandResponse, FrameError, InboundEvent,
+    LengthError, Login, LoginAccepted, LoginRejected, OutboundEvent, Position, ProtocolError, Record, RecordBatch,
+    TimeAnswer, TimeRequest, UnexpectedMessage, UnsupportedMessage, _NeedData,
 )
 from drivers.gt06 import frames
 
@@ -225,41 +207,18 @@ def time_answer_frame(now: datetime, serial: int) -> bytes:
     return frames.frame(frames.TIME_REQUEST, content, serial)
 
 
-class Gt06Codec:
+class Gt06Codec(BufferedCodec):
     def __init__(self, max_frame: int = 1024, default_tz_minutes: int = 0) -> None:
         if abs(default_tz_minutes) > _MAX_TZ_MINUTES:
             raise ValueError(f"default_tz_minutes {default_tz_minutes} is beyond +-14 hours")
+        super().__init__()
         self.max_frame = max_frame
         self.tz_minutes = default_tz_minutes  # replaced by the login's zone when it has one
         self.state = State.AWAIT_LOGIN
         self.unit_id: str | None = None
         self.discarded = 0  # bytes skipped in front of start markers
         self.skipped = 0  # documented no-reply packets consumed without an event
-        self._buffer = bytearray()
-        self._eof = False
-        self._error: ProtocolError | None = None
         self._serial = 0  # the server's own information serial numbers (0x80 commands)
-
-    @property
-    def buffered(self) -> int:
-        return len(self._buffer)
-
-    def receive_data(self, data: bytes) -> None:
-        self._raise_if_broken()
-        if not data:
-            self._eof = True
-            return
-        if self._eof:
-            raise RuntimeError("receive_data() after end of stream")
-        self._buffer += data
-
-    def next_event(self) -> InboundEvent | _NeedData:
-        self._raise_if_broken()
-        try:
-            return self._next_event()
-        except ProtocolError as exc:
-            self._error = exc
-            raise
 
     def send(self, event: OutboundEvent) -> bytes:
         self._raise_if_broken()
@@ -289,9 +248,8 @@ class Gt06Codec:
 
     # --- internals --------------------------------------------------------------------
 
-    def _raise_if_broken(self) -> None:
-        if self._error is not None:
-            raise type(self._error)(f"codec is broken by an earlier error: {self._error}")
+    def _awaiting_decision(self) -> bool:
+        return self.state is State.AWAIT_DECISION
 
     def _next_event(self) -> InboundEvent | _NeedData:
         while self.state is not State.AWAIT_DECISION:
@@ -323,7 +281,7 @@ class Gt06Codec:
             return None
         header = 4 if buf[:2] == frames.LONG_START else 3
         if len(buf) < header:
-            return self._need_more()
+            return None  # at end of stream next_event raises: the stream ended inside a frame
         length = int.from_bytes(buf[2:header], "big")
         total = header + length + len(frames.STOP)
         if length < frames.LENGTH_OVERHEAD:
@@ -331,7 +289,7 @@ class Gt06Codec:
         if total > self.max_frame:
             raise LengthError(f"length field {length} makes a {total}-byte frame, max {self.max_frame}")
         if len(buf) < total:
-            return self._need_more()
+            return None
         frame = bytes(buf[:total])
         del buf[:total]
         crc_ok = frames.crc_itu(frame[2:-4]) == int.from_bytes(frame[-4:-2], "big")
@@ -344,11 +302,6 @@ class Gt06Codec:
         if not crc_ok:
             raise ChecksumError(f"CRC field {frame[-4:-2].hex()} does not match the frame")
         return frame
-
-    def _need_more(self) -> None:
-        if self._eof:
-            raise FrameError(f"stream ended inside a frame ({len(self._buffer)} bytes buffered)")
-        return None
 
     def _decode(self, frame: bytes) -> InboundEvent | None:
         header = 4 if frame[:2] == frames.LONG_START else 3

@@ -17,30 +17,10 @@ from datetime import datetime, timedelta, timezone
 from construct import ConstructError, StreamError, TerminatedError
 
 from drivers.base import (
-    NEED_DATA,
-    Acknowledge,
-    ChecksumError,
-    CommandRequest,
-    CommandResponse,
-    FrameError,
-    Heartbeat,
-    InboundEvent,
-    LengthError,
-    Login,
-    LoginAccepted,
-    LoginRejected,
-    OutboundEvent,
-    Position,
-    ProtocolError,
-    Record,
-    RecordBatch,
-    RefusalReason,
-    Registration,
-    RegistrationAccepted,
-    RegistrationRefused,
-    UnexpectedMessage,
-    UnsupportedMessage,
-    _NeedData,
+    NEED_DATA, Acknowledge, BufferedCodec, ChecksumError, CommandRequest, CommandResponse, FrameError, Heartbeat,
+    InboundEvent, LengthError, Login, LoginAccepted, LoginRejected, OutboundEvent, Position, ProtocolError, Record,
+    RecordBatch, RefusalReason, Registration, RegistrationAccepted, RegistrationRefused, UnexpectedMessage,
+    UnsupportedMessage, _NeedData,
 )
 from drivers.jt808 import frames
 from drivers.jt808.commands import command_body
@@ -117,8 +97,9 @@ def gbk_field(raw: bytes) -> str:
         return stripped.hex()
 
 
-class Jt808Codec:
+class Jt808Codec(BufferedCodec):
     def __init__(self, max_frame: int = 2048, device_tz_hours: float = 8.0, max_message: int = 32768) -> None:
+        super().__init__()
         self.max_frame = max_frame
         self.max_message = max_message  # a reassembled subpackaged body
         self.device_tz = timezone(timedelta(hours=device_tz_hours))
@@ -126,35 +107,13 @@ class Jt808Codec:
         self.unit_id: str | None = None  # set when the login is accepted
         self.protocol_version: int | None = None  # the 2019 header's version byte, None for 2013
         self.next_serial = 0  # the platform's own serial for replies (commands use their correlation)
-        self._buffer = bytearray()
-        self._eof = False
-        self._error: ProtocolError | None = None
         self._pending: Login | Registration | None = None
         self._assembly: _Assembly | None = None
 
     @property
     def buffered(self) -> int:
+        """Also the packages of a subpackaged message still being reassembled."""
         return len(self._buffer) + (len(self._assembly.raw) if self._assembly else 0)
-
-    def receive_data(self, data: bytes) -> None:
-        self._raise_if_broken()
-        if not data:
-            self._eof = True
-            return
-        if self._eof:
-            raise RuntimeError("receive_data() after end of stream")
-        self._buffer += data
-
-    def next_event(self) -> InboundEvent | _NeedData:
-        self._raise_if_broken()
-        try:
-            event = self._next_event()
-            if event is NEED_DATA and self._eof and self.buffered and self.state is not State.AWAIT_DECISION:
-                raise FrameError(f"stream ended inside a frame ({self.buffered} bytes buffered)")
-        except ProtocolError as exc:
-            self._error = exc
-            raise
-        return event
 
     def send(self, event: OutboundEvent) -> bytes:
         self._raise_if_broken()
@@ -210,9 +169,8 @@ class Jt808Codec:
 
     # --- inbound ----------------------------------------------------------------------
 
-    def _raise_if_broken(self) -> None:
-        if self._error is not None:
-            raise type(self._error)(f"codec is broken by an earlier error: {self._error}")
+    def _awaiting_decision(self) -> bool:
+        return self.state is State.AWAIT_DECISION
 
     def _next_event(self) -> InboundEvent | _NeedData:
         while self._buffer and self.state is not State.AWAIT_DECISION:

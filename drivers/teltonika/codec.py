@@ -22,26 +22,9 @@ from construct import ChecksumError as ConstructChecksumError
 from construct import ConstructError, StreamError, TerminatedError
 
 from drivers.base import (
-    NEED_DATA,
-    Acknowledge,
-    ChecksumError,
-    CommandRequest,
-    CommandResponse,
-    FrameError,
-    Heartbeat,
-    InboundEvent,
-    LengthError,
-    Login,
-    LoginAccepted,
-    LoginRejected,
-    OutboundEvent,
-    Position,
-    ProtocolError,
-    Record,
-    RecordBatch,
-    UnexpectedMessage,
-    UnsupportedMessage,
-    _NeedData,
+    NEED_DATA, Acknowledge, BufferedCodec, ChecksumError, CommandRequest, CommandResponse, FrameError, Heartbeat,
+    InboundEvent, LengthError, Login, LoginAccepted, LoginRejected, OutboundEvent, Position, ProtocolError, Record,
+    RecordBatch, UnexpectedMessage, UnsupportedMessage, _NeedData,
 )
 from drivers.teltonika import frames
 
@@ -192,39 +175,12 @@ def record_from_raw(codec_id: int, raw: RawRecord) -> Record:
 # --- the codec --------------------------------------------------------------------------
 
 
-class TeltonikaCodec:
+class TeltonikaCodec(BufferedCodec):
     def __init__(self, max_frame: int = 2048) -> None:
+        super().__init__()
         self.max_frame = max_frame
         self.state = State.AWAIT_LOGIN
         self.unit_id: str | None = None
-        self._buffer = bytearray()
-        self._eof = False
-        self._error: ProtocolError | None = None
-
-    @property
-    def buffered(self) -> int:
-        return len(self._buffer)
-
-    def receive_data(self, data: bytes) -> None:
-        self._raise_if_broken()
-        if not data:
-            self._eof = True
-            return
-        if self._eof:
-            raise RuntimeError("receive_data() after end of stream")
-        self._buffer += data
-
-    def next_event(self) -> InboundEvent | _NeedData:
-        self._raise_if_broken()
-        try:
-            event = self._next_event()
-        except ProtocolError as exc:
-            self._error = exc
-            raise
-        if event is NEED_DATA and self._eof and self._buffer and self.state is not State.AWAIT_DECISION:
-            self._error = FrameError(f"stream ended inside a frame ({len(self._buffer)} bytes buffered)")
-            raise self._error
-        return event
 
     def send(self, event: OutboundEvent) -> bytes:
         self._raise_if_broken()
@@ -247,9 +203,8 @@ class TeltonikaCodec:
 
     # --- internals --------------------------------------------------------------------
 
-    def _raise_if_broken(self) -> None:
-        if self._error is not None:
-            raise type(self._error)(f"codec is broken by an earlier error: {self._error}")
+    def _awaiting_decision(self) -> bool:
+        return self.state is State.AWAIT_DECISION
 
     def _next_event(self) -> InboundEvent | _NeedData:
         if not self._buffer or self.state is State.AWAIT_DECISION:

@@ -10,30 +10,17 @@ from hypothesis import strategies as st
 
 import drivers.base as base
 from drivers.base import (
-    NEED_DATA,
-    Acknowledge,
-    CommandRequest,
-    CommandResponse,
-    Login,
-    LoginAccepted,
-    LoginRejected,
-    Position,
-    ProtocolError,
-    Record,
-    RecordBatch,
-    TimeAnswer,
-    TimeRequest,
+    NEED_DATA, Acknowledge, CommandRequest, CommandResponse, Login, LoginAccepted, LoginRejected, Position, Record,
+    RecordBatch, TimeAnswer, TimeRequest,
 )
 from drivers.gt06 import DRIVER, frames
 from drivers.gt06.codec import Gt06Codec, State, encode_command_frame
-from tests.drivers.vectors import Vector, load, parse_time
+from tests.drivers.vectors import (
+    Vector, assert_breaks, assert_breaks_byte_by_byte, assert_partial, byte_by_byte, exhaust, feed, groups, mutate,
+    parse_time,
+)
 
-VECTORS = load("gt06")
-FROM_UNIT = [v for v in VECTORS if v.from_unit]
-VALID = [v for v in FROM_UNIT if v.valid]
-INVALID = [v for v in FROM_UNIT if not v.valid]
-TO_UNIT = [v for v in VECTORS if not v.from_unit]
-BY_NAME = {v.name: v for v in VECTORS}
+VECTORS, FROM_UNIT, VALID, INVALID, TO_UNIT, BY_NAME = groups("gt06")
 LOGINS = {"online": BY_NAME["gt06-login"].data, "online_gmt8": BY_NAME["vl-login-with-type-and-time-zone"].data}
 # single frames as the documents print them (no garbage, no skipped packet in front)
 PLAIN_FRAMES = [v for v in VALID if not v.extra.get("discarded") and not v.extra.get("skipped")]
@@ -50,28 +37,6 @@ def codec_in(state: str, **options) -> Gt06Codec:
     else:
         assert state == "login", state
     return codec
-
-
-def drain(codec: Gt06Codec) -> list:
-    """Every event the buffered bytes make, accepting logins like the session does."""
-    events = []
-    while (event := codec.next_event()) is not NEED_DATA:
-        events.append(event)
-        if isinstance(event, Login):
-            codec.send(LoginAccepted(event))
-    return events
-
-
-def feed(codec: Gt06Codec, data: bytes, cuts=(), eof: bool = False) -> list:
-    events = []
-    bounds = [0, *sorted(set(cuts)), len(data)]
-    for start, end in zip(bounds, bounds[1:]):
-        codec.receive_data(data[start:end])
-        events += drain(codec)
-    if eof:
-        codec.receive_data(b"")
-        events += drain(codec)
-    return events
 
 
 def expected_record(spec: dict) -> Record:
@@ -218,24 +183,13 @@ def test_time_answer_converts_to_utc():
 
 @pytest.mark.parametrize("vector", INVALID, ids=str)
 def test_invalid_vector_raises_its_error_and_codec_stays_broken(vector: Vector):
-    codec = codec_in(vector.state)
-    with pytest.raises(ProtocolError) as caught:
-        feed(codec, vector.data, eof=vector.eof)
-    assert type(caught.value) is vector.error
-    with pytest.raises(vector.error):
-        codec.next_event()
-    with pytest.raises(vector.error):
-        codec.send(CommandRequest("DYD,secret#", correlation=1, redact=("secret",)))
-    with pytest.raises(vector.error):
-        codec.receive_data(BY_NAME["vl-heartbeat"].data)
+    command = CommandRequest("DYD,secret#", correlation=1, redact=("secret",))
+    assert_breaks(codec_in(vector.state), vector, command, BY_NAME["vl-heartbeat"].data)
 
 
 @pytest.mark.parametrize("vector", INVALID, ids=str)
 def test_invalid_vector_fed_byte_by_byte_raises_the_same_error(vector: Vector):
-    codec = codec_in(vector.state)
-    with pytest.raises(ProtocolError) as caught:
-        feed(codec, vector.data, cuts=range(1, len(vector.data)), eof=vector.eof)
-    assert type(caught.value) is vector.error
+    assert_breaks_byte_by_byte(codec_in(vector.state), vector)
 
 
 def test_oversized_length_is_refused_before_the_rest_arrives():
@@ -265,7 +219,7 @@ STREAM_EVENTS = 1 + len([v for v in VALID if v.state == "online"])
 def test_stream_whole_equals_byte_by_byte():
     whole = feed(Gt06Codec(), STREAM)
     assert len(whole) == STREAM_EVENTS
-    assert feed(Gt06Codec(), STREAM, cuts=range(1, len(STREAM))) == whole
+    assert feed(Gt06Codec(), STREAM, cuts=byte_by_byte(STREAM)) == whole
 
 
 @settings(max_examples=60, deadline=None)
@@ -308,8 +262,7 @@ def test_garbage_at_end_of_stream_is_not_an_error():
 
 def test_a_partial_frame_at_end_of_stream_is():
     codec = codec_in("online")
-    codec.receive_data(BY_NAME["vl-heartbeat"].data[:7])
-    assert codec.next_event() is NEED_DATA and codec.buffered == 7
+    assert_partial(codec, BY_NAME["vl-heartbeat"].data, 7)
     codec.receive_data(b"")
     with pytest.raises(base.FrameError):
         codec.next_event()
@@ -379,13 +332,6 @@ def test_send_misuse_is_a_local_error_and_never_shows_the_command():
 # --- arbitrary bytes --------------------------------------------------------------------
 
 
-def exhaust(codec: Gt06Codec, data: bytes) -> None:
-    try:
-        feed(codec, data, eof=True)
-    except ProtocolError:
-        pass
-
-
 @settings(max_examples=300, deadline=None)
 @given(data=st.binary(max_size=300), state=st.sampled_from(["login", "online", "online_gmt8"]))
 def test_arbitrary_bytes_raise_only_protocol_errors(data, state):
@@ -402,10 +348,7 @@ def test_well_framed_arbitrary_content_raises_only_protocol_errors(protocol, con
 @settings(max_examples=200, deadline=None)
 @given(data=st.data())
 def test_mutated_vendor_frames_raise_only_protocol_errors(data):
-    frame = bytearray(data.draw(st.sampled_from(PLAIN_FRAMES)).data)
-    for _ in range(data.draw(st.integers(1, 4))):
-        frame[data.draw(st.integers(0, len(frame) - 1))] = data.draw(st.integers(0, 255))
-    exhaust(codec_in("online"), bytes(frame))
+    exhaust(codec_in("online"), mutate(data, data.draw(st.sampled_from(PLAIN_FRAMES)).data))
 
 
 # --- descriptor ---------------------------------------------------------------------------

@@ -8,33 +8,17 @@ from hypothesis import strategies as st
 
 import drivers.base as base
 from drivers.base import (
-    NEED_DATA,
-    Acknowledge,
-    CommandRequest,
-    CommandResponse,
-    Heartbeat,
-    Login,
-    LoginAccepted,
-    LoginRejected,
-    Position,
-    ProtocolError,
-    Record,
-    RecordBatch,
-    RefusalReason,
-    Registration,
-    RegistrationAccepted,
-    RegistrationRefused,
+    NEED_DATA, Acknowledge, CommandRequest, CommandResponse, Heartbeat, Login, LoginAccepted, LoginRejected, Position,
+    ProtocolError, Record, RecordBatch, RefusalReason, Registration, RegistrationAccepted, RegistrationRefused,
 )
 from drivers.jt808 import DRIVER, Jt808Codec, frames
 from drivers.jt808.codec import MessageContext, State
-from tests.drivers.vectors import Vector, load, parse_time
+from tests.drivers.vectors import (
+    Vector, assert_breaks, assert_breaks_byte_by_byte, assert_partial, byte_by_byte, exhaust, feed, groups, mutate,
+    parse_time,
+)
 
-VECTORS = load("jt808")
-FROM_UNIT = [v for v in VECTORS if v.from_unit]
-VALID = [v for v in FROM_UNIT if v.valid]
-INVALID = [v for v in FROM_UNIT if not v.valid]
-TO_UNIT = [v for v in VECTORS if not v.from_unit]
-BY_NAME = {v.name: v for v in VECTORS}
+VECTORS, FROM_UNIT, VALID, INVALID, TO_UNIT, BY_NAME = groups("jt808")
 SESSION_CODE = b"fleetgate-test"
 
 
@@ -57,30 +41,6 @@ def codec_in(vector: Vector, max_frame: int = 2048) -> Jt808Codec:
     else:
         assert vector.state == "login", vector.state
     return codec
-
-
-def drain(codec: Jt808Codec) -> list:
-    """Every event the buffered bytes make, accepting logins and registrations."""
-    events = []
-    while (event := codec.next_event()) is not NEED_DATA:
-        events.append(event)
-        if isinstance(event, Login):
-            codec.send(LoginAccepted(event))
-        elif isinstance(event, Registration):
-            codec.send(RegistrationAccepted(event, "code"))
-    return events
-
-
-def feed(codec: Jt808Codec, data: bytes, cuts=(), eof: bool = False) -> list:
-    events = []
-    bounds = [0, *sorted(set(cuts)), len(data)]
-    for start, end in zip(bounds, bounds[1:]):
-        codec.receive_data(data[start:end])
-        events += drain(codec)
-    if eof:
-        codec.receive_data(b"")
-        events += drain(codec)
-    return events
 
 
 def expected_record(spec: dict) -> Record:
@@ -197,21 +157,12 @@ def test_heartbeat_before_authentication_is_acknowledged():
 
 @pytest.mark.parametrize("vector", INVALID, ids=str)
 def test_invalid_vector_raises_its_error_and_codec_stays_broken(vector: Vector):
-    codec = codec_in(vector)
-    with pytest.raises(ProtocolError) as caught:
-        feed(codec, vector.data, eof=vector.eof)
-    assert type(caught.value) is vector.error
-    for action in (codec.next_event, lambda: codec.send(CommandRequest("8201")),
-                   lambda: codec.receive_data(BY_NAME["heartbeat-traccar"].data)):
-        with pytest.raises(vector.error):
-            action()
+    assert_breaks(codec_in(vector), vector, CommandRequest("8201"), BY_NAME["heartbeat-traccar"].data)
 
 
 @pytest.mark.parametrize("vector", INVALID, ids=str)
 def test_invalid_vector_fed_byte_by_byte_raises_the_same_error(vector: Vector):
-    with pytest.raises(ProtocolError) as caught:
-        feed(codec_in(vector), vector.data, cuts=range(1, len(vector.data)), eof=vector.eof)
-    assert type(caught.value) is vector.error
+    assert_breaks_byte_by_byte(codec_in(vector), vector)
 
 
 def test_max_frame_boundary():
@@ -241,7 +192,7 @@ def test_each_vector_decodes_the_same_whole_byte_by_byte_or_cut_anywhere(data):
     vector = data.draw(st.sampled_from(VALID))
     whole = feed(codec_in(vector), vector.data)
     assert len(whole) == 1
-    assert feed(codec_in(vector), vector.data, cuts=range(1, len(vector.data))) == whole
+    assert feed(codec_in(vector), vector.data, cuts=byte_by_byte(vector.data)) == whole
     cuts = data.draw(st.lists(st.integers(1, len(vector.data) - 1), max_size=20))
     assert feed(codec_in(vector), vector.data, cuts=cuts) == whole
 
@@ -263,9 +214,7 @@ def test_partial_frames_and_packages_are_buffered():
     vector = BY_NAME["batch-subpackaged"]
     first_end = vector.data.index(b"\x7e", 1) + 1
     codec = codec_in(vector)
-    codec.receive_data(vector.data[: first_end + 5])
-    assert codec.next_event() is NEED_DATA
-    assert codec.buffered == first_end + 5  # package 1 waits for package 2, which is still partial
+    assert_partial(codec, vector.data, first_end + 5)  # package 1 waits for package 2, which is still partial
     codec.receive_data(b"")
     with pytest.raises(base.FrameError):
         codec.next_event()
@@ -389,13 +338,6 @@ def test_send_misuse_is_a_local_error_not_a_protocol_error():
 # --- arbitrary bytes --------------------------------------------------------------------------
 
 
-def exhaust(codec: Jt808Codec, data: bytes) -> None:
-    try:
-        feed(codec, data, eof=True)
-    except ProtocolError:
-        pass
-
-
 ONLINE_2013 = BY_NAME["location-south-west-cut"]
 
 
@@ -422,10 +364,7 @@ def test_arbitrary_bodies_with_a_good_check_code_raise_only_protocol_errors(mess
 @given(data=st.data())
 def test_mutated_vector_frames_raise_only_protocol_errors(data):
     vector = data.draw(st.sampled_from(VALID))
-    frame = bytearray(vector.data)
-    for _ in range(data.draw(st.integers(1, 4))):
-        frame[data.draw(st.integers(0, len(frame) - 1))] = data.draw(st.integers(0, 255))
-    exhaust(codec_in(vector), bytes(frame))
+    exhaust(codec_in(vector), mutate(data, vector.data))
 
 
 # --- descriptor -----------------------------------------------------------------------------

@@ -9,18 +9,8 @@ from hypothesis import strategies as st
 
 import drivers.base as base
 from drivers.base import (
-    NEED_DATA,
-    Acknowledge,
-    CommandRequest,
-    CommandResponse,
-    Heartbeat,
-    Login,
-    LoginAccepted,
-    LoginRejected,
-    Position,
-    ProtocolError,
-    Record,
-    RecordBatch,
+    NEED_DATA, Acknowledge, CommandRequest, CommandResponse, Heartbeat, Login, LoginAccepted, LoginRejected, Position,
+    ProtocolError, Record, RecordBatch,
 )
 from drivers.teltonika import DRIVER, frames
 from drivers.teltonika.codec import (
@@ -30,14 +20,12 @@ from drivers.teltonika.codec import (
     encode_command_frame,
     protocol_error_from,
 )
-from tests.drivers.vectors import Vector, load, parse_time
+from tests.drivers.vectors import (
+    Vector, assert_breaks, assert_breaks_byte_by_byte, assert_partial, byte_by_byte, exhaust, feed, groups, mutate,
+    parse_time,
+)
 
-VECTORS = load("teltonika")
-FROM_UNIT = [v for v in VECTORS if v.from_unit]
-VALID = [v for v in FROM_UNIT if v.valid]
-INVALID = [v for v in FROM_UNIT if not v.valid]
-TO_UNIT = [v for v in VECTORS if not v.from_unit]
-BY_NAME = {v.name: v for v in VECTORS}
+VECTORS, FROM_UNIT, VALID, INVALID, TO_UNIT, BY_NAME = groups("teltonika")
 WIKI_IMEI = BY_NAME["imei-login"].data
 PACKET_VECTORS = [v for v in VALID if v.data[:4] == frames.PREAMBLE]
 
@@ -52,28 +40,6 @@ def codec_in(state: str, max_frame: int = 2048) -> TeltonikaCodec:
     else:
         assert state == "login", state
     return codec
-
-
-def drain(codec: TeltonikaCodec) -> list:
-    """Every event the buffered bytes make, acknowledging records like the session does."""
-    events = []
-    while (event := codec.next_event()) is not NEED_DATA:
-        events.append(event)
-        if isinstance(event, Login):
-            codec.send(LoginAccepted(event))
-    return events
-
-
-def feed(codec: TeltonikaCodec, data: bytes, cuts: list[int] = (), eof: bool = False) -> list:
-    events = []
-    bounds = [0, *sorted(set(cuts)), len(data)]
-    for start, end in zip(bounds, bounds[1:]):
-        codec.receive_data(data[start:end])
-        events += drain(codec)
-    if eof:
-        codec.receive_data(b"")
-        events += drain(codec)
-    return events
 
 
 def expected_record(spec: dict) -> Record:
@@ -164,32 +130,18 @@ def test_rejected_login_refuses_further_data():
 
 @pytest.mark.parametrize("vector", INVALID, ids=str)
 def test_invalid_vector_raises_its_error_and_codec_stays_broken(vector: Vector):
-    codec = codec_in(vector.state)
-    with pytest.raises(ProtocolError) as caught:
-        feed(codec, vector.data, eof=vector.eof)
-    assert type(caught.value) is vector.error
-    with pytest.raises(vector.error):
-        codec.next_event()
-    with pytest.raises(vector.error):
-        codec.send(CommandRequest("getinfo"))
-    with pytest.raises(vector.error):
-        codec.receive_data(BY_NAME["keepalive"].data)
+    assert_breaks(codec_in(vector.state), vector, CommandRequest("getinfo"), BY_NAME["keepalive"].data)
 
 
 @pytest.mark.parametrize("vector", INVALID, ids=str)
 def test_invalid_vector_fed_byte_by_byte_raises_the_same_error(vector: Vector):
-    codec = codec_in(vector.state)
-    with pytest.raises(ProtocolError) as caught:
-        feed(codec, vector.data, cuts=list(range(1, len(vector.data))), eof=vector.eof)
-    assert type(caught.value) is vector.error
+    assert_breaks_byte_by_byte(codec_in(vector.state), vector)
 
 
 def test_oversized_length_is_refused_before_the_body_arrives():
     codec = codec_in("online")
     header = BY_NAME["length-beyond-max-frame"].data
-    codec.receive_data(header[:7])
-    assert codec.next_event() is NEED_DATA
-    assert codec.buffered == 7
+    assert_partial(codec, header, 7)
     codec.receive_data(header[7:])
     with pytest.raises(base.LengthError):
         codec.next_event()
@@ -211,7 +163,7 @@ ONLINE_STREAM = b"".join(v.data for v in VALID if v.state == "online")
 def test_stream_whole_equals_byte_by_byte():
     whole = feed(codec_in("online"), ONLINE_STREAM)
     assert len(whole) == len([v for v in VALID if v.state == "online"])
-    bytewise = feed(codec_in("online"), ONLINE_STREAM, cuts=list(range(1, len(ONLINE_STREAM))))
+    bytewise = feed(codec_in("online"), ONLINE_STREAM, cuts=byte_by_byte(ONLINE_STREAM))
     assert bytewise == whole
 
 
@@ -226,9 +178,7 @@ def test_stream_cut_anywhere_gives_the_same_events(cuts):
 def test_partial_frame_is_buffered():
     codec = codec_in("online")
     frame = BY_NAME["codec8-example-1"].data
-    codec.receive_data(frame[:20])
-    assert codec.next_event() is NEED_DATA
-    assert codec.buffered == 20
+    assert_partial(codec, frame, 20)
     codec.receive_data(frame[20:])
     assert isinstance(codec.next_event(), RecordBatch)
     assert codec.buffered == 0
@@ -280,13 +230,6 @@ def test_send_misuse_is_a_local_error_not_a_protocol_error():
 # --- arbitrary bytes --------------------------------------------------------------------
 
 
-def exhaust(codec: TeltonikaCodec, data: bytes) -> None:
-    try:
-        feed(codec, data, eof=True)
-    except ProtocolError:
-        pass
-
-
 @settings(max_examples=300, deadline=None)
 @given(data=st.binary(max_size=300), online=st.booleans())
 def test_arbitrary_bytes_raise_only_protocol_errors(data, online):
@@ -309,11 +252,9 @@ def test_arbitrary_bodies_with_a_good_crc_raise_only_protocol_errors(codec_id, r
 @settings(max_examples=200, deadline=None)
 @given(data=st.data())
 def test_mutated_vendor_frames_raise_only_protocol_errors(data):
-    frame = bytearray(data.draw(st.sampled_from(PACKET_VECTORS)).data)
-    for _ in range(data.draw(st.integers(1, 4))):
-        frame[data.draw(st.integers(0, len(frame) - 1))] = data.draw(st.integers(0, 255))
-    body = bytes(frame[8:-4])
-    exhaust(codec_in("online"), framed(body) if data.draw(st.booleans()) else bytes(frame))
+    frame = mutate(data, data.draw(st.sampled_from(PACKET_VECTORS)).data)
+    body = frame[8:-4]
+    exhaust(codec_in("online"), framed(body) if data.draw(st.booleans()) else frame)
 
 
 # --- the struct decoder agrees with the construct declarations ---------------------------

@@ -1,4 +1,5 @@
-"""Loader for protocol_specs/<protocol>/*.json test vectors, shared by the driver tests.
+"""Loader for protocol_specs/<protocol>/*.json test vectors, and the plumbing that feeds
+them to a codec, shared by the driver tests.
 
 A vector file holds ``{"protocol": ..., "vectors": [...]}``; each vector has a ``name``,
 its ``source`` (vendor document section, or "fleetgate edge case ..."), the frame as
@@ -15,11 +16,14 @@ its ``source`` (vendor document section, or "fleetgate edge case ..."), the fram
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+import pytest
+from hypothesis import strategies as st
 
 import drivers.base as base
 
@@ -98,3 +102,106 @@ def parse_time(text: str) -> datetime:
     if not text.endswith("Z"):
         raise ValueError(f"vector times are UTC with a trailing Z: {text!r}")
     return datetime.fromisoformat(text[:-1] + "+00:00")
+
+
+class Groups(NamedTuple):
+    """A protocol's vectors in the groups its tests draw on."""
+
+    all: list[Vector]
+    from_unit: list[Vector]
+    valid: list[Vector]
+    invalid: list[Vector]
+    to_unit: list[Vector]
+    by_name: dict[str, Vector]
+
+
+def groups(protocol: str) -> Groups:
+    """``load(protocol)`` split: VECTORS, FROM_UNIT, VALID, INVALID, TO_UNIT, BY_NAME = groups(...)."""
+    vectors = load(protocol)
+    from_unit = [v for v in vectors if v.from_unit]
+    return Groups(
+        all=vectors,
+        from_unit=from_unit,
+        valid=[v for v in from_unit if v.valid],
+        invalid=[v for v in from_unit if not v.valid],
+        to_unit=[v for v in vectors if not v.from_unit],
+        by_name={v.name: v for v in vectors},
+    )
+
+
+# --- feeding a codec ----------------------------------------------------------------------
+# The assert_* helpers say what they saw: pytest rewrites the asserts of test modules, not
+# of this one.
+
+
+def drain(codec: base.Codec) -> list:
+    """Every event the buffered bytes make, accepting logins and registrations as the session would."""
+    events = []
+    while (event := codec.next_event()) is not base.NEED_DATA:
+        events.append(event)
+        if isinstance(event, base.Login):
+            codec.send(base.LoginAccepted(event))
+        elif isinstance(event, base.Registration):
+            codec.send(base.RegistrationAccepted(event, "code"))
+    return events
+
+
+def feed(codec: base.Codec, data: bytes, cuts: Iterable[int] = (), eof: bool = False) -> list:
+    """The events of ``data`` received in pieces cut at ``cuts``, drained after each piece;
+    with ``eof`` the stream then ends."""
+    events = []
+    bounds = [0, *sorted(set(cuts)), len(data)]
+    for start, end in zip(bounds, bounds[1:]):
+        codec.receive_data(data[start:end])
+        events += drain(codec)
+    if eof:
+        codec.receive_data(b"")
+        events += drain(codec)
+    return events
+
+
+def byte_by_byte(data: bytes) -> range:
+    """Cuts that feed ``data`` one byte at a time."""
+    return range(1, len(data))
+
+
+def exhaust(codec: base.Codec, data: bytes) -> None:
+    """Feed ``data`` and end the stream; a ProtocolError is an allowed outcome, nothing else is."""
+    try:
+        feed(codec, data, eof=True)
+    except base.ProtocolError:
+        pass
+
+
+def assert_breaks(codec: base.Codec, vector: Vector, command: base.CommandRequest, more: bytes) -> None:
+    """Feeding ``vector`` raises exactly its error class; afterwards ``next_event``,
+    ``send(command)`` and ``receive_data(more)`` raise that class too: the codec stays broken."""
+    with pytest.raises(base.ProtocolError) as caught:
+        feed(codec, vector.data, eof=vector.eof)
+    assert type(caught.value) is vector.error, f"{caught.value!r} instead of {vector.error.__name__}"
+    for action in (codec.next_event, lambda: codec.send(command), lambda: codec.receive_data(more)):
+        with pytest.raises(vector.error):
+            action()
+
+
+def assert_breaks_byte_by_byte(codec: base.Codec, vector: Vector) -> None:
+    """Fed one byte at a time, ``vector`` raises exactly its error class."""
+    with pytest.raises(base.ProtocolError) as caught:
+        feed(codec, vector.data, cuts=byte_by_byte(vector.data), eof=vector.eof)
+    assert type(caught.value) is vector.error, f"{caught.value!r} instead of {vector.error.__name__}"
+
+
+def assert_partial(codec: base.Codec, data: bytes, size: int) -> None:
+    """Receive the first ``size`` bytes of ``data``: the codec needs more and holds them all."""
+    codec.receive_data(data[:size])
+    event = codec.next_event()
+    assert event is base.NEED_DATA, f"{event!r} instead of NEED_DATA"
+    assert codec.buffered == size, f"{codec.buffered} bytes buffered, not {size}"
+
+
+def mutate(data: st.DataObject, frame: bytes) -> bytes:
+    """``frame`` with 1 to 4 bytes overwritten at positions and with values hypothesis draws."""
+    mutated = bytearray(frame)
+    for _ in range(data.draw(st.integers(1, 4))):
+        mutated[data.draw(st.integers(0, len(mutated) - 1))] = data.draw(st.integers(0, 255))
+    return bytes(mutated)
