@@ -11,6 +11,7 @@ from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import httpx
 import trio
 
 from drivers.base import Transport
@@ -19,6 +20,7 @@ from drivers.registry import DRIVERS
 from gateway.admin.app import create_app
 from gateway.admin.server import bind_admin_socket, serve_admin
 from gateway.clock import now_text, rfc3339, utc_now
+from gateway.cloud import CloudFleet
 from gateway.commands import Commands
 from gateway.config import Config
 from gateway.metrics import Metrics
@@ -132,7 +134,7 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
             data_dir / DATABASE_FILE, synchronous=config.store.synchronous, busy_timeout=config.store.busy_timeout
         )
         try:
-            async with trio.open_nursery() as nursery:
+            async with httpx.AsyncClient() as http, trio.open_nursery() as nursery:
                 await nursery.start(store.run)
                 await nursery.start(store.run_checkpoints)
                 registry = await Registry.open(store, box)
@@ -149,7 +151,7 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
                 _register_metrics(runtime)
                 app = create_app(runtime)
                 for name, driver in DRIVERS.items():
-                    listener = config.listener(name)
+                    listener = config.listener(name)  # None for a cloud driver
                     if listener is not None and listener.enabled:
                         try:
                             await nursery.start(serve_driver, runtime, driver, listener)
@@ -157,6 +159,9 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
                             raise StartupError(
                                 f"cannot listen for {name} on {listener.host}:{listener.port}: {exc.strerror}"
                             ) from None
+                if config.drivers.niu.enabled:
+                    runtime.cloud = CloudFleet(runtime, config.drivers.niu, http)
+                    await nursery.start(runtime.cloud.run)
                 nursery.start_soon(prune_forever, runtime)
                 sock = bind_admin_socket(socket_path, config.admin.group)
                 try:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import trio
 
-from drivers.registry import DRIVERS
+from drivers.registry import DRIVERS, simulator_module
 from gateway.cli_admin import add_parsers, run_admin_command
 from gateway.config import ConfigError, load_config
 from gateway.logs import setup_logging
@@ -70,21 +70,26 @@ def build_parser() -> argparse.ArgumentParser:
     add_parsers(commands)
     simulate = commands.add_parser("simulate", help="run simulated units against a gateway").add_subparsers(
         dest="protocol", required=True, metavar="PROTOCOL")
-    for name in DRIVERS:
+    for driver in DRIVERS.values():
+        name = simulator_module(driver)
         module = importlib.import_module(f"simulators.{name}")
-        module.add_arguments(simulate.add_parser(name, help=f"simulated {name} units"))
+        sub = simulate.add_parser(name.replace("_", "-"), help=(module.__doc__ or name).strip().splitlines()[0])
+        sub.set_defaults(simulator=name)
+        module.add_arguments(sub)
     commands.add_parser("demo", help="start a throwaway gateway and simulated units, and show them at work")
     return parser
 
 
 def simulate(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    module = importlib.import_module(f"simulators.{args.protocol}")
+    module = importlib.import_module(f"simulators.{args.simulator}")
     try:
         report = trio.run(module.main_async, args)
     except KeyboardInterrupt:
         return 130
-    print(report.summary())
+    summary = getattr(report, "summary", None)
+    if summary is not None:
+        print(summary())
     return 0
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import trio
 
-from drivers.base import CredentialKind
+from drivers.base import CredentialKind, Transport
 from drivers.brands import BRANDS
 from drivers.registry import DRIVERS
 from gateway.clock import now_text
@@ -66,8 +66,16 @@ class Commands:
         driver = DRIVERS.get(brand.driver)
         if driver is None or driver.encode_command is None:
             raise NotSupported(f"{brand.name} commands are not available in this gateway yet.")
-        session = runtime.sessions.get(vehicle_id)
-        if session is None:
+        if driver.transport is Transport.CLOUD:
+            # A cloud vehicle has no session here: the cloud's own word (polled) says whether it is online.
+            session = None
+            if runtime.cloud is None:
+                raise NotSupported(f"The {brand.name} cloud driver is disabled in this gateway's config.")
+            online = vehicle["life_status"] == "ONLINE"
+        else:
+            session = runtime.sessions.get(vehicle_id)
+            online = session is not None
+        if not online:
             raise Offline(f"The vehicle '{vehicle_id}' is offline; commands are never queued for later.")
         if vehicle_id in self._busy:
             raise Busy(f"Another command is running on vehicle '{vehicle_id}'.")
@@ -89,8 +97,11 @@ class Commands:
             password = await self.runtime.registry.unit_password(vehicle_id)
         request = driver.encode_command(capability, options, password)
         started = trio.current_time()
+        timeout = self.runtime.config.commands.timeout
+        if session is None:
+            return await self._run_in_cloud(vehicle, capability, audit_id, started, timeout)
         try:
-            response = await session.command(request, self.runtime.config.commands.timeout)
+            response = await session.command(request, timeout)
         except CommandTimeout:
             await self._finish(vehicle_id, audit_id, capability, "TIMEOUT", "no answer in time")
             raise UnitTimeout(f"The unit did not answer '{capability}' within "
@@ -107,6 +118,21 @@ class Commands:
         if not outcome.succeeded:
             raise UnitRefused(f"The unit refused '{capability}': {outcome.detail}")
         return await store.read(telemetry.get_state, vehicle_id)
+
+    async def _run_in_cloud(self, vehicle, capability: str, audit_id: int, started: float,
+                            timeout: float) -> dict[str, Any]:
+        vehicle_id = vehicle["id"]
+        try:
+            succeeded, detail = await self.runtime.cloud.command(vehicle, capability, timeout)
+        except trio.TooSlowError:
+            await self._finish(vehicle_id, audit_id, capability, "TIMEOUT", "no confirmation in time")
+            raise UnitTimeout(f"The cloud did not confirm '{capability}' within {timeout:g} s.") from None
+        result = "SUCCEEDED" if succeeded else "REFUSED"
+        await self._finish(vehicle_id, audit_id, capability, result, detail, None,
+                           round((trio.current_time() - started) * 1000))
+        if not succeeded:
+            raise UnitRefused(detail)
+        return await self.runtime.store.read(telemetry.get_state, vehicle_id)
 
     async def _finish(self, vehicle_id: str, audit_id: int, capability: str, result: str, detail: str,
                       state: dict[str, Any] | None = None, duration_ms: int | None = None) -> None:

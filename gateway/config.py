@@ -80,7 +80,10 @@ class Jt808ListenerConfig(ListenerConfig):
 class NiuConfig(_Section):
     enabled: bool = True
     base_url: str = "http://127.0.0.1:8808"  # the bundled NIU cloud simulator's default
-    poll_interval: float = Field(30, gt=0)
+    poll_interval: float = Field(30, gt=0)  # seconds between two polls of one scooter
+    max_requests_per_second: float = Field(20, gt=0)  # polls started per second, fleet-wide
+    max_concurrent_requests: int = Field(16, ge=1)
+    request_timeout: float = Field(10, gt=0)
 
 
 class DriversConfig(_Section):

@@ -20,7 +20,7 @@ import trio
 from gateway.app import run_gateway
 from gateway.cli_admin import VEHICLE_COLUMNS, state_lines, table
 from gateway.config import load_config
-from simulators import gt06, jt808, teltonika
+from simulators import gt06, jt808, niu_cloud, teltonika
 
 
 @dataclass
@@ -67,12 +67,20 @@ async def _poll(check, timeout: float = 30.0):
         return result
 
 
+NIU_MODEL = "01F4XW6QHWKT4HMSFDZ9CCQH1G"  # NIU N1 with top case
+NIU_SCOOTERS = ["NBSG4C7B40647G5M", "NBSG4C7B40647G5N"]
+
+
 async def _demo(data_dir: Path) -> None:
     config = load_config(data_dir=data_dir)
     for fleet in FLEETS:
         listener = config.listener(fleet.driver)
         listener.host, listener.port = "127.0.0.1", 0
+    niu_secret = secrets.token_urlsafe(12)
+    cloud = niu_cloud.SimulatedCloud(NIU_SCOOTERS, "demo-fleet", niu_secret, command_delay=0.5)
     async with trio.open_nursery() as nursery:
+        cloud_port = await nursery.start(niu_cloud.serve, cloud, "127.0.0.1", 0)
+        config.drivers.niu.base_url, config.drivers.niu.poll_interval = f"http://127.0.0.1:{cloud_port}", 1.0
         runtime = await nursery.start(run_gateway, config)
         ports = {b["driver"]: b["port"] for b in runtime.listeners}
         say(f"1. Gateway up: fleet {runtime.registry.fleet_id}, admin socket {config.admin_socket}")
@@ -84,6 +92,8 @@ async def _demo(data_dir: Path) -> None:
         transport = httpx.AsyncHTTPTransport(uds=str(config.admin_socket))
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost", timeout=30) as api:
             await _walk_through(api, runtime, passwords)
+            await _niu(api, niu_secret, cloud_port)
+            await _summary(api, runtime)
         nursery.cancel_scope.cancel()
 
 
@@ -138,10 +148,46 @@ async def _walk_through(api: httpx.AsyncClient, runtime, passwords: dict[str, li
         say(f"   POST /vehicles/{vehicle_id}/commands/{fleet.command} -> {response.status_code}: "
             f"{fleet.changes} was {before[fleet.changes]['value']}, is now {shown}")
 
+
+
+async def _niu(api: httpx.AsyncClient, secret: str, cloud_port: int) -> None:
+    step = len(FLEETS) + 4
+    say(f"\n{step}. NIU scooters are reached through NIU's cloud (here its simulator on port {cloud_port})")
+    say("   with the fleet's shared credentials, stored once (POST /credentials; the secret is write-only):")
+    credentials = (await api.post("/credentials", json={"brand": "NIU", "name": "Demo fleet",
+                                                        "client_id": "demo-fleet", "client_secret": secret})).json()
+    say(_indent(table([credentials], [("id", "id"), ("name", "name"), ("client id", "client_id")])))
+    listed = (await api.get("/telematics-brands/NIU/available-telematics-units")).json()["items"]
+    say(f"   the cloud lists {len(listed)} scooters under them: {', '.join(u['id'] for u in listed)}")
+    vehicle_ids = []
+    for n, unit in enumerate(listed):
+        body = {"telematics_unit": {"id": unit["id"], "brand": "NIU", "setup": {"vehicle_model_id": NIU_MODEL},
+                                    "authentication": {"credentials_id": credentials["id"]}},
+                "master_data": {"custom_name": f"NIU N1 {n + 1}", "vehicle_type": "MOPED"}}
+        vehicle_ids.append((await api.post("/vehicles", json=body)).json()["id"])
+    vehicle_id = vehicle_ids[0]
+
+    async def polled():
+        state = (await api.get(f"/vehicles/{vehicle_id}/state")).json()
+        return state if {"fuel_level_in_percent", "position", "top_case_lock"} <= set(state) else None
+
+    before = await _poll(polled)
+    say(f"   {vehicle_id}, polled through the cloud:")
+    say(_indent(state_lines(before)))
+    response = await api.post(f"/vehicles/{vehicle_id}/commands/unlock-top-case")
+    after = response.json()
+    shown = after["top_case_lock"]["value"] if response.status_code == 200 else after.get("detail")
+    say(f"   POST /vehicles/{vehicle_id}/commands/unlock-top-case -> {response.status_code}: top_case_lock was "
+        f"{before['top_case_lock']['value']}, is now {shown} (confirmed by the cloud's own state)")
+
+
+async def _summary(api: httpx.AsyncClient, runtime) -> None:
+    listing = (await api.get("/vehicles")).json()["items"]
     stats = await runtime.store.read(lambda conn: (conn.execute("SELECT count(*) FROM records").fetchone()[0],
                                                    conn.execute("SELECT count(*) FROM events").fetchone()[0]))
-    say(f"\n{len(FLEETS) + 4}. Summary")
-    say(f"   vehicles: {len(listing)}, all online; records persisted: {stats[0]}; events logged: {stats[1]}")
+    online = sum(v["life_status"]["value"] == "ONLINE" for v in listing)
+    say(f"\n{len(FLEETS) + 5}. Summary")
+    say(f"   vehicles: {len(listing)}, {online} online; records persisted: {stats[0]}; events logged: {stats[1]}")
     say(f"   store: {runtime.store.batches} commits for {runtime.store.batch_jobs} jobs (group commit)")
     say("   try: fleetgate events tail, fleetgate vehicles list, GET /metrics")
 

@@ -65,6 +65,10 @@ class Registry:
         # session hangs up) and with (vehicle_id, model_id) after a model change.
         self.on_vehicle_removed: list = []
         self.on_model_changed: list = []
+        # Cloud brands check a unit against the vendor cloud: brand -> async (credentials_id,
+        # unit_id) raising a DomainError. Without one, existing credentials are enough.
+        self.unit_checks: dict = {}
+        self.on_credentials_changed: list = []  # called with the id after PATCH or DELETE
 
     @classmethod
     async def open(cls, store: Store, box: SecretBox) -> Registry:
@@ -103,6 +107,11 @@ class Registry:
                     "authentication.credentials_id",
                 )
 
+    async def _check_unit(self, brand: Brand, auth: Authentication, unit_id: str) -> None:
+        check = self.unit_checks.get(brand.name)
+        if check is not None and auth.credentials_id is not None:
+            await check(auth.credentials_id, unit_id)
+
     async def add_vehicle(
         self,
         *,
@@ -117,6 +126,7 @@ class Registry:
     ) -> dict[str, Any]:
         model = self.model_for(model_id, brand)
         await self._check_authentication(brand, auth)
+        await self._check_unit(brand, auth, unit_id)
         now = now_text()
         row = {
             "created_at": now,
@@ -235,6 +245,7 @@ class Registry:
         if brand.credential_kind is CredentialKind.NONE:
             raise Invalid(f"{brand.name} units take no authentication.", "authentication")
         await self._check_authentication(brand, auth)
+        await self._check_unit(brand, auth, row["unit_id"])
         if auth.password is not None:
             # A new password re-opens enrolment: a JT/T 808 unit may learn it by registering.
             changes = {"password": self.box.encrypt(auth.password, _password_binding(brand.name, row["unit_id"])),
@@ -319,6 +330,8 @@ class Registry:
                     raise NotFound(f"There are no credentials with id '{credentials_id}'.")
 
             await self.store.write(update)
+            for callback in self.on_credentials_changed:
+                callback(credentials_id)
         return await self.get_credentials(credentials_id)
 
     async def client_secret(self, credentials_id: str) -> str:
@@ -339,6 +352,8 @@ class Registry:
             q.delete_credentials(conn, credentials_id)
 
         await self.store.write(delete)
+        for callback in self.on_credentials_changed:
+            callback(credentials_id)
 
     # --- units -----------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from gateway.registry import Registry
 from gateway.store import Store
 
 if TYPE_CHECKING:
+    from gateway.cloud import CloudFleet
     from gateway.commands import Commands
     from gateway.sessions import SessionTable
 
@@ -25,5 +26,6 @@ class Runtime:
     version: str
     sessions: SessionTable = None  # type: ignore[assignment]  # set by the composition root
     commands: Commands = None  # type: ignore[assignment]
+    cloud: CloudFleet | None = None  # None when the NIU driver is disabled
     listeners: list[dict[str, Any]] = field(default_factory=list)  # filled as listeners bind
     events: EventBus = field(default_factory=EventBus)

@@ -10,7 +10,7 @@ import pytest
 
 from drivers.base import Transport
 from drivers.brands import BRANDS
-from drivers.registry import DRIVERS
+from drivers.registry import DRIVERS, simulator_module
 from gateway.catalog import models_of_brand
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,9 +22,10 @@ def test_driver_has_spec_vectors_simulator_and_tests(name):
     specs = ROOT / "protocol_specs" / name
     assert (specs / "spec.md").is_file(), f"protocol_specs/{name}/spec.md is missing"
     assert list(specs.glob("*.json")), f"protocol_specs/{name}/ has no vectors"
-    assert (ROOT / "simulators" / f"{name}.py").is_file(), f"simulators/{name}.py is missing"
+    module = simulator_module(driver)
+    assert (ROOT / "simulators" / f"{module}.py").is_file(), f"simulators/{module}.py is missing"
     assert (ROOT / "tests" / "drivers" / f"test_{name}.py").is_file(), f"tests/drivers/test_{name}.py is missing"
-    simulator = importlib.import_module(f"simulators.{name}")
+    simulator = importlib.import_module(f"simulators.{module}")
     for entry in ("add_arguments", "main_async"):
         assert callable(getattr(simulator, entry, None)), f"simulators.{name}.{entry} is missing"
 

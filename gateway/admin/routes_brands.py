@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from drivers.base import CredentialKind
+from drivers.base import CredentialKind, Transport
 from drivers.brands import BRANDS
 from gateway.admin import views
 from gateway.admin.context import brand_in_path, Ctx
@@ -37,7 +37,11 @@ async def available_credentials(brand: str, ctx: Ctx) -> dict:
 @router.get("/telematics-brands/{brand}/available-telematics-units")
 @router.get("/telematics-brands/{brand}/available-telematics-unit", include_in_schema=False)
 async def available_units(brand: str, ctx: Ctx) -> dict:
-    return {"items": await ctx.registry.available_units(brand_in_path(brand))}
+    found = brand_in_path(brand)
+    if found.transport is Transport.CLOUD:
+        # Cloud units are never "seen" on a listener: the vendor cloud lists them.
+        return {"items": await ctx.cloud.available_units() if ctx.cloud else []}
+    return {"items": await ctx.registry.available_units(found)}
 
 
 @router.get("/telematics-brands/{brand}/available-vehicle-models")

@@ -71,4 +71,5 @@ async def test_demo_runs_end_to_end():
     assert result.returncode == 0, result.stderr.decode() + out
     assert out.count("disable-driving -> 200: driving_enabled was True, is now False") == 2  # Teltonika, GT06
     assert "lock-central-lock -> 200: central_lock was UNLOCKED, is now LOCKED" in out
-    assert "vehicles: 6, all online" in out
+    assert "vehicles: 8, 8 online" in out
+    assert "unlock-top-case -> 200: top_case_lock was LOCKED, is now UNLOCKED" in out
