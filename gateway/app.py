@@ -27,7 +27,8 @@ from gateway.metrics import Metrics
 from gateway.registry import Registry
 from gateway.runtime import Runtime
 from gateway.secrets import SecretBox
-from gateway.sessions import SessionTable, serve_driver
+from gateway.session_table import SessionTable
+from gateway.sessions import serve_driver
 from gateway.store import Store, telemetry
 
 log = logging.getLogger(__name__)

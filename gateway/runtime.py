@@ -14,7 +14,7 @@ from gateway.store import Store
 if TYPE_CHECKING:
     from gateway.cloud import CloudFleet
     from gateway.commands import Commands
-    from gateway.sessions import SessionTable
+    from gateway.session_table import SessionTable
 
 
 @dataclass

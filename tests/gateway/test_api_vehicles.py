@@ -8,7 +8,6 @@ from tests.gateway.seed import (
     CONCOX_MODEL,
     JT808_MODEL,
     NIU_MODEL_PLAIN,
-    NIU_MODEL_WITH_TOP_CASE,
     TELTONIKA_MODEL,
     niu_credentials,
     niu_vehicle,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import trio
 
 from gateway.events import EventBus

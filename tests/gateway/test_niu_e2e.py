@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 
 import pytest
-import trio
 
 from simulators.niu_cloud import SimulatedCloud, serve
 from tests.conftest import eventually

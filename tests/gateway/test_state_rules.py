@@ -8,7 +8,7 @@ import time
 import pytest
 import trio
 
-from tests.conftest import eventually, listener_port
+from tests.conftest import listener_port
 from tests.gateway.seed import TELTONIKA_MODEL, unit_body
 from tests.teltonika_unit import ScriptedUnit, avl_packet
 
