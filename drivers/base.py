@@ -86,6 +86,19 @@ class Position:
     valid: bool = True  # a position without a valid fix never updates state
 
 
+def position_properties(position: Position | None) -> dict[str, Any]:
+    """The OneAPI properties a position gives: none without a valid fix (a unit without
+    one repeats its last position, which must not move the vehicle)."""
+    if position is None or not position.valid:
+        return {}
+    state: dict[str, Any] = {"position": {"lat": position.latitude, "lon": position.longitude}}
+    if position.altitude_m is not None:
+        state["altitude_in_meters"] = position.altitude_m
+    if position.speed_kmh is not None:
+        state["speed_in_kilometers_per_hour"] = position.speed_kmh
+    return state
+
+
 @dataclass(frozen=True)
 class Record:
     """One timestamped telemetry sample.

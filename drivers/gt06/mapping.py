@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from drivers.base import Record
+from drivers.base import Record, position_properties
 
 # GSM signal level 0 (none) .. 4 (strong) onto the gateway's 0..5 scale: level x 5/4,
 # rounded half up, so that "none" stays 0 and "strong" is the top of the scale.
@@ -22,12 +22,7 @@ def signal_quality(level: int) -> int:
 
 
 def state_from_record(record: Record, model_options: Mapping[str, Any]) -> dict[str, Any]:
-    state: dict[str, Any] = {}
-    position = record.position
-    if position is not None and position.valid:
-        state["position"] = {"lat": position.latitude, "lon": position.longitude}
-        if position.speed_kmh is not None:
-            state["speed_in_kilometers_per_hour"] = position.speed_kmh
+    state = position_properties(record.position)
     fields = record.fields
     acc = fields.get("acc")
     if isinstance(acc, bool):

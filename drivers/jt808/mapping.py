@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from drivers.base import Record
+from drivers.base import Record, position_properties
 
 # Item 0x30 is one BYTE without a scale in the standard. Terminals report the modem's
 # 3GPP TS 27.007 CSQ value: 0 is -113 dBm or less, 31 is -51 dBm or more, 99 unknown.
@@ -28,14 +28,7 @@ def signal_quality(csq: int) -> int | None:
 
 
 def state_from_record(record: Record, model_options: Mapping[str, Any]) -> dict[str, Any]:
-    state: dict[str, Any] = {}
-    position = record.position
-    if position is not None and position.valid:
-        state["position"] = {"lat": position.latitude, "lon": position.longitude}
-        if position.altitude_m is not None:
-            state["altitude_in_meters"] = position.altitude_m
-        if position.speed_kmh is not None:
-            state["speed_in_kilometers_per_hour"] = position.speed_kmh
+    state = position_properties(record.position)
     fields = record.fields
     if "acc_on" in fields:
         state["ignition"] = "ON" if fields["acc_on"] else "OFF"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from drivers.base import Record
+from drivers.base import Record, position_properties
 
 IO_IGNITION = 239  # 0 off, 1 on
 IO_TOTAL_ODOMETER = 16  # metres
@@ -40,14 +40,7 @@ def driving_enabled_from_level(level: int, active_high: bool) -> bool:
 
 
 def state_from_record(record: Record, model_options: Mapping[str, Any]) -> dict[str, Any]:
-    state: dict[str, Any] = {}
-    position = record.position
-    if position is not None and position.valid:
-        state["position"] = {"lat": position.latitude, "lon": position.longitude}
-        if position.altitude_m is not None:
-            state["altitude_in_meters"] = position.altitude_m
-        if position.speed_kmh is not None:
-            state["speed_in_kilometers_per_hour"] = position.speed_kmh
+    state = position_properties(record.position)
     io = record.fields.get("io", {})
 
     def value(io_id: int) -> int | None:

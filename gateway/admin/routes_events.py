@@ -13,7 +13,6 @@ from pydantic import StrictStr
 from gateway.admin import views
 from gateway.admin.context import Ctx
 from gateway.admin.schemas import Body
-from gateway.clock import parse_rfc3339, rfc3339
 from gateway.registry import Invalid
 from gateway.store.events import EVENT_TYPES, Event, last_event_id, query_events
 
@@ -31,23 +30,14 @@ class EventQuery(Body):
     page_token: StrictStr | None = None
 
 
-def _moment(name: str, value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        return rfc3339(parse_rfc3339(value))
-    except ValueError:
-        raise Invalid(f"'{name}' must be an RFC 3339 timestamp such as 2021-01-19T13:13:09.952Z.", name) from None
-
-
 @router.post("/event-log-entries/query")
 async def query(body: EventQuery, ctx: Ctx) -> dict:
     limit = views.check_limit(body.limit)
     after = views.decode_token(body.page_token, 1)
     events = await ctx.store.read(
         query_events, after=int(after[0]) if after else 0, vehicle_id=body.vehicle_id, types=body.event_types,
-        occurred_after=_moment("occurred_after", body.occurred_after),
-        occurred_before=_moment("occurred_before", body.occurred_before), limit=limit + 1,
+        occurred_after=views.timestamp("occurred_after", body.occurred_after),
+        occurred_before=views.timestamp("occurred_before", body.occurred_before), limit=limit + 1,
     )
     result = views.page([e.to_api() for e in events], limit, lambda item: [item["id"]])
     return result

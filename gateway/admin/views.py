@@ -9,6 +9,8 @@ from typing import Any
 from drivers.brands import BRANDS
 from gateway.admin.problems import Problem
 from gateway.catalog import VehicleModel
+from gateway.clock import parse_rfc3339, rfc3339
+from gateway.registry import Invalid
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -48,6 +50,16 @@ def credentials(row: dict[str, Any]) -> dict[str, Any]:
         "created_at": row["created_at"],
         "modified_at": row["modified_at"],
     }
+
+
+def timestamp(name: str, value: str | None) -> str | None:
+    """A timestamp query parameter in the stored form, or a 400 naming the parameter."""
+    if value is None:
+        return None
+    try:
+        return rfc3339(parse_rfc3339(value))
+    except ValueError:
+        raise Invalid(f"'{name}' must be an RFC 3339 timestamp such as 2021-01-19T13:13:09.952Z.", name) from None
 
 
 def check_limit(limit: int | None) -> int:
