@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import trio
 
 from gateway.events import EventBus
@@ -218,3 +219,17 @@ async def test_events_tail_prints_readable_lines_and_json(gateway, api):
 
 async def _subscribers(gateway, count) -> bool:
     return gateway.events.subscribers == count
+
+
+@pytest.fixture
+def extra_config() -> str:
+    return "[events]\nheartbeat = 0.2\n"
+
+
+async def test_idle_stream_gets_keepalives(gateway, api):
+    with trio.fail_after(5):
+        async with api.stream("GET", "/events") as response:
+            lines = response.aiter_lines()
+            assert await lines.__anext__() == ": fleetgate event stream"
+            seen = [await lines.__anext__() for _ in range(4)]
+    assert seen.count(": keepalive") >= 2
