@@ -32,5 +32,7 @@ def setup_logging(level: str = "info", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # hypercorn logs each connection at info; that is noise on a busy admin socket.
-    logging.getLogger("gateway.admin.hypercorn").setLevel(max(logging.WARNING, root.level))
+    # hypercorn logs each connection and httpx each cloud request at info: noise at fleet
+    # scale (thousands of polls a minute), so they speak up from warning only.
+    for noisy in ("gateway.admin.hypercorn", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
