@@ -21,7 +21,7 @@ from gateway.config import NiuConfig
 from gateway.ingest import prepare_batch
 from gateway.registry import DomainError, ReferencedNotFound
 from gateway.runtime import Runtime
-from gateway.store import telemetry
+from gateway.store import StoreError, telemetry
 
 log = logging.getLogger(__name__)
 
@@ -124,9 +124,13 @@ class CloudFleet:
         except CredentialsRejected:
             result = "credentials_rejected"
             log.warning("NIU vehicle %s: the cloud rejects its credentials %s", vehicle["id"], vehicle["credentials_id"])
-        except (CloudUnavailable, NiuError, NiuProtocolError, trio.TooSlowError) as exc:
+        except (CloudUnavailable, NiuError, NiuProtocolError, trio.TooSlowError, StoreError) as exc:
             result = "error"
             log.warning("NIU vehicle %s: poll failed: %s", vehicle["id"], type(exc).__name__)
+        except Exception:
+            # A bug in one poll must not end the poller, which every other scooter needs.
+            result = "internal_error"
+            log.exception("NIU vehicle %s: poll failed", vehicle["id"])
         self.runtime.metrics.inc("fleetgate_cloud_polls_total", result=result)
 
     async def poll(self, vehicle: dict[str, Any]) -> dict[str, Any]:
