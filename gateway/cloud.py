@@ -55,6 +55,16 @@ class CloudFleet:
         registry = runtime.registry
         registry.unit_checks["NIU"] = self.check_unit
         registry.on_credentials_changed.append(self.forget)
+        # A scooter just added is polled at once, not up to a poll interval later.
+        self._added_send, self._added = trio.open_memory_channel[dict](1000)
+        registry.on_vehicle_added.append(self._vehicle_added)
+
+    def _vehicle_added(self, row: dict[str, Any]) -> None:
+        if row["unit_brand"] == "NIU":
+            try:
+                self._added_send.send_nowait(row)
+            except trio.WouldBlock:
+                pass  # a burst of additions: the regular cycle polls the rest
 
     def forget(self, credentials_id: str) -> None:
         """Credentials rotated or deleted: the next call logs in with what is stored now."""
@@ -106,7 +116,17 @@ class CloudFleet:
     # --- polling ---------------------------------------------------------------------
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        task_status.started()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._poll_added)
+            task_status.started()
+            await self._poll_cycles()
+
+    async def _poll_added(self) -> None:
+        async for row in self._added:
+            await self._poll_guarded({key: row[key] for key in
+                                      ("id", "unit_id", "model_id", "credentials_id", "life_status")})
+
+    async def _poll_cycles(self) -> None:
         while True:
             cycle_started = trio.current_time()
             vehicles = await self.runtime.store.read(_attached_niu)

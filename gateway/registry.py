@@ -63,6 +63,7 @@ class Registry:
         self.catalog = load_catalog()
         # Hooks for the live sessions: called with the deleted vehicle's row (the
         # session hangs up) and with (vehicle_id, model_id) after a model change.
+        self.on_vehicle_added: list = []  # called with the new vehicle's row
         self.on_vehicle_removed: list = []
         self.on_model_changed: list = []
         # Cloud brands check a unit against the vendor cloud: brand -> async (credentials_id,
@@ -163,7 +164,10 @@ class Registry:
             log_event(conn, "VehicleChanged", vehicle_id, brand.name, unit_id, now, {"reasons": ["CREATED"]})
             return q.get_vehicle(conn, vehicle_id)
 
-        return await self.store.write(insert)
+        row = await self.store.write(insert)
+        for callback in self.on_vehicle_added:
+            callback(row)
+        return row
 
     async def get_vehicle(self, vehicle_id: str) -> dict[str, Any]:
         row = await self.store.read(q.get_vehicle, vehicle_id)
