@@ -259,6 +259,16 @@ class Codec(Protocol):
     # (GT06) has skipped so far; the session counts them.
 
 
+class CodecState(enum.Enum):
+    """Where a login-then-stream codec is: the unit has yet to log in, its login awaits the
+    gateway's answer, it is accepted, or it was refused."""
+
+    AWAIT_LOGIN = "AWAIT_LOGIN"
+    AWAIT_DECISION = "AWAIT_DECISION"
+    ONLINE = "ONLINE"
+    REJECTED = "REJECTED"
+
+
 class BufferedCodec:
     """The input half of a Codec over a byte stream, shared by the TCP drivers' codecs.
 
@@ -317,7 +327,7 @@ class BufferedCodec:
         raise NotImplementedError
 
     def _awaiting_decision(self) -> bool:
-        return False
+        return getattr(self, "state", None) is CodecState.AWAIT_DECISION
 
     def _raise_if_broken(self) -> None:
         if self._error is not None:

@@ -22,6 +22,7 @@ from gateway.ingest import prepare_batch
 from gateway.registry import DomainError, ReferencedNotFound
 from gateway.runtime import Runtime
 from gateway.store import StoreError, telemetry
+from gateway.store import queries as q
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +35,6 @@ class CredentialsRefused(DomainError):
 
 class CloudDown(DomainError):
     problem, status = "service-unavailable", 503
-
-
-def _attached_niu(conn) -> list[dict[str, Any]]:
-    return [dict(r) for r in conn.execute(
-        "SELECT id, unit_id, model_id, credentials_id, life_status FROM vehicles WHERE unit_brand = 'NIU'")]
 
 
 class CloudFleet:
@@ -100,7 +96,7 @@ class CloudFleet:
 
     async def available_units(self) -> list[dict[str, Any]]:
         """Scooters the cloud lists under any stored NIU credentials, minus attached ones."""
-        attached = {v["unit_id"] for v in await self.runtime.store.read(_attached_niu)}
+        attached = {v["unit_id"] for v in await self.runtime.store.read(q.units_of_brand, "NIU")}
         now = now_text()
         items = []
         for credentials in await self.runtime.registry.list_credentials("NIU", "", 500):
@@ -123,13 +119,12 @@ class CloudFleet:
 
     async def _poll_added(self) -> None:
         async for row in self._added:
-            await self._poll_guarded({key: row[key] for key in
-                                      ("id", "unit_id", "model_id", "credentials_id", "life_status")})
+            await self._poll_guarded(dict(row))
 
     async def _poll_cycles(self) -> None:
         while True:
             cycle_started = trio.current_time()
-            vehicles = await self.runtime.store.read(_attached_niu)
+            vehicles = await self.runtime.store.read(q.units_of_brand, "NIU")
             async with trio.open_nursery() as nursery:
                 for vehicle in vehicles:
                     nursery.start_soon(self._poll_guarded, vehicle)

@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from drivers.brands import BRANDS
+
 
 class _Section(BaseModel):
     # A misspelt key is an error, not a silently ignored setting.
@@ -87,9 +89,10 @@ class NiuConfig(_Section):
 
 
 class DriversConfig(_Section):
-    teltonika: ListenerConfig = ListenerConfig(port=5027)
-    gt06: Gt06ListenerConfig = Gt06ListenerConfig(port=5023, max_frame=1024)
-    jt808: Jt808ListenerConfig = Jt808ListenerConfig(port=5015)
+    # Default ports are the brands' (drivers/brands.py), written down once.
+    teltonika: ListenerConfig = ListenerConfig(port=BRANDS["TELTONIKA"].default_port)
+    gt06: Gt06ListenerConfig = Gt06ListenerConfig(port=BRANDS["CONCOX"].default_port, max_frame=1024)
+    jt808: Jt808ListenerConfig = Jt808ListenerConfig(port=BRANDS["JT808"].default_port)
     niu: NiuConfig = NiuConfig()
 
 

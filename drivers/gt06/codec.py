@@ -12,7 +12,6 @@ a ProtocolError subclass is raised and the codec stays broken.
 
 from __future__ import annotations
 
-import enum
 import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 from construct import ConstructError, StreamError, TerminatedError
 
 from drivers.base import (
-    NEED_DATA, Acknowledge, BufferedCodec, ChecksumError, CommandRequest, CommandResponse, FrameError, InboundEvent,
+    NEED_DATA, CodecState, Acknowledge, BufferedCodec, ChecksumError, CommandRequest, CommandResponse, FrameError, InboundEvent,
     LengthError, Login, LoginAccepted, LoginRejected, OutboundEvent, Position, ProtocolError, Record, RecordBatch,
     TimeAnswer, TimeRequest, UnexpectedMessage, UnsupportedMessage, _NeedData,
 )
@@ -33,11 +32,7 @@ _START = re.compile(rb"\x78\x78|\x79\x79")
 _MARKER_BYTES = (frames.SHORT_START[0], frames.LONG_START[0])
 
 
-class State(enum.Enum):
-    AWAIT_LOGIN = "AWAIT_LOGIN"
-    AWAIT_DECISION = "AWAIT_DECISION"
-    ONLINE = "ONLINE"
-    REJECTED = "REJECTED"
+State = CodecState  # the states this codec moves through
 
 
 def protocol_error_from(exc: ConstructError) -> ProtocolError:
@@ -247,9 +242,6 @@ class Gt06Codec(BufferedCodec):
         raise TypeError(f"not an outbound event: {type(event).__name__}")
 
     # --- internals --------------------------------------------------------------------
-
-    def _awaiting_decision(self) -> bool:
-        return self.state is State.AWAIT_DECISION
 
     def _next_event(self) -> InboundEvent | _NeedData:
         while self.state is not State.AWAIT_DECISION:

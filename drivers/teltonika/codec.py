@@ -14,7 +14,6 @@ values and the same error class on arbitrary bytes.
 
 from __future__ import annotations
 
-import enum
 import struct
 from datetime import datetime, timedelta, timezone
 
@@ -22,7 +21,7 @@ from construct import ChecksumError as ConstructChecksumError
 from construct import ConstructError, StreamError, TerminatedError
 
 from drivers.base import (
-    NEED_DATA, Acknowledge, BufferedCodec, ChecksumError, CommandRequest, CommandResponse, FrameError, Heartbeat,
+    NEED_DATA, CodecState, Acknowledge, BufferedCodec, ChecksumError, CommandRequest, CommandResponse, FrameError, Heartbeat,
     InboundEvent, LengthError, Login, LoginAccepted, LoginRejected, OutboundEvent, Position, ProtocolError, Record,
     RecordBatch, UnexpectedMessage, UnsupportedMessage, _NeedData,
 )
@@ -34,11 +33,7 @@ _MAX_TIMESTAMP_MS = int((datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
 _MIN_AVL_BODY = 3  # codec id, N1, N2 (a packet may carry no record at all)
 
 
-class State(enum.Enum):
-    AWAIT_LOGIN = "AWAIT_LOGIN"
-    AWAIT_DECISION = "AWAIT_DECISION"
-    ONLINE = "ONLINE"
-    REJECTED = "REJECTED"
+State = CodecState  # the states this codec moves through
 
 
 def protocol_error_from(exc: ConstructError) -> ProtocolError:
@@ -202,9 +197,6 @@ class TeltonikaCodec(BufferedCodec):
         raise TypeError(f"not an outbound event: {event!r}")
 
     # --- internals --------------------------------------------------------------------
-
-    def _awaiting_decision(self) -> bool:
-        return self.state is State.AWAIT_DECISION
 
     def _next_event(self) -> InboundEvent | _NeedData:
         if not self._buffer or self.state is State.AWAIT_DECISION:

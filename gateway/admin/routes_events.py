@@ -17,7 +17,7 @@ from gateway.registry import Invalid
 from gateway.store.events import EVENT_TYPES, Event, last_event_id, query_events
 
 router = APIRouter(tags=["events"])
-EventType = Literal["VehicleStateRecorded", "VehicleChanged", "CommandExecuted", "UnitSeen"]
+EventType = Literal[EVENT_TYPES]
 REPLAY_PAGE = 500
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from drivers.brands import lookup, unit_id_problem
 from gateway.admin import views
 from gateway.admin.context import Ctx
-from gateway.admin.schemas import AuthenticationIn, SetupIn, VehicleIn, VehiclePatch
+from gateway.admin.schemas import AuthenticationIn, Setup, VehicleIn, VehiclePatch
 from gateway.runtime import Runtime
 from gateway.registry import Authentication, Invalid
 
@@ -81,7 +81,7 @@ async def delete_vehicle(vehicle_id: str, ctx: Ctx) -> Response:
 
 
 @router.put("/vehicles/{vehicle_id}/telematics-unit/setup")
-async def change_setup(vehicle_id: str, body: SetupIn, ctx: Ctx) -> dict:
+async def change_setup(vehicle_id: str, body: Setup, ctx: Ctx) -> dict:
     row = await ctx.registry.change_model(vehicle_id, body.vehicle_model_id)
     return {"vehicle_model_id": row["model_id"], "status": "SUCCEEDED"}
 

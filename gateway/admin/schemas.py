@@ -103,10 +103,6 @@ class VehiclePatch(Body):
     _tags = field_validator("tags")(_check_tags)
 
 
-class SetupIn(Body):
-    vehicle_model_id: StrictStr
-
-
 class CredentialsIn(Body):
     brand: StrictStr
     name: Annotated[StrictStr, Field(min_length=1, max_length=100)]

@@ -149,6 +149,13 @@ def close_enrolment(conn: sqlite3.Connection, vehicle_id: str) -> bool:
     ).rowcount == 1
 
 
+def units_of_brand(conn: sqlite3.Connection, brand: str) -> list[dict[str, Any]]:
+    """What a cloud poller needs of each vehicle of ``brand``."""
+    rows = conn.execute(
+        "SELECT id, unit_id, model_id, credentials_id, life_status FROM vehicles WHERE unit_brand = ?", (brand,))
+    return [dict(r) for r in rows]
+
+
 def count_vehicles(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT count(*) FROM vehicles").fetchone()[0]
 

@@ -114,10 +114,6 @@ def get_state(conn: sqlite3.Connection, vehicle_id: str) -> dict[str, dict[str, 
     return {r["property"]: {"timestamp": r["recorded_at"], "value": json.loads(r["value"])} for r in rows}
 
 
-def delete_state(conn: sqlite3.Connection, vehicle_id: str) -> None:
-    conn.execute("DELETE FROM vehicle_state WHERE vehicle_id = ?", (vehicle_id,))
-
-
 def set_life_status(conn: WriterConnection, vehicle_id: str, value: str, at: str) -> bool:
     """True when the status changed (a vehicle deleted meanwhile changes nothing)."""
     row = conn.execute(
