@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 RECEIVE_SIZE = 16384
 SEND_TIMEOUT = 10  # seconds a unit may take to read what we send before we drop it
+MAX_UNACKED = 4  # packets whose commit may be pending before the session stops reading
 
 
 class SessionEnded(Exception):
@@ -82,7 +83,14 @@ class UnitSession:
         self.stream = stream
         self.codec = driver.codec_factory(max_frame=listener.max_frame, **listener.codec_options())
         self.remote = _address(stream)
+        self._socket = stream.socket
         self._fd = stream.socket.fileno()
+        # ACKs queued behind a commit (ingest_then). Until the socket closes they are
+        # written from the commit callback, and every other send waits for them first,
+        # so the unit gets bytes in the order the codec produced them.
+        self._unacked = 0
+        self._acks_written: trio.Event | None = None
+        self._may_ack = True
         self.unit_id: str | None = None
         self.vehicle_id: str | None = None
         self.model_id: str | None = None
@@ -136,6 +144,7 @@ class UnitSession:
         await self._finish()
 
     async def _finish(self) -> None:
+        self._may_ack = False  # from here on the fd may close and be reused by another connection
         self.runtime.sessions.untrack(self)
         if self._pending is not None:
             self._pending.answered.set()  # wakes the command with no response: SessionLost
@@ -168,7 +177,16 @@ class UnitSession:
             if login_deadline is not None and login_deadline <= deadline:
                 deadline, reason = login_deadline, "login_timeout"
             self._wait_until(deadline, reason)
-            data = await self.stream.receive_some(RECEIVE_SIZE)
+            # Wait, then read: SocketStream.receive_some first tries a read that fails at
+            # one packet per second and takes a second trip through the scheduler after
+            # every read. Here each packet costs one park and one wake-up.
+            await trio.lowlevel.wait_readable(self._socket)
+            try:
+                data = os.read(self._fd, RECEIVE_SIZE)
+            except BlockingIOError:
+                continue
+            except OSError as exc:  # e.g. ECONNRESET
+                raise trio.BrokenResourceError(exc.strerror) from exc
             if not data:
                 raise SessionEnded("closed by the unit")
             self.codec.receive_data(data)
@@ -176,6 +194,7 @@ class UnitSession:
     async def _send(self, data: bytes) -> None:
         """Send from the session's own task, under the session's deadline."""
         if data:
+            await self._acks_sent()
             self._wait_until(trio.current_time() + SEND_TIMEOUT, "send_timeout")
             try:
                 self._send_lock.acquire_nowait()  # uncontended but for a command: skip the checkpoint
@@ -220,7 +239,7 @@ class UnitSession:
                 await self._send(self.codec.send(TimeAnswer(event, utc_now())))
             elif isinstance(event, CommandResponse):
                 if event.records:  # e.g. the position a JT808 unit answers with
-                    await self._persist(event.records, event.raw)
+                    await self.runtime.store.ingest(self._rows(event.records, event.raw))
                 self._deliver(event)
             else:
                 raise UnexpectedMessage(f"unexpected {type(event).__name__} after login")
@@ -273,18 +292,57 @@ class UnitSession:
         return True
 
     async def _ingest(self, batch: RecordBatch) -> None:
-        await self._persist(batch.records, batch.raw)
-        # Only now, with the records committed, may the unit forget them.
-        await self._send(self.codec.send(Acknowledge(batch)))
+        # The ACK is encoded now, in turn with the codec's other replies, and written by
+        # _committed once the records are durable: only then may the unit forget them.
+        # Meanwhile the session reads on; a unit that waits for its ACK sends nothing.
+        ack = self.codec.send(Acknowledge(batch))
+        self._unacked += 1
+        await self.runtime.store.ingest_then(self._rows(batch.records, batch.raw), partial(self._committed, ack))
+        if self._unacked >= MAX_UNACKED:
+            await self._acks_sent()
+
+    def _committed(self, ack: bytes, error: BaseException | None) -> None:
+        """Called in the event loop when the batch holding this packet's records is done."""
+        self._unacked -= 1
+        if not self._unacked and self._acks_written is not None:
+            self._acks_written.set()
+            self._acks_written = None
+        if not self._may_ack:
+            return
+        if error is not None:
+            # No ACK for this packet nor any after it: the unit keeps and resends them.
+            self._may_ack = False
+            self._count("fleetgate_frames_refused_total", reason="commit_failed")
+            log.error("%s unit %s: records not committed, no ACK sent: %s", self.driver.brand, self.unit_id, error)
+            self.close()
+            return
+        try:
+            sent = os.write(self._fd, ack)
+        except BlockingIOError:
+            sent = 0
+        except OSError:  # the unit is gone; the session's read says so
+            self._may_ack = False
+            return
+        if sent < len(ack):
+            # Not even a few bytes fit the socket's send buffer: a unit that does not read.
+            self._may_ack = False
+            self._expired = "send_timeout"
+            self.close()
+            return
         self._ack_sent()
 
-    async def _persist(self, records: tuple[Record, ...], raw: bytes) -> None:
+    async def _acks_sent(self) -> None:
+        while self._unacked:
+            if self._acks_written is None:
+                self._acks_written = trio.Event()
+            await self._acks_written.wait()
+
+    def _rows(self, records: tuple[Record, ...], raw: bytes) -> telemetry.BatchRows:
         model = self.runtime.registry.catalog.get(self.model_id)
-        rows = prepare_batch(
+        return prepare_batch(
             self.driver, model.options if model else {}, self.vehicle_id, self.unit_id, records,
             raw, utc_now(), self._timeouts.max_clock_skew,
         )
-        await self.runtime.store.ingest(rows)
 
     # --- commands ------------------------------------------------------------------
 
@@ -298,6 +356,7 @@ class UnitSession:
             try:
                 with trio.fail_after(SEND_TIMEOUT):
                     async with self._send_lock:
+                        await self._acks_sent()
                         await self.stream.send_all(self.codec.send(pending.request))
             except trio.TooSlowError:
                 self.close()  # a unit that does not read is gone

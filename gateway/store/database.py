@@ -13,7 +13,7 @@ import logging
 import os
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -46,7 +46,9 @@ class _Job:
     fn: Callable[..., Any] | None  # None: an ingest job, args[0] is its BatchRows
     args: tuple
     guarded: bool
-    done: trio.Event = field(default_factory=trio.Event)
+    # How the submitter learns the outcome: an event it waits on, or a call it asked for.
+    done: trio.Event | None = None
+    then: Callable[[BaseException | None], None] | None = None
     result: Any = None
     error: BaseException | None = None
 
@@ -115,7 +117,13 @@ class Store:
             if events:
                 self.on_events(events)
             for job in batch:
-                job.done.set()
+                if job.then is None:
+                    job.done.set()
+                    continue
+                try:
+                    job.then(job.error)
+                except Exception:  # the submitter's bug must not stop the writer
+                    log.exception("a commit callback failed")
 
     def _commit_batch(self, batch: list[_Job]) -> list[Event]:
         """Commit ``batch``; return the events its transaction logged (none if it failed)."""
@@ -195,6 +203,16 @@ class Store:
         """
         await self._submit(_Job(None, (rows,), guarded=False))
 
+    async def ingest_then(self, rows: BatchRows, then: Callable[[BaseException | None], None]) -> None:
+        """Queue ``rows`` like ingest(), but return at once: ``then(error)`` is called in
+        the event loop once the batch holding them has committed (error None) or failed
+        (a StoreError), in the order the jobs were queued.
+
+        For acknowledgements: the caller is spared the park and wake-up that waiting for
+        its own commit costs, once per packet.
+        """
+        await self._queue(_Job(None, (rows,), guarded=False, then=then))
+
     async def write(self, fn: Callable[..., T], *args: Any, guarded: bool = True) -> T:
         """Run ``fn(conn, *args)`` in the next batch; return after the batch commits.
 
@@ -206,16 +224,20 @@ class Store:
         return await self._submit(_Job(fn, args, guarded))
 
     async def _submit(self, job: _Job) -> Any:
+        job.done = trio.Event()
+        await self._queue(job)
+        await job.done.wait()
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    async def _queue(self, job: _Job) -> None:
         try:
             # No checkpoint on the common path: each one is a trip through the scheduler,
             # and ingest submits thousands of jobs per second.
             self._send.send_nowait(job)
         except trio.WouldBlock:
             await self._send.send(job)
-        await job.done.wait()
-        if job.error is not None:
-            raise job.error
-        return job.result
 
     # --- reading -------------------------------------------------------------------
 

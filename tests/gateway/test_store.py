@@ -156,3 +156,38 @@ async def test_wal_is_checkpointed_by_the_checkpointer(tmp_path, nursery):
     assert conn.execute("SELECT count(*) FROM meta").fetchone()[0] == 20
     conn.close()
     nursery.cancel_scope.cancel()
+
+
+def _batch(vehicle_id: str, count: int, first: int = 0):
+    from gateway.store import telemetry
+
+    return telemetry.BatchRows(vehicle_id, "TELTONIKA", "356307042441013", "2020-01-01T00:00:00.000Z", b"frame", tuple(
+        telemetry.RecordRow(f"2020-01-01T00:{n // 60:02d}:{n % 60:02d}.000Z", n.to_bytes(16, "big"), "{}", "{}")
+        for n in range(first, first + count)), {})
+
+
+async def test_ingest_then_reports_each_outcome_after_the_commit_in_queue_order(store):
+    calls = []
+
+    def stored(conn):
+        return conn.execute("SELECT count(*) FROM records").fetchone()[0]
+
+    await store.ingest_then(_batch("V1", 2), lambda error: calls.append(("first", error)))
+    await store.ingest_then(_batch("V2", 3, first=2), lambda error: calls.append(("second", error)))
+    with trio.fail_after(5):
+        while len(calls) < 2:
+            await trio.sleep(0.01)
+    assert calls == [("first", None), ("second", None)]
+    assert await store.read(stored) == 5
+
+
+async def test_ingest_then_passes_the_store_error_when_the_commit_fails(store):
+    from gateway.store import StoreError
+
+    await store.write(lambda conn: conn.execute("ALTER TABLE records RENAME TO records_away"))
+    errors = []
+    await store.ingest_then(_batch("V1", 1), errors.append)
+    with trio.fail_after(5):
+        while not errors:
+            await trio.sleep(0.01)
+    assert isinstance(errors[0], StoreError) and "records" in str(errors[0])
