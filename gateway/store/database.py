@@ -94,8 +94,8 @@ class Store:
             conn.execute("PRAGMA journal_mode = WAL")
             # FULL: an acknowledged record survives power loss, not only a crash.
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
-            # Checkpoints run beside the writer (run_checkpoints), not inside one of its
-            # commits, where copying and syncing the database stalled every waiting ACK.
+            # Checkpoints run between the writer's batches (run_checkpoints), once a second,
+            # not inside a commit every 1,000 pages, which stalled the ACKs waiting on it.
             conn.execute("PRAGMA wal_autocheckpoint = 0")
         return conn
 
@@ -262,13 +262,16 @@ class Store:
     async def run_checkpoints(self, interval: float = CHECKPOINT_EVERY, *, task_status=trio.TASK_STATUS_IGNORED):
         """Copy committed WAL pages into the database on a connection of its own.
 
-        A PASSIVE checkpoint never blocks the writer; it stops at pages a reader still
-        needs and picks them up next time. The WAL is truncated only when it is idle.
+        A PASSIVE checkpoint stops at pages a reader still needs and picks them up next
+        time. The WAL is truncated only when it is idle. It takes the writer's turn
+        (the writer's limiter): run beside a commit, the first BEGIN after it met a busy
+        lock and slept in SQLite's busy handler for 30-80 ms, longer than the checkpoint
+        itself takes (benchmarks/ingest.py at 5,000 units).
         """
         task_status.started()
         while True:
             await trio.sleep(interval)
-            await trio.to_thread.run_sync(self._checkpoint)
+            await trio.to_thread.run_sync(self._checkpoint, limiter=self._writer_limiter)
 
     def _checkpoint(self) -> None:
         busy, wal_pages, moved = self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
