@@ -31,7 +31,7 @@ async def _serve(config) -> None:
 
 def serve(args: argparse.Namespace) -> int:
     from gateway.admin.server import AdminSocketError
-    from gateway.app import StartupError
+    from gateway.app import StartupError, tune_garbage_collector
     from gateway.store import StoreError
 
     try:
@@ -40,6 +40,7 @@ def serve(args: argparse.Namespace) -> int:
         print(f"fleetgate: config error: {exc}", file=sys.stderr)
         return 2
     setup_logging(config.log.level, config.log.format)
+    tune_garbage_collector()
     try:
         trio.run(_serve, config)
     except BaseException as exc:  # noqa: BLE001 - unwrapped below; anything else is re-raised
