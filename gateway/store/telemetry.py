@@ -75,29 +75,40 @@ def persist_batches(conn: WriterConnection, batches: list[BatchRows]) -> int:
 
 
 def _stored_keys(conn: sqlite3.Connection, keys: list[bytes]) -> set[bytes]:
-    """Which of ``keys`` are stored already: one indexed look-up statement, and only the
-    (rare) resends come back as rows."""
+    """Which of ``keys`` are stored already: a few indexed look-up statements, and only
+    the (rare) resends come back as rows."""
     found: set[bytes] = set()
-    for start in range(0, len(keys), _MAX_VARIABLES):
-        chunk = keys[start:start + _MAX_VARIABLES]
+    for chunk in _statement_chunks(keys, 1024):
         rows = conn.execute(f"SELECT duplicate_key FROM records WHERE duplicate_key IN ({','.join('?' * len(chunk))})",
                             chunk)
         found.update(row[0] for row in rows)
     return found
 
 
-_MAX_VARIABLES = 32766  # SQLITE_MAX_VARIABLE_NUMBER since SQLite 3.32
-
-
 def _insert_rows(conn: sqlite3.Connection, head: str, rows: list[tuple], tail: str = "") -> None:
     if not rows:
         return
     width = len(rows[0])
-    per_statement = _MAX_VARIABLES // width
-    for start in range(0, len(rows), per_statement):
-        chunk = rows[start:start + per_statement]
+    for chunk in _statement_chunks(rows, 256):
         placeholders = ",".join(["(" + ",".join("?" * width) + ")"] * len(chunk))
         conn.execute(f"{head} VALUES {placeholders}{tail}", [value for row in chunk for value in row])
+
+
+def _statement_chunks(items: list, largest: int) -> list[list]:
+    """``items`` cut into pieces of ``largest`` and then of halving powers of two.
+
+    Each piece size is its own SQL text, and the sqlite3 module keeps a prepared
+    statement per text (128 of them): a statement per batch size kept hundreds of MB of
+    large statements alive after a burst. Now each statement has a dozen texts at most.
+    (``largest`` rows stay under SQLITE_MAX_VARIABLE_NUMBER, 32,766, at every width used.)
+    """
+    chunks, start, size = [], 0, largest
+    while start < len(items):
+        while size > len(items) - start:
+            size //= 2
+        chunks.append(items[start:start + size])
+        start += size
+    return chunks
 
 
 def set_state(conn: sqlite3.Connection, vehicle_id: str, state: dict[str, Any], recorded_at: str) -> None:

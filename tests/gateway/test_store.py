@@ -6,6 +6,8 @@ import sqlite3
 
 import pytest
 import trio
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.store import Store
 from gateway.store.schema import MIGRATIONS
@@ -191,3 +193,32 @@ async def test_ingest_then_passes_the_store_error_when_the_commit_fails(store):
         while not errors:
             await trio.sleep(0.01)
     assert isinstance(errors[0], StoreError) and "records" in str(errors[0])
+
+
+async def test_batches_of_every_size_are_stored_whole(store):
+    """Many units' packets of odd sizes in one transaction: every row lands, in statements
+    of a few fixed sizes (telemetry._statement_chunks)."""
+    sizes = [1, 7, 255, 256, 257, 300, 3]
+    async with trio.open_nursery() as nursery:
+        first = 0
+        for n, size in enumerate(sizes):
+            nursery.start_soon(store.ingest, _batch(f"V{n}", size, first))
+            first += size
+    counts = await store.read(lambda conn: dict(conn.execute(
+        "SELECT vehicle_id, count(*) FROM records GROUP BY vehicle_id").fetchall()))
+    assert counts == {f"V{n}": size for n, size in enumerate(sizes)}
+    assert store.records_new == sum(sizes)
+
+
+@given(st.integers(min_value=0, max_value=5000), st.sampled_from([1, 2, 256, 1024]))
+def test_statement_chunks_cover_the_rows_in_few_distinct_sizes(count, largest):
+    from gateway.store.telemetry import _statement_chunks
+
+    items = list(range(count))
+    chunks = _statement_chunks(items, largest)
+    assert [item for chunk in chunks for item in chunk] == items
+    sizes = [len(chunk) for chunk in chunks]
+    assert sizes == sorted(sizes, reverse=True)
+    # Only powers of two up to ``largest``: a bounded set of SQL texts, whatever the count.
+    assert all(size <= largest and size & (size - 1) == 0 for size in sizes)
+    assert len(chunks) <= count // largest + largest.bit_length()
