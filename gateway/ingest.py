@@ -17,6 +17,7 @@ from gateway.store.telemetry import BatchRows, RecordRow
 # One encoder, canonical (sorted, compact): the stored raw JSON is also what the
 # duplicate key hashes, so a resent record hashes the same and is encoded once.
 _canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
+_string = json.encoder.encode_basestring_ascii  # what _canonical does with a str, without its overhead
 
 
 def _encode_value(value: Any) -> str:
@@ -27,6 +28,8 @@ def _encode_value(value: Any) -> str:
         return "false"
     if type(value) is int or (type(value) is float and math.isfinite(value)):
         return repr(value)
+    if type(value) is str:
+        return _string(value)
     return _canonical(value)
 
 

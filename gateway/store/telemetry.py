@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from gateway.store.events import WriterConnection, log_event, new_event
 
 
-@dataclass(frozen=True)
-class RecordRow:
+# NamedTuples, not frozen dataclasses: one of each is built per packet, and a frozen
+# dataclass's __init__ sets every field through object.__setattr__.
+class RecordRow(NamedTuple):
     recorded_at: str
     duplicate_key: bytes  # hash of brand, unit id, device time and content
     state: str  # JSON object: the properties this record gives
     raw: str  # JSON: protocol fields and position
 
 
-@dataclass(frozen=True)
-class BatchRows:
+class BatchRows(NamedTuple):
     vehicle_id: str
     brand: str
     unit_id: str
