@@ -137,7 +137,8 @@ def run(args) -> dict:
             throughput["records_per_s_before"] = throughput["records_per_s"]
             throughput["records_per_s_after"] = again["records_per_s"]
             throughput["records_per_s"] = (throughput["records_per_s"] + again["records_per_s"]) / 2
-        print("latency phase ...", file=sys.stderr)
+        print(f"latency phase ... (gateway RSS {rss_kib(gateway.pid) / 1024:.0f} MiB, "
+              f"{idle_rss / 1024:.0f} MiB after registering)", file=sys.stderr)
         latency = loadgen(port, args.units, 1, 1.0, args.duration, sample_pid=gateway.pid)
 
         echo = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "echo_server.py")], stdout=subprocess.PIPE,
