@@ -44,6 +44,9 @@ def raw_fields(record: Record) -> dict[str, Any]:
     return raw
 
 
+_MAX_KEY_MS = 2**48 - 1  # six bytes of milliseconds: past the year 10,000
+
+
 def _duplicate_key(device_time: datetime, identity: str) -> bytes:
     """Device time in ms (6 bytes), then a hash of brand, unit, time and content (10 bytes).
 
@@ -54,9 +57,6 @@ def _duplicate_key(device_time: datetime, identity: str) -> bytes:
     """
     ms = min(max(0, round(device_time.timestamp() * 1000)), _MAX_KEY_MS)
     return ms.to_bytes(6, "big") + hashlib.blake2b(identity.encode(), digest_size=10).digest()
-
-
-_MAX_KEY_MS = 2**48 - 1
 
 
 def prepare_batch(
