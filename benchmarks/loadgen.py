@@ -9,9 +9,7 @@ units' phases spread evenly (for latency at a given rate). Prints one JSON objec
 from __future__ import annotations
 
 import argparse
-import gc
 import json
-import resource
 import struct
 import sys
 import time
@@ -21,6 +19,7 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from drivers.teltonika.frames import crc16_ibm  # noqa: E402
+from gateway.tuning import raise_open_file_limit, tune_garbage_collector  # noqa: E402
 
 FIRST_IMEI = 350000000000000
 _RECORD = struct.Struct(">QBiiHHBHBB" + "BBBBB" + "BBB")  # N1 = 2 one-byte IO elements, N2 = N4 = N8 = 0
@@ -92,13 +91,11 @@ async def unit(index: int, host: str, port: int, args, stats: Stats, start_at: f
 
 
 async def main(args) -> None:
-    # The gateway's collector settings (gateway.app.tune_garbage_collector), for the same
-    # reason: with the defaults, full passes over 5,000 units' objects stalled this process
-    # for about 80 ms several times a second, and each stall was counted as ACK latency.
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    raise_open_file_limit()
+    # The gateway's collector settings, for the same reason: with the defaults, full passes
+    # over 5,000 units' objects stalled this process for about 80 ms several times a
+    # second, and each stall was counted as ACK latency.
+    tune_garbage_collector()
     stats = Stats()
     connect_by = trio.current_time() + args.connect_time
     start_at = connect_by

@@ -31,8 +31,9 @@ async def _serve(config) -> None:
 
 def serve(args: argparse.Namespace) -> int:
     from gateway.admin.server import AdminSocketError
-    from gateway.app import StartupError, tune_garbage_collector
+    from gateway.app import StartupError
     from gateway.store import StoreError
+    from gateway.tuning import tune_garbage_collector
 
     try:
         config = load_config(args.config, args.data_dir)
