@@ -9,7 +9,7 @@ import trio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.store import Store
+from gateway.store import Store, database
 from gateway.store.schema import MIGRATIONS
 
 
@@ -157,6 +157,25 @@ async def test_wal_is_checkpointed_by_the_checkpointer(tmp_path, nursery):
     conn = sqlite3.connect(copy)
     assert conn.execute("SELECT count(*) FROM meta").fetchone()[0] == 20
     conn.close()
+    nursery.cancel_scope.cancel()
+
+
+async def test_the_wal_is_truncated_once_commits_stop(tmp_path, nursery, monkeypatch):
+    monkeypatch.setattr(database, "TRUNCATE_AT_PAGES", 0)
+    store = Store(tmp_path / "wal.db")
+    await nursery.start(store.run)
+    await nursery.start(store.run_checkpoints, 0.05)
+    wal = tmp_path / "wal.db-wal"
+    # While commits go on, a round copies them but keeps the file: shrinking it would
+    # only make the next commits grow it again.
+    for n in range(20):
+        await store.write(_insert, f"k{n}")
+        await trio.sleep(0.01)
+        assert wal.stat().st_size > 0
+    # A round that finds no commit since the last one truncates it.
+    await trio.sleep(0.3)
+    assert wal.stat().st_size == 0
+    assert await store.read(lambda conn: conn.execute("SELECT count(*) FROM meta").fetchone()[0]) == 20
     nursery.cancel_scope.cancel()
 
 
