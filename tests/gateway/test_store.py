@@ -164,18 +164,18 @@ async def test_the_wal_is_truncated_once_commits_stop(tmp_path, nursery, monkeyp
     monkeypatch.setattr(database, "TRUNCATE_AT_PAGES", 0)
     store = Store(tmp_path / "wal.db")
     await nursery.start(store.run)
-    await nursery.start(store.run_checkpoints, 0.05)
+    await nursery.start(store.run_checkpoints, 0.2)
     wal = tmp_path / "wal.db-wal"
-    # While commits go on, a round copies them but keeps the file: shrinking it would
-    # only make the next commits grow it again.
-    for n in range(20):
+    # While commits go on (many per round), a round copies them but keeps the file:
+    # shrinking it would only make the next commits grow it again.
+    for n in range(40):
         await store.write(_insert, f"k{n}")
         await trio.sleep(0.01)
         assert wal.stat().st_size > 0
     # A round that finds no commit since the last one truncates it.
-    await trio.sleep(0.3)
+    await trio.sleep(1.0)
     assert wal.stat().st_size == 0
-    assert await store.read(lambda conn: conn.execute("SELECT count(*) FROM meta").fetchone()[0]) == 20
+    assert await store.read(lambda conn: conn.execute("SELECT count(*) FROM meta").fetchone()[0]) == 40
     nursery.cancel_scope.cancel()
 
 
