@@ -72,6 +72,7 @@ async def test_schema_version_and_pragmas(tmp_path):
         conn = sqlite3.connect(tmp_path / "fresh.db")
         assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == database.PAGE_SIZE
         conn.close()
     finally:
         store.close()
@@ -79,6 +80,21 @@ async def test_schema_version_and_pragmas(tmp_path):
     again = Store(tmp_path / "fresh.db")
     assert again.schema_version == len(MIGRATIONS)
     again.close()
+
+
+async def test_an_existing_database_keeps_its_page_size(tmp_path, nursery):
+    path = tmp_path / "older.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA page_size = 4096")
+    conn.execute("PRAGMA journal_mode = WAL")  # fixes the size, as an older fleetgate did
+    conn.close()
+    store = Store(path)
+    await nursery.start(store.run)
+    await store.write(_insert, "kept")
+    assert await store.read(lambda conn: conn.execute("PRAGMA page_size").fetchone()[0]) == 4096
+    assert await store.read(_count) == 1
+    nursery.cancel_scope.cancel()
+    store.close()
 
 
 async def test_newer_schema_is_refused(tmp_path):
