@@ -33,6 +33,14 @@ from benchmarks.loadgen import imei  # noqa: E402
 TELTONIKA_MODEL = "01M8A3J4EXC1SE2XJ4RFJBXV9Q"
 
 
+def usage(pid: int) -> tuple[float, float, int]:
+    """(wall time, CPU seconds used, bytes written to files) of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    io = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
+    return time.time(), cpu, int(io["wchar"])
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -82,19 +90,27 @@ def open_subscribers(socket_path: Path, idle: int) -> list[socket.socket]:
     return clients
 
 
-def loadgen(port: int, units: int, records: int, interval: float, duration: float, sample_pid: int | None = None):
-    """Run the load generator; while it runs, sample ``sample_pid``'s peak RSS."""
+def loadgen(port: int, units: int, records: int, interval: float, duration: float, server_pid: int):
+    """Run the load generator; while it runs, sample the server's peak RSS, and its CPU
+    time and bytes written per packet over the measured window."""
     command = [sys.executable, str(ROOT / "benchmarks" / "loadgen.py"), "--port", str(port), "--units", str(units),
                "--records", str(records), "--interval", str(interval), "--duration", str(duration),
                "--connect-time", str(max(3.0, units / 700))]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    peak = 0
+    peak, samples = 0, []
     while process.poll() is None:
-        if sample_pid:
-            peak = max(peak, rss_kib(sample_pid))
+        peak = max(peak, rss_kib(server_pid))
+        samples.append(usage(server_pid))
         time.sleep(0.25)
     result = json.loads(process.stdout.read())
     result["peak_rss_kib"] = peak
+    start, end = result["window"]
+    inside = [sample for sample in samples if start <= sample[0] <= end]
+    if len(inside) >= 2 and result["packets"]:
+        (t1, cpu1, written1), (t2, cpu2, written2) = inside[0], inside[-1]
+        packets = result["packets"] / duration * (t2 - t1)
+        result["server_cpu_us_per_packet"] = (cpu2 - cpu1) / packets * 1e6
+        result["server_bytes_written_per_packet"] = (written2 - written1) / packets
     return result
 
 
@@ -119,34 +135,34 @@ def run(args) -> dict:
         idle_rss = rss_kib(gateway.pid)
 
         print("throughput phase ...", file=sys.stderr)
-        throughput = loadgen(port, args.throughput_units, args.records, 0, args.duration)
+        throughput = loadgen(port, args.throughput_units, args.records, 0, args.duration, gateway.pid)
         subscribed = None
         if args.subscribers:
             print(f"throughput phase with {args.subscribers} idle event subscribers and one that never reads ...",
                   file=sys.stderr)
             clients = open_subscribers(socket, args.subscribers)
             try:
-                subscribed = loadgen(port, args.throughput_units, args.records, 0, args.duration)
+                subscribed = loadgen(port, args.throughput_units, args.records, 0, args.duration, gateway.pid)
             finally:
                 for client in clients:
                     client.close()
             # The database grows with every phase and inserts slow down as it does: measure
             # the baseline again after, and compare with the mean of the two.
             print("throughput phase again, without subscribers ...", file=sys.stderr)
-            again = loadgen(port, args.throughput_units, args.records, 0, args.duration)
+            again = loadgen(port, args.throughput_units, args.records, 0, args.duration, gateway.pid)
             throughput["records_per_s_before"] = throughput["records_per_s"]
             throughput["records_per_s_after"] = again["records_per_s"]
             throughput["records_per_s"] = (throughput["records_per_s"] + again["records_per_s"]) / 2
         print(f"latency phase ... (gateway RSS {rss_kib(gateway.pid) / 1024:.0f} MiB, "
               f"{idle_rss / 1024:.0f} MiB after registering)", file=sys.stderr)
-        latency = loadgen(port, args.units, 1, 1.0, args.duration, sample_pid=gateway.pid)
+        latency = loadgen(port, args.units, 1, 1.0, args.duration, gateway.pid)
 
         echo = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "echo_server.py")], stdout=subprocess.PIPE,
                                 text=True)
         echo_port = int(echo.stdout.readline())
         print("ceiling (bare trio server) ...", file=sys.stderr)
-        echo_throughput = loadgen(echo_port, args.throughput_units, args.records, 0, args.duration)
-        echo_latency = loadgen(echo_port, args.units, 1, 1.0, args.duration)
+        echo_throughput = loadgen(echo_port, args.throughput_units, args.records, 0, args.duration, echo.pid)
+        echo_latency = loadgen(echo_port, args.units, 1, 1.0, args.duration, echo.pid)
     finally:
         for process in (gateway, echo):
             if process is not None:
@@ -178,6 +194,10 @@ def report(result: dict, args) -> str:
             f"({(g['throughput_with_subscribers']['records_per_s'] / g['throughput']['records_per_s'] - 1) * 100:+.1f}%)",
             "-", f"{args.subscribers} idle (other vehicles) + 1 that never reads")]
           if g["throughput_with_subscribers"] else []),
+        ("CPU per packet (µs)", f"{g['latency'].get('server_cpu_us_per_packet', 0):.0f}",
+         f"{c['latency'].get('server_cpu_us_per_packet', 0):.0f}", "in the ACK latency phase, both threads"),
+        ("bytes written to files per packet", f"{g['latency'].get('server_bytes_written_per_packet', 0):,.0f}", "-",
+         "in the ACK latency phase: WAL and checkpoint"),
         ("RSS per connected unit (KiB)", f"{g['rss_per_unit_kib']}", "-",
          f"peak {g['latency']['peak_rss_kib'] / 1024:.0f} MiB vs idle {g['idle_rss_kib'] / 1024:.0f} MiB"),
     ]

@@ -97,9 +97,10 @@ async def main(args) -> None:
     # second, and each stall was counted as ACK latency.
     tune_garbage_collector()
     stats = Stats()
-    connect_by = trio.current_time() + args.connect_time
-    start_at = connect_by
+    start_at = trio.current_time() + args.connect_time
     stop_at = start_at + args.duration
+    # The measured window in wall-clock time, for whoever samples the server meanwhile.
+    window_start = time.time() + args.connect_time
     async with trio.open_nursery() as nursery:
         for index in range(args.units):
             nursery.start_soon(unit, index, args.host, args.port, args, stats, start_at, stop_at)
@@ -115,6 +116,7 @@ async def main(args) -> None:
         "duration": args.duration, "records": stats.records, "records_per_s": stats.records / args.duration,
         "packets": len(latencies), "p50_ms": pct(0.50), "p99_ms": pct(0.99),
         "max_ms": latencies[-1] * 1000 if latencies else float("nan"),
+        "window": [window_start, window_start + args.duration],
     }))
 
 
