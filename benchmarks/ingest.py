@@ -1,7 +1,7 @@
 """Ingest benchmark: records persisted-then-acknowledged per second, ACK latency and the
 gateway's memory per connected unit, with a bare trio server as the ceiling in the same run.
 
-    .venv/bin/python benchmarks/ingest.py            # full run, about 2 minutes
+    .venv/bin/python benchmarks/ingest.py            # full run, about 3 minutes
     .venv/bin/python benchmarks/ingest.py --quick    # a smaller smoke run
 
 The gateway runs as its own process (`python -m gateway serve`, synchronous=FULL by
@@ -156,6 +156,10 @@ def run(args) -> dict:
         print(f"latency phase ... (gateway RSS {rss_kib(gateway.pid) / 1024:.0f} MiB, "
               f"{idle_rss / 1024:.0f} MiB after registering)", file=sys.stderr)
         latency = loadgen(port, args.units, 1, 1.0, args.duration, gateway.pid)
+        # The packet rate the latency phase runs against: how much headroom 1 packet/s per
+        # unit leaves decides how fast a backlog drains after any stall.
+        print("capacity phase (one-record packets, closed loop) ...", file=sys.stderr)
+        capacity = loadgen(port, args.capacity_units, 1, 0, args.duration, gateway.pid)
 
         echo = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "echo_server.py")], stdout=subprocess.PIPE,
                                 text=True)
@@ -163,6 +167,7 @@ def run(args) -> dict:
         print("ceiling (bare trio server) ...", file=sys.stderr)
         echo_throughput = loadgen(echo_port, args.throughput_units, args.records, 0, args.duration, echo.pid)
         echo_latency = loadgen(echo_port, args.units, 1, 1.0, args.duration, echo.pid)
+        echo_capacity = loadgen(echo_port, args.capacity_units, 1, 0, args.duration, echo.pid)
     finally:
         for process in (gateway, echo):
             if process is not None:
@@ -173,8 +178,8 @@ def run(args) -> dict:
     return {
         "synchronous": args.synchronous,
         "gateway": {"throughput": throughput, "throughput_with_subscribers": subscribed, "latency": latency,
-                    "idle_rss_kib": idle_rss, "rss_per_unit_kib": round(per_unit, 1)},
-        "ceiling": {"throughput": echo_throughput, "latency": echo_latency},
+                    "capacity": capacity, "idle_rss_kib": idle_rss, "rss_per_unit_kib": round(per_unit, 1)},
+        "ceiling": {"throughput": echo_throughput, "latency": echo_latency, "capacity": echo_capacity},
     }
 
 
@@ -185,6 +190,9 @@ def report(result: dict, args) -> str:
          f"{g['throughput']['records_per_s']:,.0f}",
          f"{c['throughput']['records_per_s']:,.0f}",
          f"{args.throughput_units} units, {args.records} records/packet, closed loop"),
+        ("one-record packets/s",
+         f"{g['capacity']['records_per_s']:,.0f}", f"{c['capacity']['records_per_s']:,.0f}",
+         f"{args.capacity_units} units, 1 record/packet, closed loop"),
         ("ACK p50 / p99 / max (ms)",
          f"{g['latency']['p50_ms']:.1f} / {g['latency']['p99_ms']:.1f} / {g['latency']['max_ms']:.1f}",
          f"{c['latency']['p50_ms']:.1f} / {c['latency']['p99_ms']:.1f} / {c['latency']['max_ms']:.1f}",
@@ -211,15 +219,17 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--units", type=int, default=5000, help="units for the latency phase (1 packet/s each)")
     parser.add_argument("--throughput-units", type=int, default=100, help="units for the throughput phase")
+    parser.add_argument("--capacity-units", type=int, default=1000,
+                        help="units for the capacity phase (one-record packets, closed loop)")
     parser.add_argument("--records", type=int, default=20, help="records per packet in the throughput phase")
     parser.add_argument("--duration", type=float, default=20, help="seconds each phase measures")
     parser.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL")
     parser.add_argument("--subscribers", type=int, default=100,
                         help="idle event-stream subscribers for the second throughput run (0: skip it)")
-    parser.add_argument("--quick", action="store_true", help="500 units, 8 s phases")
+    parser.add_argument("--quick", action="store_true", help="500 units (200 in the capacity phase), 8 s phases")
     args = parser.parse_args()
     if args.quick:
-        args.units, args.duration = 500, 8
+        args.units, args.capacity_units, args.duration = 500, 200, 8
     result = run(args)
     print(report(result, args))
     print(json.dumps(result))
