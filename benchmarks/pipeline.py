@@ -66,12 +66,12 @@ def run(rounds: int) -> dict[str, float]:
                     codec = codecs[index]
                     codec.receive_data(packet)
                     batch = codec.next_event()
+                    assert isinstance(batch, RecordBatch)
                     codec.send(Acknowledge(batch))
                     t1 = time.thread_time()
                     rows.append(prepare_batch(TELTONIKA, MODEL_OPTIONS, vehicles[index], imei(index), batch.records,
                                               batch.raw, utc_now(), 600.0))
                     t2 = time.thread_time()
-                    assert isinstance(batch, RecordBatch)
                     if measured:
                         spent["decode"] += t1 - t0
                         spent["prepare"] += t2 - t1
