@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from construct import ChecksumError as ConstructChecksumError
+from construct import Construct, ConstructError, StreamError, TerminatedError
+
 
 class _NeedData:
     """Sentinel returned by ``next_event`` when no whole frame is buffered."""
@@ -70,6 +73,27 @@ class UnexpectedMessage(ProtocolError):
     """A valid frame at the wrong time, e.g. records before login."""
 
     reason = "unexpected"
+
+
+def parse(declaration: Construct, data: bytes, what: str = "content") -> Any:
+    """``declaration.parse(data)`` with construct's errors turned into ProtocolErrors.
+
+    The one place that maps them: content that runs out early or leaves bytes over
+    disagrees with the length that delimited it (LengthError), a checksum field that does
+    not match is a ChecksumError, anything else is malformed (FrameError). The message
+    names the failing path and error class only: construct quotes the bytes it parsed, and
+    those may hold a unit's password or authentication code.
+    """
+    try:
+        return declaration.parse(data)
+    except ConstructError as exc:
+        where = f" at {exc.path}" if getattr(exc, "path", None) else ""
+        message = f"{what} does not match its layout: {type(exc).__name__}{where}"
+        if isinstance(exc, ConstructChecksumError):
+            raise ChecksumError(message) from None
+        if isinstance(exc, (StreamError, TerminatedError)):
+            raise LengthError(message) from None
+        raise FrameError(message) from None
 
 
 # --- events from the unit --------------------------------------------------------------
@@ -140,10 +164,33 @@ class Registration:
 
 @dataclass(frozen=True)
 class RecordBatch:
-    """Records that need an acknowledgement once committed."""
+    """Records that need an acknowledgement once committed.
+
+    ``undecoded`` labels the parts of a partly understood message that the codec kept raw
+    in the records' fields instead of decoding (a JT808 additional item that runs past its
+    body: "0x0200 item 0xE3"); the session counts them as it counts Undecoded frames.
+    """
 
     records: tuple[Record, ...]
     raw: bytes = b""  # the whole frame as received, stored with the records
+    context: Any = None
+    undecoded: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Undecoded:
+    """A frame that is well framed and passes its checksum, but whose message type, or
+    variant of a type, this driver does not understand (DESIGN.md "How bytes flow" 8).
+
+    Real units send what their documents do not describe; that alone never ends a session.
+    The session keeps the frame raw beside the unit's records, counts it by
+    ``message_type`` and, once that is committed, writes ``send(Acknowledge(event))``: the
+    protocol's answer where the unit expects one, b"" where it expects none.
+    """
+
+    message_type: str  # a short label from a bounded set: "0x70", "0x0900", "codec 0x0d"
+    raw: bytes
+    detail: str = ""  # why it was not decoded; never quotes the frame (it may hold a secret)
     context: Any = None
 
 
@@ -175,7 +222,7 @@ class CommandResponse:
     context: Any = None
 
 
-InboundEvent = Login | Registration | RecordBatch | Heartbeat | TimeRequest | CommandResponse
+InboundEvent = Login | Registration | RecordBatch | Undecoded | Heartbeat | TimeRequest | CommandResponse
 
 
 # --- events from the gateway -----------------------------------------------------------
@@ -210,9 +257,9 @@ class RegistrationRefused:
 
 @dataclass(frozen=True)
 class Acknowledge:
-    """Acknowledge a RecordBatch (after its commit) or a Heartbeat."""
+    """Acknowledge a RecordBatch or an Undecoded frame (after its commit), or a Heartbeat."""
 
-    event: RecordBatch | Heartbeat
+    event: RecordBatch | Undecoded | Heartbeat
 
 
 @dataclass(frozen=True)

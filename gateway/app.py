@@ -82,6 +82,8 @@ def _register_metrics(runtime: Runtime) -> None:
     m.counter("fleetgate_frames_refused_total", "Connections closed for bad input, by driver and reason.")
     m.counter("fleetgate_acks_sent_total", "Acknowledgements sent after a commit, by driver.")
     m.counter("fleetgate_bytes_discarded_total", "Bytes skipped to find the next frame start, by driver.")
+    m.counter("fleetgate_frames_undecoded_total",
+              "Frames (or parts of frames) kept raw because the driver does not decode them, by driver and message type.")
     m.counter("fleetgate_records_stored_total", "New records committed.", lambda: [({}, store.records_new)])
     m.counter("fleetgate_records_duplicate_total", "Resent records dropped as duplicates.",
               lambda: [({}, store.records_duplicate)])

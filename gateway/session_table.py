@@ -4,6 +4,8 @@ repeated authentication failures."""
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
+from collections.abc import Hashable
 from typing import TYPE_CHECKING
 
 import trio
@@ -14,6 +16,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("gateway.sessions")
 
 DEADLINE_RESOLUTION = 0.25  # seconds between sweeps of the session deadlines
+NOTED_KEYS = 10_000  # (unit, kind) pairs remembered for once-only log lines
 
 
 class AuthThrottle:
@@ -44,6 +47,18 @@ class SessionTable:
         self._open: set[UnitSession] = set()
         self._by_vehicle: dict[str, UnitSession] = {}
         self.throttle = AuthThrottle()
+        self._noted: OrderedDict[Hashable, None] = OrderedDict()
+
+    def first_time(self, key: Hashable) -> bool:
+        """True the first time ``key`` is asked about: for log lines once per unit and kind.
+        Remembers the newest NOTED_KEYS keys, so no sender can grow it without bound."""
+        if key in self._noted:
+            self._noted.move_to_end(key)
+            return False
+        self._noted[key] = None
+        if len(self._noted) > NOTED_KEYS:
+            self._noted.popitem(last=False)
+        return True
 
     def track(self, session: UnitSession) -> None:
         self._open.add(session)

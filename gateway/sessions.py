@@ -36,6 +36,7 @@ from drivers.base import (
     RegistrationRefused,
     TimeAnswer,
     TimeRequest,
+    Undecoded,
     UnexpectedMessage,
 )
 from gateway.clock import now_text, utc_now
@@ -233,6 +234,8 @@ class UnitSession:
             event = await self._next_event()
             if isinstance(event, RecordBatch):
                 await self._ingest(event)
+            elif isinstance(event, Undecoded):
+                await self._keep_undecoded(event)
             elif isinstance(event, Heartbeat):
                 await self._send(self.codec.send(Acknowledge(event)))
             elif isinstance(event, TimeRequest):
@@ -292,12 +295,31 @@ class UnitSession:
         return True
 
     async def _ingest(self, batch: RecordBatch) -> None:
-        # The ACK is encoded now, in turn with the codec's other replies, and written by
-        # _committed once the records are durable: only then may the unit forget them.
-        # Meanwhile the session reads on; a unit that waits for its ACK sends nothing.
-        ack = self.codec.send(Acknowledge(batch))
+        for label in batch.undecoded:
+            self._note_undecoded(label, "kept raw in the record")
+        await self._persist_then_ack(batch.records, batch.raw, self.codec.send(Acknowledge(batch)))
+
+    async def _keep_undecoded(self, frame: Undecoded) -> None:
+        """A frame the driver does not understand is stored raw, for a later version to
+        decode, and answered as its protocol expects: it never costs the session."""
+        self._note_undecoded(frame.message_type, frame.detail)
+        kept = {"message_type": frame.message_type, "hex": frame.raw.hex().upper(), "detail": frame.detail}
+        record = Record(device_time=None, fields={"undecoded": kept})
+        await self._persist_then_ack((record,), frame.raw, self.codec.send(Acknowledge(frame)))
+
+    def _note_undecoded(self, message_type: str, detail: str) -> None:
+        self._count("fleetgate_frames_undecoded_total", message_type=message_type)
+        if self.runtime.sessions.first_time((self.driver.brand, self.unit_id, message_type)):
+            log.warning("%s unit %s sent %s, which the %s driver does not decode (%s): kept raw, session goes on",
+                        self.driver.brand, self.unit_id, message_type, self.driver.name, detail)
+
+    async def _persist_then_ack(self, records: tuple[Record, ...], raw: bytes, ack: bytes) -> None:
+        # The ACK is encoded by the caller, in turn with the codec's other replies, and
+        # written by _committed once the records are durable: only then may the unit
+        # forget them. Meanwhile the session reads on; a unit that waits for its ACK
+        # sends nothing.
         self._unacked += 1
-        await self.runtime.store.ingest_then(self._rows(batch.records, batch.raw), partial(self._committed, ack))
+        await self.runtime.store.ingest_then(self._rows(records, raw), partial(self._committed, ack))
         if self._unacked >= MAX_UNACKED:
             await self._acks_sent()
 
@@ -307,7 +329,7 @@ class UnitSession:
         if not self._unacked and self._acks_written is not None:
             self._acks_written.set()
             self._acks_written = None
-        if not self._may_ack:
+        if not self._may_ack or (error is None and not ack):
             return
         if error is not None:
             # No ACK for this packet nor any after it: the unit keeps and resends them.

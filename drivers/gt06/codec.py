@@ -21,7 +21,7 @@ from construct import ConstructError, StreamError, TerminatedError
 from drivers.base import (
     NEED_DATA, CodecState, Acknowledge, BufferedCodec, ChecksumError, CommandRequest, CommandResponse, FrameError, InboundEvent,
     LengthError, Login, LoginAccepted, LoginRejected, OutboundEvent, Position, ProtocolError, Record, RecordBatch,
-    TimeAnswer, TimeRequest, UnexpectedMessage, UnsupportedMessage, _NeedData,
+    TimeAnswer, TimeRequest, Undecoded, UnexpectedMessage, UnsupportedMessage, _NeedData,
 )
 from drivers.gt06 import frames
 
@@ -229,6 +229,8 @@ class Gt06Codec(BufferedCodec):
         if self.state is not State.ONLINE:
             raise RuntimeError(f"cannot send {type(event).__name__} before the login is accepted")
         if isinstance(event, Acknowledge):
+            if isinstance(event.event, Undecoded):
+                return b""  # nothing says what a unit expects for a type no document describes
             context = event.event.context
             if not (isinstance(context, tuple) and len(context) == 2):
                 raise RuntimeError("only events of this codec can be acknowledged")
@@ -300,6 +302,8 @@ class Gt06Codec(BufferedCodec):
         protocol = frame[header]
         content = frame[header + 1 : -6]
         serial = int.from_bytes(frame[-6:-4], "big")
+        if protocol not in frames.KNOWN and self.state is State.ONLINE:
+            return Undecoded(f"{protocol:#04x}", frame, "a protocol number this driver does not decode")
         if protocol not in frames.KNOWN:
             raise UnsupportedMessage(f"protocol number {protocol:#04x} is not supported")
         if self.state is State.REJECTED:

@@ -19,8 +19,8 @@ from construct import ConstructError, StreamError, TerminatedError
 from drivers.base import (
     NEED_DATA, Acknowledge, BufferedCodec, ChecksumError, CommandRequest, CommandResponse, FrameError, Heartbeat,
     InboundEvent, LengthError, Login, LoginAccepted, LoginRejected, OutboundEvent, Position, ProtocolError, Record,
-    RecordBatch, RefusalReason, Registration, RegistrationAccepted, RegistrationRefused, UnexpectedMessage,
-    UnsupportedMessage, _NeedData,
+    RecordBatch, RefusalReason, Registration, RegistrationAccepted, RegistrationRefused, Undecoded,
+    UnexpectedMessage, UnsupportedMessage, _NeedData,
 )
 from drivers.jt808 import frames
 from drivers.jt808.commands import command_body
@@ -61,7 +61,8 @@ class _Assembly:
 BEFORE_AUTH = frozenset({frames.REGISTRATION, frames.AUTHENTICATION, frames.HEARTBEAT})
 ONLINE_MESSAGES = frozenset({frames.HEARTBEAT, frames.LOCATION, frames.BATCH, frames.TERMINAL_RESPONSE,
                              frames.POSITION_REPLY, frames.CONTROL_REPLY})
-RESULT_WORDS = {0: "OK", 1: "FAILED", 2: "WRONG_MESSAGE", 3: "UNSUPPORTED"}  # 0x0001 result
+RESULT_WORDS = {0: "OK", 1: "FAILED", 2: "WRONG_MESSAGE", 3: "UNSUPPORTED"}  # 0x0001 / 0x8001 result
+RESULT_OK, RESULT_UNSUPPORTED = 0, 3
 REFUSAL_RESULTS = {RefusalReason.ALREADY_REGISTERED: 3, RefusalReason.UNKNOWN_UNIT: 4}  # 0x8100 result
 
 
@@ -139,7 +140,9 @@ class Jt808Codec(BufferedCodec):
             if self.state not in allowed or not isinstance(target.context, MessageContext):
                 raise RuntimeError(f"cannot acknowledge {type(target).__name__} in state {self.state.value}")
             # One 0x8001 per serial: a reassembled message acknowledges each of its packages.
-            return b"".join(self._general_response(target.context, serial, 0) for serial in target.context.serials)
+            # A message this driver does not decode is answered "not supported" (result 3).
+            result = RESULT_UNSUPPORTED if isinstance(target, Undecoded) else RESULT_OK
+            return b"".join(self._general_response(target.context, serial, result) for serial in target.context.serials)
         if isinstance(event, CommandRequest):
             if self.state is not State.ONLINE:
                 raise RuntimeError(f"cannot send a command in state {self.state.value}")
@@ -241,8 +244,6 @@ class Jt808Codec(BufferedCodec):
             raise UnexpectedMessage(f"a frame of terminal {unit_id} in the session of terminal {self.unit_id}")
         if message_id in BEFORE_AUTH and message_id not in ONLINE_MESSAGES:
             raise UnexpectedMessage(f"message {message_id:#06x} after the terminal authenticated")
-        if message_id not in ONLINE_MESSAGES:
-            raise UnsupportedMessage(f"message {message_id:#06x} is not supported")
 
     def _package(self, ctx: MessageContext, total: int, index: int, body: bytes, raw: bytes) -> InboundEvent | None:
         if not 1 <= index <= total:
@@ -268,6 +269,8 @@ class Jt808Codec(BufferedCodec):
 
     def _decode(self, ctx: MessageContext, body: bytes, raw: bytes) -> InboundEvent:
         message_id = ctx.message_id
+        if self.state is State.ONLINE and message_id not in ONLINE_MESSAGES:
+            return Undecoded(f"{message_id:#06x}", raw, "a message id this driver does not decode", context=ctx)
         try:
             if message_id == frames.HEARTBEAT:
                 return Heartbeat(raw=raw, context=ctx)  # the body is empty; a vendor's extra bytes are ignored

@@ -23,7 +23,7 @@ from construct import ConstructError, StreamError, TerminatedError
 from drivers.base import (
     NEED_DATA, CodecState, Acknowledge, BufferedCodec, ChecksumError, CommandRequest, CommandResponse, FrameError, Heartbeat,
     InboundEvent, LengthError, Login, LoginAccepted, LoginRejected, OutboundEvent, Position, ProtocolError, Record,
-    RecordBatch, UnexpectedMessage, UnsupportedMessage, _NeedData,
+    RecordBatch, Undecoded, UnexpectedMessage, UnsupportedMessage, _NeedData,
 )
 from drivers.teltonika import frames
 
@@ -188,8 +188,8 @@ class TeltonikaCodec(BufferedCodec):
         if self.state is not State.ONLINE:
             raise RuntimeError(f"cannot send {type(event).__name__} before the login is accepted")
         if isinstance(event, Acknowledge):
-            if isinstance(event.event, Heartbeat):
-                return b""  # the keepalive byte has no answer
+            if isinstance(event.event, Heartbeat | Undecoded):
+                return b""  # the keepalive byte has no answer; nor has a codec we do not know
             # The unit compares this count with what it sent and resends on a mismatch.
             return len(event.event.records).to_bytes(4, "big")
         if isinstance(event, CommandRequest):
@@ -263,7 +263,7 @@ class TeltonikaCodec(BufferedCodec):
             return self._record_batch(body, frame)
         if codec_id == frames.CODEC_12:
             return self._command_response(body, frame)
-        raise UnsupportedMessage(f"codec id {codec_id:#04x} is not supported")
+        return Undecoded(f"codec {codec_id:#04x}", frame, "a codec id this driver does not decode")
 
     def _record_batch(self, body: bytes, frame: bytes) -> RecordBatch:
         codec_id, raws, n2 = decode_avl_body(body)

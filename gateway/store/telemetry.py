@@ -39,8 +39,8 @@ _UPSERT_STATE = "INSERT INTO vehicle_state (vehicle_id, property, value, recorde
 
 
 def persist_batches(conn: WriterConnection, batches: list[BatchRows]) -> int:
-    """Store many units' records, frames, state and VehicleStateRecorded events in a few
-    multi-row statements; return how many records were new (resends of stored records
+    """Store many units' records, frames, state and VehicleStateRecorded events (for
+    records that gave state) in a few multi-row statements; return how many records were new (resends of stored records
     are dropped by their duplicate key).
 
     One statement per table, not per row: the sqlite3 module releases the GIL around
@@ -58,6 +58,8 @@ def persist_batches(conn: WriterConnection, batches: list[BatchRows]) -> int:
             records.append((batch.vehicle_id, batch.brand, batch.unit_id, record.recorded_at, batch.received_at,
                             record.duplicate_key, record.state, record.raw, frame))
             frame = None
+        if not batch.state:
+            continue  # nothing a subscriber could read: a frame kept raw, a record without a fix
         states.extend((batch.vehicle_id, prop, value, at) for prop, (at, value) in batch.state.items())
         data = ",".join(f'"{prop}":{{"timestamp":"{at}","value":{value}}}' for prop, (at, value) in batch.state.items())
         events.append(new_event(conn, "VehicleStateRecorded", batch.vehicle_id, batch.brand, batch.unit_id,

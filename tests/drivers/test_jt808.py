@@ -14,7 +14,8 @@ from drivers.base import (
 from drivers.jt808 import DRIVER, Jt808Codec, frames
 from drivers.jt808.codec import MessageContext, State
 from tests.drivers.vectors import (
-    Vector, assert_breaks, assert_breaks_byte_by_byte, assert_partial, byte_by_byte, exhaust, feed, groups, mutate,
+    Vector, assert_breaks, assert_breaks_byte_by_byte, assert_partial, assert_undecoded, byte_by_byte, exhaust, feed,
+    groups, mutate,
     parse_time,
 )
 
@@ -69,6 +70,7 @@ def test_vector_file_covers_the_brief():
             "escape-example"} <= names
     assert {v.error for v in INVALID} == {base.ChecksumError, base.FrameError, base.LengthError,
                                           base.UnsupportedMessage, base.UnexpectedMessage}
+    assert any(v.expect["event"] == "Undecoded" for v in VALID)
     assert {v.extra.get("session", {}).get("protocol_version") for v in FROM_UNIT if v.state == "online"} == {None, 1}
 
 
@@ -94,6 +96,8 @@ def test_valid_vector_decodes_to_expected_event(vector: Vector):
         assert all(r.device_time is None or r.device_time.utcoffset().total_seconds() == 0 for r in event.records)
         if isinstance(event, CommandResponse):
             assert (event.text, event.correlation) == (expect["text"], expect["correlation"])
+    elif isinstance(event, base.Undecoded):
+        assert_undecoded(event, vector)
     else:
         assert isinstance(event, Heartbeat) and event.raw == vector.data
     assert codec.buffered == 0

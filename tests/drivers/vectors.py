@@ -199,6 +199,14 @@ def assert_partial(codec: base.Codec, data: bytes, size: int) -> None:
     assert codec.buffered == size, f"{codec.buffered} bytes buffered, not {size}"
 
 
+def assert_undecoded(event: base.InboundEvent, vector: Vector) -> None:
+    """A frame the driver keeps raw: the whole frame, under the expected message type."""
+    assert isinstance(event, base.Undecoded), f"{event!r} is not Undecoded"
+    assert event.message_type == vector.expect["message_type"], event.message_type
+    assert event.raw == vector.data, "the whole frame is kept"
+    assert event.detail and event.raw.hex() not in event.detail.lower()
+
+
 def mutate(data: st.DataObject, frame: bytes) -> bytes:
     """``frame`` with 1 to 4 bytes overwritten at positions and with values hypothesis draws."""
     mutated = bytearray(frame)

@@ -59,7 +59,6 @@ async def test_unknown_unit_is_rejected_and_seen(gateway, api):
     ("bad-crc", "checksum"),
     ("n1-differs-from-n2", "frame"),
     ("length-beyond-max-frame", "length"),
-    ("unknown-codec-id", "unsupported"),
     ("codec12-command-from-unit", "unexpected"),
 ])
 async def test_bad_frames_close_the_connection_without_ack(gateway, api, vehicle, unit, name, reason):
