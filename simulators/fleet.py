@@ -186,6 +186,12 @@ async def run_units(
     return report
 
 
+# What a simulated unit sends: the document alone, or the document and what units in the
+# field send besides (other message types, variants, odd identities), as a real fleet does.
+STANDARD, FIELD = "standard", "field"
+PROFILES = (STANDARD, FIELD)
+
+
 def add_common_arguments(
     parser: argparse.ArgumentParser, *, protocol: str, port: int, units: str = "units", samples: str = "locations"
 ) -> None:
@@ -196,4 +202,9 @@ def add_common_arguments(
     parser.add_argument("--interval", type=float, default=10.0, help=f"seconds between {samples} (default 10)")
     parser.add_argument(
         "--duration", type=float, default=None, help="stop after this many seconds (default: run until interrupted)"
+    )
+    parser.add_argument(
+        "--profile", choices=PROFILES, default=STANDARD,
+        help=f"'{STANDARD}': only what the {protocol} document describes; '{FIELD}': mix in the message types, "
+             "variants and identities real units send beside it (default standard)",
     )
