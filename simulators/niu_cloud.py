@@ -259,6 +259,39 @@ def create_app(cloud: SimulatedCloud) -> FastAPI:
     return app
 
 
+class _WholeAnswers:
+    """The connection as hypercorn sees it, sending an answer's head together with its
+    body. hypercorn writes them apart; NIU's web servers send a small answer in one piece,
+    and a client that closes its session once the head is in (the PyPI niu library does)
+    would lose a body that comes a moment later."""
+
+    def __init__(self, stream: trio.SocketStream) -> None:
+        self._stream, self._head = stream, b""
+
+    @property
+    def socket(self) -> Any:
+        return self._stream.socket
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        data = bytes(data)
+        if data.startswith(b"HTTP/") and not self._head:
+            self._head = data
+            await trio.lowlevel.checkpoint()
+            return
+        data, self._head = self._head + data, b""
+        await self._stream.send_all(data)
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        return await self._stream.receive_some(max_bytes)
+
+    async def send_eof(self) -> None:
+        await self.send_all(b"")
+        await self._stream.send_eof()
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
 async def serve(cloud: SimulatedCloud, host: str = "127.0.0.1", port: int = DEFAULT_PORT, *,
                 task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve the cloud over HTTP/1.1 until cancelled; ``task_status.started(bound port)``."""
@@ -271,7 +304,7 @@ async def serve(cloud: SimulatedCloud, host: str = "127.0.0.1", port: int = DEFA
     bound = listeners[0].socket.getsockname()[1]
 
     async def handle(stream: trio.SocketStream) -> None:
-        await TCPServer(asgi, config, context, {}, stream)
+        await TCPServer(asgi, config, context, {}, _WholeAnswers(stream))
 
     async with trio.open_nursery() as nursery:
         await nursery.start(trio.serve_listeners, handle, listeners)
