@@ -53,6 +53,8 @@ SERIAL = re.compile(r"^[A-Z0-9]{6,32}$")
 STATUS_UNKNOWN_SCOOTER = 10004
 STATUS_SCOOTER_OFFLINE = 10005
 STATUS_UNKNOWN_COMMAND = 10006
+# The bad-token answer as captured (spec.md §2): "login information wrong".
+TOKEN_ERROR = answer("", STATUS_TOKEN_ERROR, "登录信息错误", "Fail!TOKEN ERROR")
 
 
 def serial_for(index: int) -> str:
@@ -158,9 +160,9 @@ class SimulatedCloud:
         if self.faults.token_errors > 0:
             self.faults.token_errors -= 1
             self.served["token_error"] += 1
-            return answer(status=STATUS_TOKEN_ERROR, desc="Fail!TOKEN ERROR")
+            return TOKEN_ERROR
         if not self.logins.valid(token):
-            return answer(status=STATUS_TOKEN_ERROR, desc="Fail!TOKEN ERROR")
+            return TOKEN_ERROR
         return None
 
     def _known(self, sn: str) -> SimScooter | None:

@@ -29,8 +29,8 @@ OK_DESC = "成功"  # what the cloud says on success ("success")
 Answer = tuple[int, dict[str, Any]]
 
 
-def answer(data: Any = None, status: int = 0, desc: str = OK_DESC) -> dict[str, Any]:
-    return {"status": status, "desc": desc, "trace": desc, "data": data if data is not None else {}}
+def answer(data: Any = None, status: int = 0, desc: str = OK_DESC, trace: str | None = None) -> dict[str, Any]:
+    return {"status": status, "desc": desc, "trace": trace or desc, "data": data if data is not None else {}}
 
 
 def _same(given: str, expected: str) -> bool:
