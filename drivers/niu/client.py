@@ -169,8 +169,8 @@ class NiuClient:
     async def _mileage(self, sn: str) -> float | None:
         try:
             return parse_mileage(await self._call("POST", TALLY_PATH, data={"sn": sn}))
-        except NiuError as exc:  # the status alone is worth storing: the odometer waits for the next poll
-            log.info("NIU cloud gave no overall tally for %s: %s", sn, exc)
+        except (NiuError, NiuProtocolError) as exc:  # the status alone is worth storing
+            log.debug("NIU cloud gave no overall tally for %s: %s", sn, exc)
             return None
 
     async def send_command(self, sn: str, cloud_type: str) -> None:

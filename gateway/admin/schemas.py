@@ -103,7 +103,7 @@ class VehiclePatch(Body):
     _tags = field_validator("tags")(_check_tags)
 
 
-Login = Annotated[StrictStr, Field(min_length=1, max_length=256)]
+Identity = Annotated[StrictStr, Field(min_length=1, max_length=256)]
 SecretText = Annotated[StrictStr, Field(min_length=1, max_length=1024)]
 
 
@@ -113,15 +113,15 @@ class CredentialsIn(Body):
 
     brand: StrictStr
     name: Annotated[StrictStr, Field(min_length=1, max_length=100)]
-    client_id: Login | None = None
+    client_id: Identity | None = None
     client_secret: SecretText | None = None
-    account: Login | None = None
+    account: Identity | None = None
     password: SecretText | None = None
 
 
 class CredentialsPatch(Body):
     name: Annotated[StrictStr, Field(min_length=1, max_length=100)] | None = None
-    client_id: Login | None = None
+    client_id: Identity | None = None
     client_secret: SecretText | None = None
-    account: Login | None = None
+    account: Identity | None = None
     password: SecretText | None = None

@@ -12,6 +12,7 @@ import logging
 import pytest
 
 from drivers.niu.login import password_md5
+from gateway.config import load_config
 from simulators.niu_cloud import SimulatedCloud, serve
 from tests.conftest import eventually
 from tests.gateway.seed import niu_account, niu_vehicle
@@ -92,3 +93,13 @@ async def test_a_wrong_password_is_credentials_rejected(gateway, api, cloud, cap
     # The owner fixes the password: it takes effect without a restart.
     assert (await api.patch(f"/credentials/{created['id']}", json={"password": PASSWORD})).status_code == 200
     assert (await api.post("/vehicles", json=niu_vehicle(created["id"]))).status_code == 201
+
+
+def test_account_and_app_hosts_default_to_base_url(tmp_path):
+    config = tmp_path / "fleetgate.toml"
+    config.write_text('[drivers.niu]\nbase_url = "http://niu.test:1"\n')
+    niu = load_config(config).drivers.niu
+    assert (niu.account_host, niu.app_host) == ("http://niu.test:1", "http://niu.test:1")
+    config.write_text('[drivers.niu]\naccount_url = "https://account-fk.niu.com"\napp_url = "https://app-api-fk.niu.com"\n')
+    niu = load_config(config).drivers.niu
+    assert (niu.account_host, niu.app_host) == ("https://account-fk.niu.com", "https://app-api-fk.niu.com")
