@@ -257,7 +257,8 @@ def create_app(cloud: SimulatedCloud) -> FastAPI:
         data_route(path, ["GET"], per_scooter(lambda s: s.index_info(cloud.assumptions)))
     data_route("/v3/motor_data/battery_info", ["GET"], per_scooter(SimScooter.battery_info))
     data_route("/motoinfo/overallTally", ["POST"], per_scooter(lambda s: s.overall_tally(cloud.clock())))
-    data_route("/v5/cmd/creat", ["POST"], lambda _r, fields: cloud.command(fields.get("sn", ""), fields.get("type", "")))
+    data_route("/v5/cmd/creat", ["POST"],
+               lambda _r, fields: cloud.command(fields.get("sn", ""), fields.get("type", "")))
     return app
 
 

@@ -51,7 +51,8 @@ async def test_account_credentials_lifecycle(api, gateway):
 
     refused = await api.patch(f"/credentials/{body['id']}", json={"client_secret": "x"})
     assert refused.status_code == 400 and "'client_secret' does not belong to account" in refused.json()["detail"]
-    rotated = await api.patch(f"/credentials/{body['id']}", json={"password": "n3w-Passw0rd", "account": "r2@example.com"})
+    rotated = await api.patch(f"/credentials/{body['id']}",
+                              json={"password": "n3w-Passw0rd", "account": "r2@example.com"})
     assert rotated.status_code == 200 and rotated.json()["account"] == "r2@example.com"
     assert await gateway.registry.credentials_secret(body["id"]) == "n3w-Passw0rd"
     for response in (*answers, refused, rotated):

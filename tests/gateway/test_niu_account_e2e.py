@@ -61,7 +61,8 @@ async def test_an_account_end_to_end(gateway, api, cloud, caplog):
 
     state = await eventually(polled, timeout=15)
     assert state["mileage_in_kilometers"]["value"] == pytest.approx(cloud.scooter(SEED).odometer_km, abs=0.1)
-    assert state["fuel_level_in_percent"]["value"] == pytest.approx(cloud.scooter(SEED).charges()["compartmentA"], abs=1)
+    charge = cloud.scooter(SEED).charges()["compartmentA"]
+    assert state["fuel_level_in_percent"]["value"] == pytest.approx(charge, abs=1)
     assert state["top_case_lock"]["value"] == "LOCKED" and state["driving_enabled"]["value"] is True
     assert (await api.get(f"/vehicles/{vehicle_id}")).json()["life_status"]["value"] == "ONLINE"
 
@@ -100,6 +101,7 @@ def test_account_and_app_hosts_default_to_base_url(tmp_path):
     config.write_text('[drivers.niu]\nbase_url = "http://niu.test:1"\n')
     niu = load_config(config).drivers.niu
     assert (niu.account_host, niu.app_host) == ("http://niu.test:1", "http://niu.test:1")
-    config.write_text('[drivers.niu]\naccount_url = "https://account-fk.niu.com"\napp_url = "https://app-api-fk.niu.com"\n')
+    config.write_text('[drivers.niu]\naccount_url = "https://account-fk.niu.com"\n'
+                      'app_url = "https://app-api-fk.niu.com"\n')
     niu = load_config(config).drivers.niu
     assert (niu.account_host, niu.app_host) == ("https://account-fk.niu.com", "https://app-api-fk.niu.com")
