@@ -1,6 +1,7 @@
-"""A NIU cloud for bench tests: NIU's account host and app-API host on one port, as public
-clients find them, plus the assumed fleet token endpoint; scooters that live, and faults
-switched on and off at run time.
+"""A NIU cloud for bench tests: NIU's account and app-API hosts on one port.
+
+Both hosts' paths as public clients find them, plus the assumed fleet token endpoint;
+scooters that live, and faults switched on and off at run time.
 
 It answers the way protocol_specs/niu/spec.md says the real cloud does: the envelope
 ``{status, desc, trace, data}`` with HTTP 200 for its own errors, 1131 for a bad or expired
@@ -320,9 +321,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scooters", type=int, default=None,
                         help="number of scooters; named --serials first, then generated ones (default 1)")
     parser.add_argument("--serials", default="", help=f"comma-separated serials, e.g. {SEED_SERIAL}")
-    parser.add_argument("--account", help=f"a NIU account (e-mail or phone) that may sign in as NIU's app "
-                                          f"does; its password comes from ${ACCOUNT_PASSWORD_ENV}")
-    parser.add_argument("--client-id", help="a fleet client id the cloud accepts (the assumed fleet API)")
+    parser.add_argument("--account", metavar="EMAIL",
+                        help=f"a NIU account (e-mail or phone) that may sign in as NIU's app does; its password "
+                             f"comes from ${ACCOUNT_PASSWORD_ENV}")
+    parser.add_argument("--client-id", metavar="ID", help="a fleet client id the cloud accepts (the assumed fleet API)")
     parser.add_argument("--client-secret", default=None,
                         help=f"the client secret it accepts; better through ${SECRET_ENV} (a command "
                              "line is visible to every user of the machine)")
