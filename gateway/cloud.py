@@ -1,6 +1,6 @@
-"""Cloud-connected vehicles (NIU): one client per shared-credentials record, a poller
-that keeps every attached scooter's state, unit checks for POST /vehicles and commands
-confirmed by the state they change.
+"""Cloud-connected vehicles (NIU): one client per shared-credentials record (a NIU account
+or fleet client credentials), a poller that keeps every attached scooter's state, unit
+checks for POST /vehicles and commands confirmed by the state they change.
 
 A poll is stored like a TCP unit's sample (same writer, same state rules, same
 events); the cloud's `isConnected` and the freshness of its answers set life status.
@@ -27,6 +27,7 @@ from gateway.store import queries as q
 log = logging.getLogger(__name__)
 
 COMMAND_POLL = 1.0  # seconds between state checks while a command waits for its effect
+REQUESTS_PER_POLL = 2  # the scooter's status and its overall tally (the odometer)
 
 
 class CredentialsRefused(DomainError):
@@ -44,7 +45,7 @@ class CloudFleet:
         self._clients: dict[str, NiuClient] = {}
         # A fleet of thousands must not exceed the configured request rate: polls are
         # started no faster than this, and only so many run at once.
-        self._spacing = 1.0 / config.max_requests_per_second
+        self._spacing = REQUESTS_PER_POLL / config.max_requests_per_second
         self._concurrent = trio.CapacityLimiter(config.max_concurrent_requests)
         metrics = runtime.metrics
         metrics.counter("fleetgate_cloud_polls_total", "NIU state polls by result.")
@@ -70,9 +71,13 @@ class CloudFleet:
         client = self._clients.get(credentials_id)
         if client is None:
             row = await self.runtime.registry.get_credentials(credentials_id)
-            secret = await self.runtime.registry.client_secret(credentials_id)
-            client = NiuClient(self.config.base_url, row["client_id"], secret, http=self._http,
-                               timeout=self.config.request_timeout)
+            secret = await self.runtime.registry.credentials_secret(credentials_id)
+            options = {"http": self._http, "timeout": self.config.request_timeout}
+            if row["kind"] == "account":
+                client = NiuClient.account(self.config.account_host, self.config.app_host, row["client_id"], secret,
+                                           **options)
+            else:
+                client = NiuClient.fleet(self.config.base_url, row["client_id"], secret, **options)
             self._clients[credentials_id] = client
         return client
 
@@ -84,7 +89,8 @@ class CloudFleet:
             with trio.fail_after(self.config.request_timeout * 2):
                 return [listing.sn for listing in await client.list_scooters()]
         except CredentialsRejected:
-            raise CredentialsRefused("NIU's cloud rejected these credentials' client id or secret.") from None
+            what = "account or password" if client.login.kind == "account" else "client id or secret"
+            raise CredentialsRefused(f"NIU's cloud rejected these credentials' {what}.") from None
         except (CloudUnavailable, NiuError, NiuProtocolError, trio.TooSlowError):
             raise CloudDown("NIU's cloud could not be reached; try again later.") from None
 

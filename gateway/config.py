@@ -81,11 +81,23 @@ class Jt808ListenerConfig(ListenerConfig):
 
 class NiuConfig(_Section):
     enabled: bool = True
-    base_url: str = "http://127.0.0.1:8808"  # the bundled NIU cloud simulator's default
+    base_url: str = "http://127.0.0.1:8808"  # fleet API (client credentials); the bundled simulator's default
+    # NIU account credentials sign in at the account host and read from the app-API host;
+    # unset, each is base_url (the simulator serves both on one port).
+    account_url: str | None = None
+    app_url: str | None = None
     poll_interval: float = Field(30, gt=0)  # seconds between two polls of one scooter
     max_requests_per_second: float = Field(20, gt=0)  # polls started per second, fleet-wide
     max_concurrent_requests: int = Field(16, ge=1)
     request_timeout: float = Field(10, gt=0)
+
+    @property
+    def account_host(self) -> str:
+        return self.account_url or self.base_url
+
+    @property
+    def app_host(self) -> str:
+        return self.app_url or self.base_url
 
 
 class DriversConfig(_Section):

@@ -70,6 +70,7 @@ async def _poll(check, timeout: float = 30.0):
 
 NIU_MODEL = "01F4XW6QHWKT4HMSFDZ9CCQH1G"  # NIU N1 with top case
 NIU_SCOOTERS = ["NBSG4C7B40647G5M", "NBSG4C7B40647G5N"]
+NIU_ACCOUNT = "demo@fleetgate.invalid"
 
 
 async def _demo(data_dir: Path) -> None:
@@ -77,8 +78,8 @@ async def _demo(data_dir: Path) -> None:
     for fleet in FLEETS:
         listener = config.listener(fleet.driver)
         listener.host, listener.port = "127.0.0.1", 0
-    niu_secret = secrets.token_urlsafe(12)
-    cloud = niu_cloud.SimulatedCloud(NIU_SCOOTERS, "demo-fleet", niu_secret, command_delay=0.5)
+    niu_password = secrets.token_urlsafe(12)
+    cloud = niu_cloud.SimulatedCloud(NIU_SCOOTERS, account=(NIU_ACCOUNT, niu_password), command_delay=0.5)
     async with trio.open_nursery() as nursery:
         cloud_port = await nursery.start(niu_cloud.serve, cloud, "127.0.0.1", 0)
         config.drivers.niu.base_url, config.drivers.niu.poll_interval = f"http://127.0.0.1:{cloud_port}", 1.0
@@ -93,7 +94,7 @@ async def _demo(data_dir: Path) -> None:
         transport = httpx.AsyncHTTPTransport(uds=str(config.admin_socket))
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost", timeout=30) as api:
             await _walk_through(api, runtime, passwords)
-            await _niu(api, niu_secret, cloud_port)
+            await _niu(api, niu_password, cloud_port)
             await _summary(api, runtime)
         nursery.cancel_scope.cancel()
 
@@ -151,13 +152,14 @@ async def _walk_through(api: httpx.AsyncClient, runtime, passwords: dict[str, li
 
 
 
-async def _niu(api: httpx.AsyncClient, secret: str, cloud_port: int) -> None:
+async def _niu(api: httpx.AsyncClient, password: str, cloud_port: int) -> None:
     step = len(FLEETS) + 4
     say(f"\n{step}. NIU scooters are reached through NIU's cloud (here its simulator on port {cloud_port})")
-    say("   with the fleet's shared credentials, stored once (POST /credentials; the secret is write-only):")
+    say("   with the NIU account they belong to, signed in as NIU's app does and stored once")
+    say("   (POST /credentials; the password is write-only):")
     credentials = (await api.post("/credentials", json={"brand": "NIU", "name": "Demo fleet",
-                                                        "client_id": "demo-fleet", "client_secret": secret})).json()
-    say(_indent(table([credentials], [("id", "id"), ("name", "name"), ("client id", "client_id")])))
+                                                        "account": NIU_ACCOUNT, "password": password})).json()
+    say(_indent(table([credentials], [("id", "id"), ("name", "name"), ("kind", "kind"), ("account", "account")])))
     listed = (await api.get("/telematics-brands/NIU/available-telematics-units")).json()["items"]
     say(f"   the cloud lists {len(listed)} scooters under them: {', '.join(u['id'] for u in listed)}")
     vehicle_ids = []

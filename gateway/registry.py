@@ -296,17 +296,21 @@ class Registry:
 
     # --- credentials -----------------------------------------------------------------
 
-    async def add_credentials(self, brand: Brand, name: str, client_id: str, client_secret: str) -> dict[str, Any]:
+    async def add_credentials(self, brand: Brand, name: str, fields: dict[str, str]) -> dict[str, Any]:
+        """``fields`` holds one kind's pair (CREDENTIAL_FIELDS), e.g. account and password."""
         if brand.credential_kind is not CredentialKind.SHARED:
             raise Invalid(f"{brand.name} does not use shared credentials.", "brand")
+        kind = credentials_kind(fields)
+        identity, secret = CREDENTIAL_FIELDS[kind]
         now = now_text()
         credentials_id = ids.ulid()
         row = {
             "id": credentials_id,
             "brand": brand.name,
             "name": name,
-            "client_id": client_id,
-            "client_secret": self.box.encrypt(client_secret, _secret_binding(credentials_id)),
+            "kind": kind,
+            "client_id": fields[identity],
+            "client_secret": self.box.encrypt(fields[secret], _secret_binding(credentials_id, kind)),
             "created_at": now,
             "modified_at": now,
         }
@@ -323,14 +327,24 @@ class Registry:
         return await self.store.read(q.list_credentials, brand, after, limit)
 
     async def update_credentials(self, credentials_id: str, changes: dict[str, str]) -> dict[str, Any]:
-        changes = dict(changes)
-        if "client_secret" in changes:
-            changes["client_secret"] = self.box.encrypt(changes["client_secret"], _secret_binding(credentials_id))
-        if changes:
-            changes["modified_at"] = now_text()
+        """``changes``: the name and either field of the credentials' own kind (a rotated
+        secret, a renamed client id or account); the kind itself never changes."""
+        kind = (await self.get_credentials(credentials_id))["kind"]
+        identity, secret = CREDENTIAL_FIELDS[kind]
+        foreign = sorted(set(changes) - {"name", identity, secret})
+        if foreign:
+            raise Invalid(f"'{foreign[0]}' does not belong to {kind} credentials, which take "
+                          f"'{identity}' and '{secret}'.", foreign[0])
+        columns: dict[str, Any] = {"name": changes["name"]} if "name" in changes else {}
+        if identity in changes:
+            columns["client_id"] = changes[identity]
+        if secret in changes:
+            columns["client_secret"] = self.box.encrypt(changes[secret], _secret_binding(credentials_id, kind))
+        if columns:
+            columns["modified_at"] = now_text()
 
             def update(conn: sqlite3.Connection) -> None:
-                if not q.update_credentials(conn, credentials_id, changes):
+                if not q.update_credentials(conn, credentials_id, columns):
                     raise NotFound(f"There are no credentials with id '{credentials_id}'.")
 
             await self.store.write(update)
@@ -338,11 +352,13 @@ class Registry:
                 callback(credentials_id)
         return await self.get_credentials(credentials_id)
 
-    async def client_secret(self, credentials_id: str) -> str:
-        blob = await self.store.read(q.get_credentials_secret, credentials_id)
-        if blob is None:
+    async def credentials_secret(self, credentials_id: str) -> str:
+        """The client secret or the account password, decrypted, for the cloud client."""
+        found = await self.store.read(q.get_credentials_secret, credentials_id)
+        if found is None:
             raise NotFound(f"There are no credentials with id '{credentials_id}'.")
-        return self.box.decrypt(blob, _secret_binding(credentials_id))
+        kind, blob = found
+        return self.box.decrypt(blob, _secret_binding(credentials_id, kind))
 
     async def remove_credentials(self, credentials_id: str) -> None:
         def delete(conn: sqlite3.Connection) -> None:
@@ -372,5 +388,24 @@ def _password_binding(brand: str, unit_id: str) -> str:
     return f"unit-password:{brand}:{unit_id}"
 
 
-def _secret_binding(credentials_id: str) -> str:
-    return f"client-secret:{credentials_id}"
+def _secret_binding(credentials_id: str, kind: str) -> str:
+    # Bound to the kind too: a client secret cannot be decrypted as an account password.
+    return f"client-secret:{credentials_id}" if kind == "client" else f"{kind}-password:{credentials_id}"
+
+
+# The API's field names of each kind of shared credentials: (identity, secret).
+CREDENTIAL_FIELDS = {"client": ("client_id", "client_secret"), "account": ("account", "password")}
+
+
+def credentials_kind(fields: dict[str, str]) -> str:
+    """The kind whose pair ``fields`` holds; a half pair, both pairs or none is refused."""
+    kinds = [kind for kind, pair in CREDENTIAL_FIELDS.items() if set(pair) & set(fields)]
+    if len(kinds) != 1:
+        choice = ("'client_id' and 'client_secret' (fleet client credentials) or 'account' and 'password' "
+                  "(a NIU account)")
+        raise Invalid(f"Give either {choice}, not both." if kinds else f"Credentials need {choice}.",
+                      "client_id")
+    for name in CREDENTIAL_FIELDS[kinds[0]]:
+        if name not in fields:
+            raise Invalid(f"The property '{name}' is required.", name)
+    return kinds[0]

@@ -1,9 +1,11 @@
-"""NIU scooters through NIU's cloud, with a fleet's shared client id / client secret.
+"""NIU scooters through NIU's cloud, with stored shared credentials: a NIU account (the way
+NIU's app signs in) or a fleet's client id / client secret.
 
 No listener and no codec: the gateway polls each attached scooter's state with
-``NiuClient`` (client.py), maps it with ``state_properties`` (parse.py) and confirms
-commands with ``confirmed`` (commands.py). What is observed of NIU's cloud and what is
-assumed: protocol_specs/niu/spec.md.
+``NiuClient`` (client.py, logins in login.py), maps it with ``state_properties``
+(mapping.py, answers parsed by parse.py) and confirms commands with ``confirmed``
+(commands.py). What is observed of NIU's cloud and what is assumed:
+protocol_specs/niu/spec.md.
 """
 
 from drivers.base import CredentialKind, Driver, Transport
@@ -17,18 +19,16 @@ from drivers.niu.client import (
     RateLimited,
 )
 from drivers.niu.commands import CAPABILITIES, CLOUD_COMMANDS, cloud_commands, confirmed, encode_command
+from drivers.niu.login import AccountLogin, FleetLogin, Login
+from drivers.niu.mapping import driving_enabled, record_from_state, state_from_record, state_properties
 from drivers.niu.parse import (
     ASSUMED,
     NiuAssumptions,
     NiuProtocolError,
     NiuState,
     ScooterListing,
-    driving_enabled,
     parse_scooter_list,
     parse_state,
-    record_from_state,
-    state_from_record,
-    state_properties,
 )
 
 DRIVER = Driver(
@@ -49,9 +49,12 @@ __all__ = [
     "CAPABILITIES",
     "CLOUD_COMMANDS",
     "DRIVER",
+    "AccountLogin",
     "ClientStats",
     "CloudUnavailable",
     "CredentialsRejected",
+    "FleetLogin",
+    "Login",
     "NiuAssumptions",
     "NiuClient",
     "NiuCloudError",

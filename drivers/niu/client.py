@@ -1,11 +1,13 @@
-"""An async client for NIU's cloud with one fleet's shared credentials (trio, httpx).
+"""An async client for NIU's cloud with one stored credentials record (trio, httpx).
 
-One client per stored credentials record; the gateway's pollers and commands share it.
-It gets a token on first use and renews it before it expires, logs in again once when
-the cloud answers 1131 (bad or expired token), and backs off with jitter on transport
-errors, timeouts, HTTP 5xx and the login rate limit (20021), a bounded number of times.
-The client secret lives in a wrapper whose repr is ``***`` and is scrubbed from every
-message built from the cloud's text: it never reaches a log line, an exception or a repr.
+One client per record, a NIU account or fleet client credentials (login.py); the gateway's
+pollers and commands share it. It gets a token on first use at the login's host and
+renews it before it expires, logs in again once when the cloud answers 1131 (bad or
+expired token), and backs off with jitter on transport errors, timeouts, HTTP 5xx and the
+login rate limit (20021), a bounded number of times. Data and commands go to the app-API
+host. The secret (and an account password's MD5) lives in wrappers whose repr is ``***``
+and is scrubbed from every message built from the cloud's text: it never reaches a log
+line, an exception or a repr.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import httpx
 import trio
 
+from drivers.niu.login import AccountLogin, FleetLogin, Login, Secret
 from drivers.niu.parse import (
     ASSUMED,
     STATUS_OK,
@@ -31,6 +34,7 @@ from drivers.niu.parse import (
     ScooterListing,
     TokenGrant,
     envelope,
+    parse_mileage,
     parse_scooter_list,
     parse_state,
     parse_token,
@@ -40,6 +44,7 @@ log = logging.getLogger(__name__)
 
 LIST_PATH = "/v5/scooter/list"
 STATE_PATH = "/v5/scooter/motor_data/index_info"
+TALLY_PATH = "/motoinfo/overallTally"
 COMMAND_PATH = "/v5/cmd/creat"  # sic
 USER_AGENT = "fleetgate-niu/0.1"
 
@@ -58,7 +63,7 @@ class NiuError(NiuCloudError):
 
 
 class CredentialsRejected(NiuError):
-    """The cloud refuses this client id / client secret."""
+    """The cloud refuses this account and password, or this client id and secret."""
 
 
 class CloudUnavailable(NiuCloudError):
@@ -67,21 +72,6 @@ class CloudUnavailable(NiuCloudError):
 
 class RateLimited(CloudUnavailable):
     """The cloud kept answering 20021 (login rate limit) through the retries."""
-
-
-class _Secret:
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "'***'"
-
-    __str__ = __repr__
 
 
 @dataclass
@@ -112,9 +102,8 @@ class ClientStats:
 class NiuClient:
     def __init__(
         self,
-        base_url: str,
-        client_id: str,
-        client_secret: str,
+        app_url: str,
+        login: Login,
         *,
         http: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,  # wall clock: NIU's expiries are epoch seconds
@@ -126,9 +115,8 @@ class NiuClient:
         assumptions: NiuAssumptions = ASSUMED,
         jitter: Callable[[], float] = random.random,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._client_id = client_id
-        self._secret = _Secret(client_secret)
+        self.app_url = app_url.rstrip("/")
+        self.login = login
         self._own_http = http is None
         self._http = http if http is not None else httpx.AsyncClient()
         self._clock, self._timeout, self._attempts = clock, timeout, max(1, attempts)
@@ -139,12 +127,17 @@ class NiuClient:
         self._login_lock = trio.Lock()  # one login at a time, however many pollers wait
         self.stats = ClientStats()
 
-    def __repr__(self) -> str:
-        return f"NiuClient(base_url={self.base_url!r}, client_id={self._client_id!r})"
+    @classmethod
+    def account(cls, account_url: str, app_url: str, account: str, password: str, **options: Any) -> NiuClient:
+        return cls(app_url, AccountLogin.of(account_url, account, password), **options)
 
-    @property
-    def client_id(self) -> str:
-        return self._client_id
+    @classmethod
+    def fleet(cls, base_url: str, client_id: str, client_secret: str, **options: Any) -> NiuClient:
+        login = FleetLogin.of(base_url, client_id, client_secret, options.get("assumptions", ASSUMED))
+        return cls(base_url, login, **options)
+
+    def __repr__(self) -> str:
+        return f"NiuClient(app_url={self.app_url!r}, login={self.login!r})"
 
     async def __aenter__(self) -> NiuClient:
         return self
@@ -156,10 +149,10 @@ class NiuClient:
         if self._own_http:
             await self._http.aclose()
 
-    def rotate(self, client_id: str, client_secret: str) -> None:
+    def rotate(self, login: Login) -> None:
         """New credentials (PATCH /credentials): the current token is dropped and the next
         call logs in with them. A login already under way is discarded when it returns."""
-        self._client_id, self._secret = client_id, _Secret(client_secret)
+        self.login = login
         self._token = None
         self._generation += 1
 
@@ -169,7 +162,16 @@ class NiuClient:
         return parse_scooter_list(await self._call("GET", LIST_PATH))
 
     async def scooter_state(self, sn: str) -> NiuState:
-        return parse_state(await self._call("GET", STATE_PATH, params={"sn": sn}), self._assumptions)
+        """The scooter's status, with the odometer from its overall tally when it has one."""
+        status = await self._call("GET", STATE_PATH, params={"sn": sn})
+        return parse_state(status, self._assumptions, mileage=await self._mileage(sn))
+
+    async def _mileage(self, sn: str) -> float | None:
+        try:
+            return parse_mileage(await self._call("POST", TALLY_PATH, data={"sn": sn}))
+        except (NiuError, NiuProtocolError) as exc:  # the status alone is worth storing
+            log.debug("NIU cloud gave no overall tally for %s: %s", sn, exc)
+            return None
 
     async def send_command(self, sn: str, cloud_type: str) -> None:
         """Returns once the cloud accepted the command (status 0); that the scooter obeyed
@@ -182,7 +184,7 @@ class NiuClient:
         """The envelope of a successful (status 0) answer to an authenticated request."""
         for last_chance in (False, True):
             token = await self._valid_token()
-            answer = await self._send(method, path, token=token.value, **kwargs)
+            answer = await self._send(method, self.app_url + path, token=token.value, **kwargs)
             # a bare HTTP 401/403 is taken as the same verdict on the token as 1131
             token_refused = answer.status == STATUS_TOKEN_ERROR or (
                 answer.status is None and answer.http_status in (401, 403)
@@ -193,8 +195,7 @@ class NiuClient:
                     self._token = None
                 if last_chance:
                     raise NiuError(answer.status or answer.http_status, self._scrub(answer.desc))
-                log.info("NIU cloud refused the token of client id %s on %s; logging in again",
-                         self._client_id, path)
+                log.info("NIU cloud refused the token of %s on %s; logging in again", self.login.who, path)
                 continue
             if answer.status is None:
                 raise NiuError(answer.http_status, f"HTTP {answer.http_status} without a NIU answer on {path}")
@@ -222,28 +223,25 @@ class NiuClient:
         now = self._clock()
         if old is not None and old.refresh_token and (old.refresh_until is None or now < old.refresh_until):
             try:
-                token = await self._grant({"grant_type": self._assumptions.refresh_grant,
-                                           "refresh_token": old.refresh_token})
+                token = await self._grant(self.login.refresh_form(old.refresh_token), first=False)
                 self.stats.refreshes += 1
                 return token
             except NiuError as exc:  # refused refresh token: the credentials still work
-                log.info("NIU token refresh refused (%s); logging in with client id %s", exc, self._client_id)
-        token = await self._grant({"grant_type": self._assumptions.client_credentials_grant,
-                                   "client_id": self._client_id, "client_secret": self._secret})
+                log.info("NIU token refresh refused (%s); logging in with %s", exc, self.login.who)
+        token = await self._grant(self.login.form(), first=True)
         self.stats.logins += 1
         return token
 
-    async def _grant(self, form: Mapping[str, Any]) -> _Token:
-        body = {k: v.reveal() if isinstance(v, _Secret) else v for k, v in form.items()}
-        answer = await self._send("POST", self._assumptions.token_path, data=body)
+    async def _grant(self, form: Mapping[str, Any], *, first: bool) -> _Token:
+        body = {k: v.reveal() if isinstance(v, Secret) else v for k, v in form.items()}
+        answer = await self._send("POST", self.login.url + self.login.token_path, data=body)
         if answer.status == STATUS_OK:
             return self._token_from(parse_token(answer.payload))
         if answer.status is None and answer.http_status not in (400, 401, 403):
             raise NiuError(answer.http_status, f"HTTP {answer.http_status} from the token endpoint")
         desc = self._scrub(answer.desc) or f"HTTP {answer.http_status}"
-        if form.get("grant_type") == self._assumptions.client_credentials_grant:
-            log.warning("NIU cloud at %s rejected the credentials of client id %s: %s",
-                        self.base_url, self._client_id, desc)
+        if first:
+            log.warning("NIU cloud at %s rejected the credentials of %s: %s", self.login.url, self.login.who, desc)
         raise CredentialsRejected(answer.status if answer.status is not None else answer.http_status, desc)
 
     def _token_from(self, grant: TokenGrant) -> _Token:
@@ -255,14 +253,15 @@ class NiuClient:
             if lifetime > 0:
                 refresh_at = expires - min(self._margin, lifetime / 2)
             else:
-                log.warning("NIU token for client id %s arrived already expired by our clock "
-                            "(clock skew?); using it until the cloud refuses it", self._client_id)
+                log.warning("NIU token for %s arrived already expired by our clock "
+                            "(clock skew?); using it until the cloud refuses it", self.login.who)
         return _Token(grant.token, refresh_at, grant.refresh_token, self._deadline(grant.refresh_expires, now))
 
     @staticmethod
     def _deadline(value: float | None, now: float) -> float | None:
-        """Observed: absolute epoch seconds. Tolerated for the assumed fleet endpoint: epoch
-        milliseconds, and a duration in seconds as RFC 6749's ``expires_in`` would be."""
+        """Observed: absolute epoch seconds. Tolerated, for the assumed fleet endpoint and a
+        cloud that may change: epoch milliseconds, and a duration in seconds as RFC 6749's
+        ``expires_in`` would be."""
         if value is None or value <= 0:
             return None
         if value > 1e11:
@@ -274,10 +273,11 @@ class NiuClient:
     # --- transport ----------------------------------------------------------------------
 
     def _scrub(self, text: str) -> str:
-        secret = self._secret.reveal()
-        return text.replace(secret, "***") if secret else text
+        for secret in self.login.secrets():
+            text = text.replace(secret, "***")
+        return text
 
-    async def _send(self, method: str, path: str, *, token: str | None = None, **kwargs: Any) -> _Answer:
+    async def _send(self, method: str, url: str, *, token: str | None = None, **kwargs: Any) -> _Answer:
         """One request, retried with backoff on what is likely to pass: transport errors,
         timeouts, HTTP 5xx / 429 and status 20021. Any other answer is returned."""
         headers = {"user-agent": USER_AGENT, "accept": "application/json"}
@@ -290,14 +290,13 @@ class NiuClient:
                 delay = delay / 2 + self._jitter() * delay / 2
                 self.stats.retries += 1
                 log.warning("NIU cloud %s %s: %s; retry %d of %d in %.2f s",
-                            method, path, reason, attempt, self._attempts - 1, delay)
+                            method, url, reason, attempt, self._attempts - 1, delay)
                 await trio.sleep(delay)
             self.stats.requests += 1
             response = None
             with trio.move_on_after(self._timeout):
                 try:
-                    response = await self._http.request(
-                        method, self.base_url + path, headers=headers, timeout=self._timeout, **kwargs)
+                    response = await self._http.request(method, url, headers=headers, timeout=self._timeout, **kwargs)
                 except httpx.TimeoutException:
                     pass
                 except httpx.HTTPError as exc:
@@ -314,7 +313,7 @@ class NiuClient:
                 reason = f"rate limited (status {STATUS_RATE_LIMITED})"
                 continue
             return answer
-        message = f"NIU cloud at {self.base_url} unavailable: {reason} ({self._attempts} attempts)"
+        message = f"NIU cloud at {url} unavailable: {reason} ({self._attempts} attempts)"
         if reason.startswith("rate limited"):
             raise RateLimited(message)
         raise CloudUnavailable(message)

@@ -1,4 +1,4 @@
-"""NIU cloud answers -> typed values, and NIU state -> vehicle-state properties.
+"""NIU cloud answers -> typed values (mapping.py turns them into vehicle-state properties).
 
 Pure functions, no I/O. Every field NIU sends comes in several shapes (numbers as ints,
 floats or numeric strings, flags as 0/1, "0"/"1", booleans or "", the position under the
@@ -7,7 +7,8 @@ protocol_specs/niu/vectors.json pins each one. An odd *field* becomes None (unkn
 answer that is not an answer at all raises ``NiuProtocolError`` and nothing else.
 
 What is assumed rather than observed lives in ``ASSUMED`` at the top of this module: the
-one place to change when NIU's fleet API turns out to differ.
+one place to change when NIU's fleet API turns out to differ. The account flavour (NIU's
+own app login, login.py) is observed throughout.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from drivers.base import Position, ProtocolError, Record
+from drivers.base import ProtocolError
+from drivers.jt808.mapping import signal_quality  # NIU's gsm is the modem's CSQ too (spec.md §6)
 
 
 class NiuProtocolError(ProtocolError):
@@ -32,9 +34,10 @@ class NiuProtocolError(ProtocolError):
 
 @dataclass(frozen=True)
 class NiuAssumptions:
-    """Names we could not observe in any public client: a fleet token endpoint and the
-    command types and state fields for the top case, find-my-scooter and the battery
-    compartment. Replace this one object (``NiuClient(..., assumptions=...)``) to adapt."""
+    """Names we could not observe in any public client: the fleet token endpoint (the
+    account flavour's is observed, login.py) and the command types and state fields for
+    the top case, find-my-scooter and the battery compartment. Replace this one object
+    (``NiuClient(..., assumptions=...)``) to adapt."""
 
     token_path: str = "/v5/oauth/token"
     # POST form: grant_type=client_credentials, client_id, client_secret
@@ -147,7 +150,8 @@ class ScooterListing:
 
 
 def parse_scooter_list(payload: Any) -> list[ScooterListing]:
-    """GET /v5/scooter/list: ``data.items`` (observed), ``data.list`` or a bare array.
+    """GET /v5/scooter/list: ``data.items``; POST /motoinfo/list: ``data`` a bare array
+    (both observed); also ``data.list`` or a bare array as the whole body.
 
     Entries without a serial are skipped rather than failing the whole list: one odd
     entry must not hide a fleet's other scooters. Serials are upper-cased, the way the
@@ -176,7 +180,7 @@ def parse_scooter_list(payload: Any) -> list[ScooterListing]:
                 name=_text(item.get("scooter_name")) or _text(item.get("name")),
                 sku=_text(item.get("sku_name")),
                 product_type=_text(item.get("product_type")),
-                vin=_text(item.get("carframe_id")),
+                vin=_text(item.get("carframe_id")) or _text(item.get("frameNo")),
             )
         )
     return scooters
@@ -205,13 +209,14 @@ class NiuState:
     charging: bool | None = None
     time: datetime | None = None  # newest of time / gpsTimestamp / infoTimestamp
     gps_time: datetime | None = None
+    signal_quality: int | None = None  # 0-5 from gsm
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 _STATE_KEYS = frozenset(
     {"isConnected", "ss_online_sta", "isAccOn", "isFortificationOn", "lockStatus", "batteries",
      "postion", "position", "nowSpeed", "estimatedMileage", "isCharging", "time", "gpsTimestamp",
-     "infoTimestamp", "is_cushion_lock_on"}
+     "infoTimestamp", "is_cushion_lock_on", "gsm"}
 )
 
 
@@ -252,11 +257,15 @@ def _non_negative(value: Any) -> float | None:
     return result if result is not None and result >= 0 else None
 
 
-def parse_state(payload: Any, assumptions: NiuAssumptions = ASSUMED) -> NiuState:
-    """GET /v5/scooter/motor_data/index_info?sn=... -> NiuState."""
+def parse_state(payload: Any, assumptions: NiuAssumptions = ASSUMED, mileage: float | None = None) -> NiuState:
+    """GET /v5/scooter/motor_data/index_info?sn=... (or /v3/motor_data/index_info) ->
+    NiuState. ``mileage`` (from overallTally) joins the answer as ``totalMileage``, so the
+    raw data kept with the record says everything the state was made of."""
     data = _ok_data(payload)
     if not isinstance(data, Mapping) or not _STATE_KEYS.intersection(data):
         raise NiuProtocolError("the answer holds no scooter state")
+    if mileage is not None:
+        data = {**data, "totalMileage": mileage}
     connected = flag(data.get("isConnected"))
     if connected is None:
         connected = flag(data.get("ss_online_sta"))
@@ -265,6 +274,7 @@ def parse_state(payload: Any, assumptions: NiuAssumptions = ASSUMED) -> NiuState
     times = [t for t in (epoch_ms(data.get(k)) for k in ("time", "gpsTimestamp", "infoTimestamp")) if t]
     top_lock = flag(data.get(assumptions.top_case_lock_field))
     top_lid = flag(data.get(assumptions.top_case_lid_field))
+    gsm = number(data.get("gsm"))
     return NiuState(
         connected=bool(connected),
         acc_on=flag(data.get("isAccOn")),
@@ -282,70 +292,18 @@ def parse_state(payload: Any, assumptions: NiuAssumptions = ASSUMED) -> NiuState
         charging=flag(data.get("isCharging")),
         time=max(times) if times else None,
         gps_time=epoch_ms(data.get("gpsTimestamp")),
+        signal_quality=signal_quality(int(gsm)) if gsm is not None and gsm == int(gsm) else None,
         raw=dict(data),
     )
 
 
-def driving_enabled(state: NiuState) -> bool | None:
-    """An armed scooter (fortification on) cannot be ridden; otherwise ACC on is "ready to
-    ride". ACC is the deciding flag because every model reports it, while some report
-    fortification as "" (unknown)."""
-    if state.fortified:
-        return False
-    return state.acc_on
-
-
-def has_position(state: NiuState) -> bool:
-    # 0/0 is what a unit without a fix reports, not a place in the Gulf of Guinea
-    return state.lat is not None and state.lon is not None and (state.lat, state.lon) != (0.0, 0.0)
-
-
-def state_properties(state: NiuState, model_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """NiuState -> vehicle-state properties (lower-case OneAPI names). Only what the answer
-    said is emitted; the gateway keeps those the vehicle's model lists. ``model_options``
-    is accepted for the common driver signature; no NIU model needs one yet."""
-    props: dict[str, Any] = {}
-    if state.charge_percent is not None:
-        props["fuel_level_in_percent"] = state.charge_percent
-    if has_position(state):
-        props["position"] = {"lat": state.lat, "lon": state.lon}
-    enabled = driving_enabled(state)
-    if enabled is not None:
-        props["driving_enabled"] = enabled
-    if state.top_case_locked is not None:
-        props["top_case_lock"] = "LOCKED" if state.top_case_locked else "UNLOCKED"
-    if state.top_case_open is not None:
-        props["top_case_lid"] = "OPEN" if state.top_case_open else "CLOSED"
-    if state.speed_kmh is not None:
-        props["speed_in_kilometers_per_hour"] = state.speed_kmh
-    if state.estimated_range_km is not None:
-        props["remaining_range_in_kilometers"] = state.estimated_range_km
-    if state.mileage_km is not None:
-        props["mileage_in_kilometers"] = state.mileage_km
-    return props
-
-
-# --- records, for the gateway's store writer -----------------------------------------
-
-
-def record_from_state(state: NiuState) -> Record:
-    """A NiuState as a Record, so a cloud poll is stored like a TCP unit's sample: raw
-    answer in ``fields["niu"]``, device time from the answer (None: the gateway stamps it)."""
-    position = None
-    if state.lat is not None and state.lon is not None:
-        position = Position(state.lat, state.lon, speed_kmh=state.speed_kmh, valid=has_position(state))
-    return Record(device_time=state.time, position=position, fields={"niu": dict(state.raw)})
-
-
-def state_from_record(record: Record, model_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    raw = record.fields.get("niu")
-    if not isinstance(raw, Mapping):
-        return {}
-    try:
-        state = parse_state({"status": STATUS_OK, "data": raw})
-    except NiuProtocolError:
-        return {}
-    return state_properties(state, model_options or {})
+def parse_mileage(payload: Any) -> float | None:
+    """POST /motoinfo/overallTally -> ``data.totalMileage``, the odometer in km (None when
+    the answer has none)."""
+    data = _ok_data(payload)
+    if not isinstance(data, Mapping):
+        raise NiuProtocolError("the overall tally holds no data")
+    return _non_negative(data.get("totalMileage"))
 
 
 # --- tokens (the endpoint is assumed; the field names and epoch semantics are observed) ---
@@ -393,16 +351,12 @@ __all__ = [
     "NiuState",
     "ScooterListing",
     "TokenGrant",
-    "driving_enabled",
     "envelope",
     "epoch_ms",
     "flag",
-    "has_position",
     "number",
+    "parse_mileage",
     "parse_scooter_list",
     "parse_state",
     "parse_token",
-    "record_from_state",
-    "state_from_record",
-    "state_properties",
 ]

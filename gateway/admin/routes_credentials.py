@@ -1,4 +1,5 @@
-"""/credentials: shared credentials for cloud brands. The secret is write-only."""
+"""/credentials: shared credentials for cloud brands, fleet client credentials or a NIU
+account. The secret (client secret or password) is write-only."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ async def add_credentials(body: CredentialsIn, ctx: Ctx) -> dict:
     brand = lookup(body.brand)
     if brand is None:
         raise Invalid(f"'brand': unknown brand '{body.brand}'.", "brand")
-    row = await ctx.registry.add_credentials(brand, body.name, body.client_id, body.client_secret)
+    fields = body.model_dump(exclude_none=True, exclude={"brand", "name"})
+    row = await ctx.registry.add_credentials(brand, body.name, fields)
     return views.credentials(row)
 
 

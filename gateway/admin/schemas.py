@@ -103,14 +103,25 @@ class VehiclePatch(Body):
     _tags = field_validator("tags")(_check_tags)
 
 
+Identity = Annotated[StrictStr, Field(min_length=1, max_length=256)]
+SecretText = Annotated[StrictStr, Field(min_length=1, max_length=1024)]
+
+
 class CredentialsIn(Body):
+    """Fleet client credentials (client_id, client_secret) or a NIU account (account,
+    password); which pair is given decides the kind (gateway.registry.credentials_kind)."""
+
     brand: StrictStr
     name: Annotated[StrictStr, Field(min_length=1, max_length=100)]
-    client_id: Annotated[StrictStr, Field(min_length=1, max_length=256)]
-    client_secret: Annotated[StrictStr, Field(min_length=1, max_length=1024)]
+    client_id: Identity | None = None
+    client_secret: SecretText | None = None
+    account: Identity | None = None
+    password: SecretText | None = None
 
 
 class CredentialsPatch(Body):
     name: Annotated[StrictStr, Field(min_length=1, max_length=100)] | None = None
-    client_id: Annotated[StrictStr, Field(min_length=1, max_length=256)] | None = None
-    client_secret: Annotated[StrictStr, Field(min_length=1, max_length=1024)] | None = None
+    client_id: Identity | None = None
+    client_secret: SecretText | None = None
+    account: Identity | None = None
+    password: SecretText | None = None

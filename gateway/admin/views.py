@@ -10,7 +10,7 @@ from drivers.brands import BRANDS
 from gateway.admin.problems import Problem
 from gateway.catalog import VehicleModel
 from gateway.clock import parse_rfc3339, rfc3339
-from gateway.registry import Invalid
+from gateway.registry import CREDENTIAL_FIELDS, Invalid
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -41,12 +41,14 @@ def vehicle(row: dict[str, Any], fleet_id: str, model: VehicleModel | None) -> d
 
 
 def credentials(row: dict[str, Any]) -> dict[str, Any]:
-    # Never the secret: it is write-only.
+    # Never the secret: it is write-only. The identity under its kind's own name.
+    identity, _ = CREDENTIAL_FIELDS[row["kind"]]
     return {
         "id": row["id"],
         "brand": row["brand"],
         "name": row["name"],
-        "client_id": row["client_id"],
+        "kind": row["kind"],
+        identity: row["client_id"],
         "created_at": row["created_at"],
         "modified_at": row["modified_at"],
     }

@@ -24,13 +24,13 @@ def put_meta_once(conn: sqlite3.Connection, key: str, value: str) -> str:
 
 # --- credentials ---------------------------------------------------------------------
 
-_CREDENTIAL_COLUMNS = "id, brand, name, client_id, created_at, modified_at"
+_CREDENTIAL_COLUMNS = "id, brand, name, kind, client_id, created_at, modified_at"
 
 
 def insert_credentials(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
     conn.execute(
-        "INSERT INTO credentials (id, brand, name, client_id, client_secret, created_at, modified_at)"
-        " VALUES (:id, :brand, :name, :client_id, :client_secret, :created_at, :modified_at)",
+        "INSERT INTO credentials (id, brand, name, kind, client_id, client_secret, created_at, modified_at)"
+        " VALUES (:id, :brand, :name, :kind, :client_id, :client_secret, :created_at, :modified_at)",
         row,
     )
 
@@ -40,9 +40,10 @@ def get_credentials(conn: sqlite3.Connection, credentials_id: str) -> dict[str, 
     return None if row is None else dict(row)
 
 
-def get_credentials_secret(conn: sqlite3.Connection, credentials_id: str) -> bytes | None:
-    row = conn.execute("SELECT client_secret FROM credentials WHERE id = ?", (credentials_id,)).fetchone()
-    return None if row is None else row[0]
+def get_credentials_secret(conn: sqlite3.Connection, credentials_id: str) -> tuple[str, bytes] | None:
+    """(kind, encrypted secret) of the credentials."""
+    row = conn.execute("SELECT kind, client_secret FROM credentials WHERE id = ?", (credentials_id,)).fetchone()
+    return None if row is None else (row[0], row[1])
 
 
 def list_credentials(conn: sqlite3.Connection, brand: str | None, after: str, limit: int) -> list[dict[str, Any]]:

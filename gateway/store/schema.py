@@ -118,6 +118,12 @@ MIGRATIONS: list[str] = [
     ) STRICT;
     CREATE INDEX events_by_vehicle ON events (vehicle_id, id);
     """,
+    # 5: NIU account credentials beside fleet client credentials. For kind 'account',
+    # client_id holds the account (e-mail or phone) and client_secret its password, encrypted
+    # as before; the columns keep their names so that no existing row changes.
+    """
+    ALTER TABLE credentials ADD COLUMN kind TEXT NOT NULL DEFAULT 'client' CHECK (kind IN ('client', 'account'));
+    """,
 ]
 
 MINIMUM_SQLITE = (3, 37, 0)  # STRICT tables

@@ -28,21 +28,20 @@ from drivers.niu.commands import (
     encode_command,
     expectation,
 )
+from drivers.niu.mapping import record_from_state, state_from_record, state_properties
 from drivers.niu.parse import (
     STATE_FIELDS,
     NiuProtocolError,
     NiuState,
+    parse_mileage,
     parse_scooter_list,
     parse_state,
     parse_token,
-    record_from_state,
-    state_from_record,
-    state_properties,
 )
 from gateway.catalog import models_of_brand
 
 VECTORS = json.loads((Path(__file__).resolve().parents[2] / "protocol_specs/niu/vectors.json").read_text())["vectors"]
-PARSERS = {"state": parse_state, "scooter_list": parse_scooter_list, "token": parse_token}
+PARSERS = {"state": parse_state, "scooter_list": parse_scooter_list, "token": parse_token, "tally": parse_mileage}
 
 
 def by_kind(kind: str, *, errors: bool = False) -> list:
@@ -81,8 +80,12 @@ def test_token_vectors(vector):
     assert asdict(parse_token(vector["body"])) == vector["expect"]
 
 
-@pytest.mark.parametrize("vector", by_kind("state", errors=True) + by_kind("scooter_list", errors=True)
-                         + by_kind("token", errors=True))
+@pytest.mark.parametrize("vector", by_kind("tally"))
+def test_tally_vectors(vector):
+    assert parse_mileage(vector["body"]) == vector["expect"]
+
+
+@pytest.mark.parametrize("vector", [v for kind in PARSERS for v in by_kind(kind, errors=True)])
 def test_error_vectors(vector):
     assert vector["error"] == "NiuProtocolError"
     with pytest.raises(NiuProtocolError):
@@ -125,7 +128,7 @@ envelopes = st.fixed_dictionaries(
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(json_values, envelopes))
 def test_arbitrary_json_raises_only_niu_protocol_error(payload):
-    for parse in (parse_state, parse_scooter_list, parse_token):
+    for parse in PARSERS.values():
         try:
             result = parse(payload)
         except NiuProtocolError:

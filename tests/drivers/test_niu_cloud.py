@@ -17,6 +17,7 @@ from drivers.niu import (
     CLOUD_COMMANDS,
     CloudUnavailable,
     CredentialsRejected,
+    FleetLogin,
     NiuClient,
     NiuError,
     RateLimited,
@@ -49,7 +50,7 @@ LIMIT = 10  # seconds any one test may take
 
 @pytest.fixture
 async def cloud(nursery):
-    sim = SimulatedCloud([SEED_SERIAL, *OTHERS], CLIENT_ID, SECRET, command_delay=0.05)
+    sim = SimulatedCloud([SEED_SERIAL, *OTHERS], client=(CLIENT_ID, SECRET), command_delay=0.05)
     port = await nursery.start(serve, sim, "127.0.0.1", 0)
     sim.url = f"http://127.0.0.1:{port}"
     return sim
@@ -57,7 +58,7 @@ async def cloud(nursery):
 
 def client_for(url: str, secret: str = SECRET, **options) -> NiuClient:
     options = {"backoff": 0.01, "max_backoff": 0.05, "timeout": 5.0, **options}
-    return NiuClient(url, CLIENT_ID, secret, **options)
+    return NiuClient.fleet(url, CLIENT_ID, secret, **options)
 
 
 async def test_lists_scooters_and_reads_their_state(cloud):
@@ -72,7 +73,7 @@ async def test_lists_scooters_and_reads_their_state(cloud):
                 assert 0 < props["fuel_level_in_percent"] <= 100
                 assert set(props["position"]) == {"lat", "lon"}
                 assert props["driving_enabled"] is True and props["top_case_lock"] == "LOCKED"
-            assert cloud.logins["client_credentials"] == 1
+            assert cloud.logins.fleet_grants["client_credentials"] == 1
 
 
 async def test_refreshes_the_token_before_it_expires(cloud):
@@ -82,7 +83,7 @@ async def test_refreshes_the_token_before_it_expires(cloud):
             await client.scooter_state(SEED_SERIAL)
             offset[0] = cloud.token_lifetime - 30  # inside the renewal margin, not yet expired
             await client.scooter_state(SEED_SERIAL)
-            assert cloud.logins == {"client_credentials": 1, "refresh_token": 1}
+            assert cloud.logins.fleet_grants == {"client_credentials": 1, "refresh_token": 1}
             assert client.stats.token_errors == 0 and client.stats.refreshes == 1
 
 
@@ -92,7 +93,7 @@ async def test_token_expired_at_the_cloud_means_one_new_login(cloud):
             await client.list_scooters()
             cloud.faults.expire_tokens()
             assert len(await client.list_scooters()) == 3
-            assert cloud.logins["client_credentials"] == 2 and client.stats.token_errors == 1
+            assert cloud.logins.fleet_grants["client_credentials"] == 2 and client.stats.token_errors == 1
 
 
 async def test_1131_means_one_login_and_one_retry(cloud):
@@ -101,12 +102,12 @@ async def test_1131_means_one_login_and_one_retry(cloud):
             await client.scooter_state(SEED_SERIAL)
             cloud.faults.token_error_next(1)
             await client.scooter_state(SEED_SERIAL)
-            assert cloud.logins["client_credentials"] == 2 and cloud.served["token_error"] == 1
+            assert cloud.logins.fleet_grants["client_credentials"] == 2 and cloud.served["token_error"] == 1
             cloud.faults.token_error_next(2)  # the fresh token is refused too: no third try
             with pytest.raises(NiuError) as raised:
                 await client.scooter_state(SEED_SERIAL)
             assert raised.value.status == 1131 and cloud.served["token_error"] == 3
-            assert cloud.logins["client_credentials"] == 3
+            assert cloud.logins.fleet_grants["client_credentials"] == 3
 
 
 async def test_a_burst_of_5xx_is_ridden_out_and_a_longer_one_reported(cloud):
@@ -151,7 +152,7 @@ async def test_wrong_secret_is_credentials_rejected(cloud):
             with pytest.raises(CredentialsRejected) as raised:
                 await client.list_scooters()
             assert raised.value.status == 10001
-            assert cloud.logins["client_credentials"] == 0
+            assert cloud.logins.fleet_grants["client_credentials"] == 0
 
 
 async def test_unreachable_cloud_is_unavailable():
@@ -172,7 +173,7 @@ async def test_pollers_share_one_login(cloud):
                 for _ in range(5):
                     for sn in (SEED_SERIAL, *OTHERS):
                         nursery.start_soon(client.scooter_state, sn)
-            assert cloud.logins["client_credentials"] == 1
+            assert cloud.logins.fleet_grants["client_credentials"] == 1
 
 
 async def poll_until_confirmed(client: NiuClient, sn: str, capability: str) -> dict:
@@ -218,12 +219,12 @@ async def test_rotation_without_restart(cloud):
     with trio.fail_after(LIMIT):
         async with client_for(cloud.url) as client:
             await client.list_scooters()
-            cloud.set_credentials("fleet-berlin-2", "rotated-" + SECRET)  # operator rotates at NIU
+            cloud.logins.set_client("fleet-berlin-2", "rotated-" + SECRET)  # operator rotates at NIU
             with pytest.raises(CredentialsRejected):
                 await client.list_scooters()
-            client.rotate("fleet-berlin-2", "rotated-" + SECRET)  # then PATCH /credentials
+            client.rotate(FleetLogin.of(cloud.url, "fleet-berlin-2", "rotated-" + SECRET))  # then PATCH /credentials
             assert len(await client.list_scooters()) == 3
-            assert client.client_id == "fleet-berlin-2"
+            assert client.login.client_id == "fleet-berlin-2"
 
 
 async def test_the_secret_never_leaks(cloud, caplog):
@@ -240,12 +241,12 @@ async def test_the_secret_never_leaks(cloud, caplog):
             except NiuError as exc:
                 errors.append(exc)
             cloud.faults.rate_limit_next(5)
-            client.rotate(CLIENT_ID, SECRET)
+            client.rotate(FleetLogin.of(cloud.url, CLIENT_ID, SECRET))
             try:
                 await client.list_scooters()
             except CloudUnavailable as exc:
                 errors.append(exc)
-            text = repr(client) + repr(vars(client)) + repr(client._secret)
+            text = repr(client) + repr(vars(client)) + repr(client.login) + repr(client.login.secret)
         async with client_for(cloud.url, secret=SECRET + "-wrong") as client:
             try:
                 await client.list_scooters()
@@ -262,7 +263,7 @@ async def test_text_from_the_cloud_is_scrubbed_of_the_secret():
         return httpx.Response(401, json={"status": 7, "desc": f"bad client: {request.content.decode()}"})
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(echo)) as http:
-        client = NiuClient("http://niu.invalid", CLIENT_ID, SECRET, http=http)
+        client = NiuClient.fleet("http://niu.invalid", CLIENT_ID, SECRET, http=http)
         with pytest.raises(CredentialsRejected) as raised:
             await client.list_scooters()
     assert SECRET not in str(raised.value) and "***" in str(raised.value)

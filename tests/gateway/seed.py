@@ -37,6 +37,10 @@ def niu_credentials(name: str = "Fleet Berlin") -> dict:
     return {"brand": "NIU", "name": name, "client_id": "berlin-client", "client_secret": "s3cr3t-Berlin-value"}
 
 
+def niu_account(name: str = "Rider") -> dict:
+    return {"brand": "NIU", "name": name, "account": "rider@example.com", "password": "Sc00ter-Passw0rd-42"}
+
+
 def unit_body(brand: str, unit_id: str, model: str, **authentication) -> dict:
     unit = {"id": unit_id, "brand": brand, "setup": {"vehicle_model_id": model}}
     if authentication:

@@ -116,8 +116,8 @@ async def test_credentials_of_another_brand_are_not_found(api, gateway):
     from gateway.store import queries
 
     niu = (await api.post("/credentials", json=niu_credentials())).json()
-    row = {"id": "01M8A3J4K0WN97VX1M9KQGBXDC", "brand": "TELTONIKA", "name": "other", "client_id": "c",
-           "client_secret": b"x", "created_at": niu["created_at"], "modified_at": niu["created_at"]}
+    row = {"id": "01M8A3J4K0WN97VX1M9KQGBXDC", "brand": "TELTONIKA", "name": "other", "kind": "client",
+           "client_id": "c", "client_secret": b"x", "created_at": niu["created_at"], "modified_at": niu["created_at"]}
     await gateway.registry.store.write(queries.insert_credentials, row)
     body = niu_vehicle(row["id"])
     response = await api.post("/vehicles", json=body)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from tests.gateway.seed import niu_credentials, niu_vehicle
+from drivers.niu.login import password_md5
+from tests.gateway.seed import niu_account, niu_credentials, niu_vehicle
 
 SECRET = niu_credentials()["client_secret"]
+PASSWORD = niu_account()["password"]
 
 
 async def test_credentials_lifecycle_never_shows_the_secret(api, gateway):
     created = await api.post("/credentials", json=niu_credentials())
     assert created.status_code == 201, created.text
     body = created.json()
-    assert set(body) == {"id", "brand", "name", "client_id", "created_at", "modified_at"}
-    assert (body["brand"], body["name"], body["client_id"]) == ("NIU", "Fleet Berlin", "berlin-client")
+    assert set(body) == {"id", "brand", "name", "kind", "client_id", "created_at", "modified_at"}
+    assert (body["brand"], body["name"], body["kind"], body["client_id"]) == ("NIU", "Fleet Berlin", "client",
+                                                                              "berlin-client")
     assert len(body["id"]) == 26
     for response in (
         created,
@@ -25,23 +28,57 @@ async def test_credentials_lifecycle_never_shows_the_secret(api, gateway):
         assert SECRET not in response.text
     assert (await api.get("/telematics-brands/NIU/available-credentials")).json()["items"] == [body]
     assert (await api.get("/telematics-brands/TELTONIKA/available-credentials")).json()["items"] == []
-    assert await gateway.registry.client_secret(body["id"]) == SECRET
+    assert await gateway.registry.credentials_secret(body["id"]) == SECRET
 
     rotated = await api.patch(f"/credentials/{body['id']}", json={"client_secret": "rotated-secret", "name": "B2"})
     assert rotated.status_code == 200
     assert rotated.json()["name"] == "B2" and "rotated-secret" not in rotated.text
-    assert await gateway.registry.client_secret(body["id"]) == "rotated-secret"
+    assert await gateway.registry.credentials_secret(body["id"]) == "rotated-secret"
 
     assert (await api.delete(f"/credentials/{body['id']}")).status_code == 204
     assert (await api.get(f"/credentials/{body['id']}")).status_code == 404
 
 
+async def test_account_credentials_lifecycle(api, gateway):
+    created = await api.post("/credentials", json=niu_account())
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert set(body) == {"id", "brand", "name", "kind", "account", "created_at", "modified_at"}
+    assert (body["kind"], body["account"]) == ("account", "rider@example.com")
+    answers = [created, await api.get("/credentials"), await api.get(f"/credentials/{body['id']}"),
+               await api.get("/telematics-brands/NIU/available-credentials")]
+    assert await gateway.registry.credentials_secret(body["id"]) == PASSWORD
+
+    refused = await api.patch(f"/credentials/{body['id']}", json={"client_secret": "x"})
+    assert refused.status_code == 400 and "'client_secret' does not belong to account" in refused.json()["detail"]
+    rotated = await api.patch(f"/credentials/{body['id']}",
+                              json={"password": "n3w-Passw0rd", "account": "r2@example.com"})
+    assert rotated.status_code == 200 and rotated.json()["account"] == "r2@example.com"
+    assert await gateway.registry.credentials_secret(body["id"]) == "n3w-Passw0rd"
+    for response in (*answers, refused, rotated):
+        assert PASSWORD not in response.text and password_md5(PASSWORD) not in response.text
+        assert "n3w-Passw0rd" not in response.text
+
+
+async def test_one_kind_at_a_time(api):
+    both = await api.post("/credentials", json={**niu_credentials(), "account": "a@b.c", "password": "p"})
+    assert both.status_code == 400 and "not both" in both.json()["detail"]
+    half = await api.post("/credentials", json={"brand": "NIU", "name": "x", "account": "a@b.c"})
+    assert half.status_code == 400 and half.json()["detail"] == "The property 'password' is required."
+    neither = await api.post("/credentials", json={"brand": "NIU", "name": "x"})
+    assert neither.status_code == 400 and "'account' and 'password'" in neither.json()["detail"]
+    assert (await api.get("/credentials")).json()["items"] == []
+
+
 async def test_secret_is_not_stored_in_plain_text(api, gateway):
     await api.post("/credentials", json=niu_credentials())
+    await api.post("/credentials", json=niu_account())
     files = list(gateway.config.data_dir.glob("fleetgate.db*"))
     assert files
     for path in files:
-        assert SECRET.encode() not in path.read_bytes()
+        stored = path.read_bytes()
+        for secret in (SECRET, PASSWORD, password_md5(PASSWORD)):
+            assert secret.encode() not in stored
 
 
 async def test_credentials_in_use_cannot_be_deleted(api):

@@ -39,7 +39,8 @@ async def test_vehicle_models_per_brand(api):
             "commands": ["UNLOCK_TOP_CASE", "LOCK_TOP_CASE", "DISABLE_DRIVING", "ENABLE_DRIVING", "DRAW_ATTENTION",
                          "UNLOCK_BATTERY_COMPARTMENT"],
             "vehicle_state": ["FUEL_LEVEL_IN_PERCENT", "TOP_CASE_LOCK", "TOP_CASE_LID", "POSITION",
-                              "DRIVING_ENABLED"],
+                              "DRIVING_ENABLED", "MILEAGE_IN_KILOMETERS", "SPEED_IN_KILOMETERS_PER_HOUR",
+                              "CELLULAR_SIGNAL_QUALITY"],
         },
     }
     assert by_id[NIU_MODEL_PLAIN]["vehicle_model"] == "N1"

@@ -51,7 +51,8 @@ async def test_seed_post_vehicle_returns_the_seed_shape(api):
             "UNLOCK_TOP_CASE", "LOCK_TOP_CASE", "DISABLE_DRIVING", "ENABLE_DRIVING", "DRAW_ATTENTION",
             "UNLOCK_BATTERY_COMPARTMENT",
         ],
-        "vehicle_state": ["FUEL_LEVEL_IN_PERCENT", "TOP_CASE_LOCK", "TOP_CASE_LID", "POSITION", "DRIVING_ENABLED"],
+        "vehicle_state": ["FUEL_LEVEL_IN_PERCENT", "TOP_CASE_LOCK", "TOP_CASE_LID", "POSITION", "DRIVING_ENABLED",
+                          "MILEAGE_IN_KILOMETERS", "SPEED_IN_KILOMETERS_PER_HOUR", "CELLULAR_SIGNAL_QUALITY"],
     }
     unit = vehicle["telematics_unit"]
     assert (unit["id"], unit["manufacturer"], unit["brand"], unit["type"]) == (
@@ -80,7 +81,8 @@ async def test_seed_put_setup_changes_the_capabilities(api):
     capabilities = (await api.get(f"/vehicles/{vehicle['id']}")).json()["capabilities"]
     assert capabilities == {
         "commands": ["DISABLE_DRIVING", "ENABLE_DRIVING", "DRAW_ATTENTION", "UNLOCK_BATTERY_COMPARTMENT"],
-        "vehicle_state": ["FUEL_LEVEL_IN_PERCENT", "POSITION", "DRIVING_ENABLED"],
+        "vehicle_state": ["FUEL_LEVEL_IN_PERCENT", "POSITION", "DRIVING_ENABLED", "MILEAGE_IN_KILOMETERS",
+                          "SPEED_IN_KILOMETERS_PER_HOUR", "CELLULAR_SIGNAL_QUALITY"],
     }
     # A model of another brand is refused and changes nothing.
     response = await api.put(

@@ -19,7 +19,7 @@ async def test_operator_workflow(gateway):
     assert code == 0, err
     credentials = json.loads(out)
     assert credentials["name"] == "Fleet Berlin" and "the-secret" not in out
-    assert await gateway.registry.client_secret(credentials["id"]) == "the-secret"
+    assert await gateway.registry.credentials_secret(credentials["id"]) == "the-secret"
 
     code, out, err = await cli(gateway, "vehicles", "add", "--brand", "niu", "--unit-id", "NBSG4C7B40647G5M",
                                "--model", NIU_MODEL_WITH_TOP_CASE, "--credentials", credentials["id"],

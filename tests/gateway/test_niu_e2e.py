@@ -18,7 +18,7 @@ SECRET = "fleet-secret-Berlin-42"
 
 @pytest.fixture
 async def cloud(nursery):
-    cloud = SimulatedCloud([SEED, OTHER], "fleet-client", SECRET, command_delay=0.2)
+    cloud = SimulatedCloud([SEED, OTHER], client=("fleet-client", SECRET), command_delay=0.2)
     cloud.port = await nursery.start(serve, cloud, "127.0.0.1", 0)
     return cloud
 
@@ -109,7 +109,7 @@ async def test_unreachable_cloud_is_a_503(gateway, api, cloud):
 
 async def test_rotated_secret_takes_effect_without_restart(gateway, api, cloud):
     credentials_id = await _credentials(api)
-    cloud.set_credentials("fleet-client", "rotated-secret")  # the vendor rotated it
+    cloud.logins.set_client("fleet-client", "rotated-secret")  # the vendor rotated it
     assert (await api.post("/vehicles", json=niu_vehicle(credentials_id))).status_code == 400
     await api.patch(f"/credentials/{credentials_id}", json={"client_secret": "rotated-secret"})
     assert (await api.post("/vehicles", json=niu_vehicle(credentials_id))).status_code == 201

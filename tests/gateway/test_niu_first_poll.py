@@ -11,7 +11,7 @@ from tests.gateway.seed import niu_vehicle
 
 @pytest.fixture
 async def cloud(nursery):
-    cloud = SimulatedCloud(["NBSG4C7B40647G5M"], "fleet-client", "fleet-secret")
+    cloud = SimulatedCloud(["NBSG4C7B40647G5M"], client=("fleet-client", "fleet-secret"))
     cloud.port = await nursery.start(serve, cloud, "127.0.0.1", 0)
     return cloud
 
