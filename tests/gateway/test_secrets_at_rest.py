@@ -30,6 +30,7 @@ KINDS = [
     Kind("concox-unit-password", "Conc0x-Pass-First-7781", "Conc0x-Pass-Second-1187"),
     Kind("jt808-unit-password", "jt808-code-first-5521", "jt808-code-second-1255"),
     Kind("niu-client-secret", "niu-client-secret-first-9043", "niu-client-secret-second-3409"),
+    Kind("niu-account-password", "niu-account-pass-first-6612", "niu-account-pass-second-2166"),
 ]
 
 
@@ -37,13 +38,18 @@ async def _store_and_change(api, gateway, kind: Kind) -> tuple[list[str], Any]:
     """Store ``kind.first``, change it to ``kind.second``; return the answers' texts and an
     async function giving the decrypted current secret."""
     answers = []
-    if kind.name == "niu-client-secret":
-        created = await api.post("/credentials", json={**niu_credentials(), "client_secret": kind.first})
+    if kind.name.startswith("niu"):
+        if kind.name == "niu-client-secret":
+            body, field = {**niu_credentials(), "client_secret": kind.first}, "client_secret"
+        else:
+            body, field = {"brand": "NIU", "name": "Rider", "account": "rider@example.com", "password": kind.first}, \
+                "password"
+        created = await api.post("/credentials", json=body)
         credentials_id = created.json()["id"]
-        changed = await api.patch(f"/credentials/{credentials_id}", json={"client_secret": kind.second})
+        changed = await api.patch(f"/credentials/{credentials_id}", json={field: kind.second})
         answers += [created, changed, await api.get(f"/credentials/{credentials_id}"), await api.get("/credentials"),
                     await api.get("/telematics-brands/NIU/available-credentials")]
-        return [a.text for a in answers], lambda: gateway.registry.client_secret(credentials_id)
+        return [a.text for a in answers], lambda: gateway.registry.credentials_secret(credentials_id)
     brand, unit_id, model = (("CONCOX", "353413532150362", CONCOX_MODEL) if kind.name.startswith("concox")
                              else ("JT808", "013912345678", JT808_MODEL))
     created = await api.post("/vehicles", json=unit_body(brand, unit_id, model, password=kind.first))
