@@ -153,6 +153,17 @@ def reset_life_status(conn: sqlite3.Connection, brands: list[str], at: str) -> i
     ).rowcount
 
 
+def settle_life_status(conn: WriterConnection, brands: list[str], live: list[str], at: str) -> int:
+    """Vehicles of ``brands`` still ONLINE without a live session (the store could not
+    commit their session's end) go OFFLINE, each with its event; returns how many."""
+    rows = conn.execute(
+        "SELECT id FROM vehicles WHERE life_status = 'ONLINE' AND unit_brand IN (SELECT value FROM json_each(?))"
+        " AND id NOT IN (SELECT value FROM json_each(?))",
+        (json.dumps(brands), json.dumps(live)),
+    ).fetchall()
+    return sum(set_life_status(conn, row[0], "OFFLINE", at) for row in rows)
+
+
 def list_records(
     conn: sqlite3.Connection, vehicle_id: str, start: str, end: str, after: tuple[str, int], limit: int
 ) -> list[dict[str, Any]]:
