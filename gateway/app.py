@@ -57,9 +57,12 @@ def data_dir_lock(data_dir: Path):
     It is taken before the admin socket is touched: a second gateway on the same data
     dir must stop here instead of replacing the first one's socket.
     """
-    data_dir.mkdir(mode=0o750, parents=True, exist_ok=True)
     path = data_dir / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+    try:
+        data_dir.mkdir(mode=0o750, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+    except OSError as exc:  # a read-only or full disk, a data dir that is a file ...
+        raise StartupError(f"cannot open {path}: {exc.strerror}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -68,8 +71,11 @@ def data_dir_lock(data_dir: Path):
             raise StartupError(
                 f"another fleetgate (pid {holder}) is already running on data dir {data_dir}"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as exc:
+            raise StartupError(f"cannot write {path}: {exc.strerror}") from None
         yield
     finally:
         os.close(fd)  # closing releases the lock
