@@ -28,7 +28,7 @@ from gateway.runtime import Runtime
 from gateway.secrets import SecretBox
 from gateway.session_table import SessionTable
 from gateway.sessions import serve_driver
-from gateway.store import Store, telemetry
+from gateway.store import Store, StoreError, telemetry
 from gateway.tuning import raise_open_file_limit
 
 log = logging.getLogger(__name__)
@@ -57,9 +57,12 @@ def data_dir_lock(data_dir: Path):
     It is taken before the admin socket is touched: a second gateway on the same data
     dir must stop here instead of replacing the first one's socket.
     """
-    data_dir.mkdir(mode=0o750, parents=True, exist_ok=True)
     path = data_dir / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+    try:
+        data_dir.mkdir(mode=0o750, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+    except OSError as exc:  # a read-only or full disk, a data dir that is a file ...
+        raise StartupError(f"cannot open {path}: {exc.strerror}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -68,8 +71,11 @@ def data_dir_lock(data_dir: Path):
             raise StartupError(
                 f"another fleetgate (pid {holder}) is already running on data dir {data_dir}"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as exc:
+            raise StartupError(f"cannot write {path}: {exc.strerror}") from None
         yield
     finally:
         os.close(fd)  # closing releases the lock
@@ -96,6 +102,12 @@ def _register_metrics(runtime: Runtime) -> None:
               lambda: [({}, store.batch_jobs)])
     m.counter("fleetgate_commit_seconds_total", "Time spent committing batches; / batches is the mean latency.",
               lambda: [({}, store.commit_seconds)])
+    m.gauge("fleetgate_store_healthy", "1 while the store can commit, 0 during a storage fault.",
+            lambda: [({}, int(store.fault is None))])
+    m.counter("fleetgate_store_faults_total",
+              "Store operations failed by the disk or the database file, by kind: commit, checkpoint, read,"
+              " probe (a retry while faulted).",
+              lambda: [({"kind": kind}, count) for kind, count in store.faults.items()])
 
 
 async def prune_forever(runtime: Runtime) -> None:
@@ -108,9 +120,24 @@ async def prune_forever(runtime: Runtime) -> None:
     while kept:
         for table, column, days in kept:
             cutoff = rfc3339(utc_now() - timedelta(days=days))
-            while await runtime.store.write(telemetry.prune_before, table, column, cutoff, PRUNE_BATCH):
-                await trio.sleep(0.1)  # let ingest batches in between
+            try:
+                while await runtime.store.write(telemetry.prune_before, table, column, cutoff, PRUNE_BATCH):
+                    await trio.sleep(0.1)  # let ingest batches in between
+            except StoreError as exc:
+                log.info("retention pass on %s skipped: %s", table, exc)
         await trio.sleep(PRUNE_EVERY)
+
+
+async def settle_life_status(runtime: Runtime, brands: list[str]) -> None:
+    """After a store fault: sessions that ended during it could not store their vehicle's
+    OFFLINE; set it for every vehicle of ``brands`` without a live session."""
+    try:
+        settled = await runtime.store.write(telemetry.settle_life_status, brands, runtime.sessions.live_vehicles(),
+                                            now_text())
+    except StoreError:
+        return  # faulted again: the next recovery settles them
+    if settled:
+        log.info("%d vehicles whose session ended during the store fault are offline", settled)
 
 
 async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
@@ -138,6 +165,7 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
                                   version=gateway_version())
                 store.on_events = runtime.events.publish
                 runtime.sessions = SessionTable()
+                store.on_recovered = lambda: nursery.start_soon(settle_life_status, runtime, tcp_brands)
                 await nursery.start(runtime.sessions.enforce_deadlines)
                 runtime.commands = Commands(runtime)
                 registry.on_vehicle_removed.append(lambda row: runtime.sessions.close_vehicle(row["id"]))

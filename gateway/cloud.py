@@ -130,7 +130,11 @@ class CloudFleet:
     async def _poll_cycles(self) -> None:
         while True:
             cycle_started = trio.current_time()
-            vehicles = await self.runtime.store.read(q.units_of_brand, "NIU")
+            try:
+                vehicles = await self.runtime.store.read(q.units_of_brand, "NIU")
+            except StoreError as exc:
+                log.warning("NIU poll cycle skipped: %s", exc)
+                vehicles = []
             async with trio.open_nursery() as nursery:
                 for vehicle in vehicles:
                     nursery.start_soon(self._poll_guarded, vehicle)

@@ -101,6 +101,9 @@ class SessionTable:
     def get(self, vehicle_id: str) -> UnitSession | None:
         return self._by_vehicle.get(vehicle_id)
 
+    def live_vehicles(self) -> list[str]:
+        return list(self._by_vehicle)
+
     def close_vehicle(self, vehicle_id: str) -> None:
         session = self._by_vehicle.get(vehicle_id)
         if session is not None:

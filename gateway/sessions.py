@@ -12,6 +12,7 @@ import hmac
 import logging
 import math
 import os
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from functools import partial
 
@@ -136,7 +137,7 @@ class UnitSession:
                 log.info("%s connection from %s closed: %s", self.driver.name, self.remote, exc)
             except StoreError as exc:
                 self._count("fleetgate_frames_refused_total", reason="commit_failed")
-                log.error("%s unit %s: records not committed, no ACK sent: %s", self.driver.brand, self.unit_id, exc)
+                log.error("%s unit %s: not committed, connection closed: %s", self.driver.brand, self.unit_id, exc)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 log.info("%s connection from %s lost: %s", self.driver.name, self.remote, exc or type(exc).__name__)
         if self._expired:
@@ -152,7 +153,8 @@ class UnitSession:
         with trio.CancelScope(shield=True):
             await self.stream.aclose()
             if self.vehicle_id is not None and self.runtime.sessions.detach(self.vehicle_id, self):
-                with trio.move_on_after(10):
+                # During a store fault the store's recovery settles it (app.settle_life_status).
+                with trio.move_on_after(10), suppress(StoreError):
                     await self.runtime.store.write(telemetry.set_life_status, self.vehicle_id, "OFFLINE", now_text())
 
     # --- reading -------------------------------------------------------------------
@@ -267,6 +269,10 @@ class UnitSession:
     async def _authenticate(self, login: Login) -> bool:
         runtime, brand = self.runtime, self.driver.brand
         self.unit_id = login.unit_id
+        if runtime.store.fault is not None:
+            # Hung up without an answer: a refusal could read as a wrong identity, and
+            # the unit keeps its records for when the store commits again.
+            raise SessionEnded(f"{brand} unit {login.unit_id} not taken: the store cannot commit", "store_unavailable")
         vehicle = await runtime.store.read(q.vehicle_of_unit, brand, login.unit_id)
         if vehicle is None:
             # Listed under available-telematics-units; nothing it presented is kept.

@@ -8,6 +8,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from gateway.registry import DomainError
+from gateway.store import StoreError
 
 TITLES = {
     "validation-error": "Validation error",
@@ -87,6 +88,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
         return problem_response(request, exc.problem, exc.status, exc.detail)
+
+    @app.exception_handler(StoreError)
+    async def _store(request: Request, exc: StoreError) -> JSONResponse:
+        # A storage fault: writes fail until the store recovers by itself; reads mostly work.
+        detail = f"The gateway's storage failed ({exc}); try again later."
+        return problem_response(request, "service-unavailable", 503, detail)
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
 from gateway.admin.context import Ctx
+from gateway.admin.problems import Problem
+from gateway.store import StoreError
 
 router = APIRouter(tags=["gateway"])
 
 
 @router.get("/health")
 async def health(ctx: Ctx) -> dict:
+    fault = ctx.store.fault
+    if fault is not None:
+        raise Problem("service-unavailable", 503,
+                      f"The store cannot commit since {fault.since} ({fault.kind} failed): {fault.reason}.")
     return {
         "status": "ok",
         "fleet_id": ctx.registry.fleet_id,
@@ -22,5 +30,6 @@ async def health(ctx: Ctx) -> dict:
 
 @router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(ctx: Ctx) -> PlainTextResponse:
-    ctx.metrics.set("fleetgate_vehicles", await ctx.registry.count_vehicles())
+    with suppress(StoreError):  # a failing read must not hide the metrics that show it
+        ctx.metrics.set("fleetgate_vehicles", await ctx.registry.count_vehicles())
     return PlainTextResponse(ctx.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

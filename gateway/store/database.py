@@ -5,6 +5,10 @@ hop, runs them in one transaction on the writer thread (each job in its own
 SAVEPOINT, so one failing job does not undo its neighbours) and commits once. One
 thread hop and one fsync then serve many sessions and API requests, and a caller
 learns its job's outcome only after the commit, which is what persist-then-ACK needs.
+
+A storage fault (faults.py) is a state, not a crash: the batch it hit fails, every job
+after it is refused at once without touching the disk, and run_checkpoints probes once
+a round until the store can commit again.
 """
 
 from __future__ import annotations
@@ -13,14 +17,17 @@ import logging
 import os
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import suppress
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 import trio
 
+from gateway.clock import now_text
 from gateway.store.events import Event, WriterConnection
+from gateway.store.faults import Fault, check_free_space, describe, is_fault
 from gateway.store.schema import MINIMUM_SQLITE, migrate
 from gateway.store.telemetry import BatchRows, persist_batches
 
@@ -28,7 +35,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_BATCH = 1024  # jobs per transaction; bounds the time a batch holds the write lock
-CHECKPOINT_EVERY = 1.0  # seconds between WAL checkpoints
+CHECKPOINT_EVERY = 1.0  # seconds between WAL checkpoints, and between probes while faulted
 PAGE_SIZE = 1024  # bytes, for new databases: see _connect
 TRUNCATE_AT_PAGES = 1_000  # an idle WAL larger than this is truncated (SQLite's default size)
 
@@ -38,7 +45,7 @@ _datasync = getattr(os, "fdatasync", os.fsync)
 
 
 class StoreError(Exception):
-    """The store could not commit; nothing of the job is durable."""
+    """The store could not commit (nothing of the job is durable) or could not read."""
 
 
 def _as_store_error(exc: Exception) -> Exception:
@@ -66,35 +73,52 @@ class Store:
                 f"{'.'.join(map(str, MINIMUM_SQLITE))} or newer"
             )
         self.path = path
-        # The database holds encrypted secrets and every unit's track: owner-only.
-        # SQLite gives its -wal and -shm files the database file's mode.
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        self._directory = os.path.dirname(os.path.abspath(path))
         self._synchronous = synchronous
         self._busy_ms = int(busy_timeout * 1000)
-        self._writer = self._connect()
-        self.schema_version = migrate(self._writer)
-        self._readers = [self._connect(read_only=True) for _ in range(readers)]
-        self._checkpointer = self._connect(read_only=True)
-        # For fdatasync beside the writer (run_checkpoints). Closed only after the
-        # connections: closing any descriptor of the file drops the process's POSIX
-        # locks on it, SQLite's included.
-        self._db_fd = os.open(path, os.O_RDONLY)
+        self._connections: list[sqlite3.Connection] = []
+        self._db_fd = -1
         self._batches_at_checkpoint = 0
+        self.batches = 0  # commits made, for /metrics
+        self.fault: Fault | None = None  # set while the store cannot commit
+        self.faults = dict.fromkeys(("commit", "checkpoint", "read", "probe"), 0)  # failed operations, for /metrics
+        try:
+            # On a full disk SQLite fails at its first file it cannot grow, saying "disk I/O
+            # error" for its -shm file: say what is wrong instead.
+            check_free_space(self._directory)
+            # The database holds encrypted secrets and every unit's track: owner-only.
+            # SQLite gives its -wal and -shm files the database file's mode.
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+            self._writer = self._connect()
+            self.schema_version = migrate(self._writer)
+            self._readers = [self._connect(read_only=True) for _ in range(readers)]
+            self._checkpointer = self._connect(read_only=True)
+            # For fdatasync beside the writer (run_checkpoints). Closed only after the
+            # connections: closing any descriptor of the file drops the process's POSIX
+            # locks on it, SQLite's included.
+            self._db_fd = os.open(path, os.O_RDONLY)
+            # A full or read-only disk must stop the start, not fault the first commit.
+            self._probe()
+        except (sqlite3.Error, OSError) as exc:
+            self.close()
+            raise StoreError(f"cannot use the database {path}: {describe(exc)}") from None
         self._reader_limiter = trio.CapacityLimiter(readers)
         self._writer_limiter = trio.CapacityLimiter(1)
         self._send, self._receive = trio.open_memory_channel[_Job](10_000)
-        self.batches = 0  # commits made, for /metrics
         self.batch_jobs = 0  # jobs committed, for /metrics
         self.commit_seconds = 0.0
         self.records_new = 0  # records committed
         self.records_duplicate = 0  # records dropped as resends of committed ones
         # Called in the event loop with the events of each commit, in commit order.
         self.on_events: Callable[[list[Event]], None] = lambda events: None
+        # Called in the event loop when the store commits again after a fault.
+        self.on_recovered: Callable[[], None] = lambda: None
 
     def _connect(self, read_only: bool = False) -> sqlite3.Connection:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, once per batch.
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                factory=sqlite3.Connection if read_only else WriterConnection)
+        self._connections.append(conn)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
         conn.execute("PRAGMA foreign_keys = ON")
@@ -127,11 +151,19 @@ class Store:
                     batch.append(self._receive.receive_nowait())
                 except trio.WouldBlock:
                     break
-            start = trio.current_time()
-            events = await trio.to_thread.run_sync(self._commit_batch, batch, limiter=self._writer_limiter)
-            self.commit_seconds += trio.current_time() - start
-            if events:
-                self.on_events(events)
+            if self.fault is None:
+                start = trio.current_time()
+                events, fault = await trio.to_thread.run_sync(self._commit_batch, batch, limiter=self._writer_limiter)
+                self.commit_seconds += trio.current_time() - start
+                if fault is not None:
+                    self._faulted("commit", fault)
+                if events:
+                    self.on_events(events)
+            else:
+                # Not even tried: a failing disk is not hammered, and run_checkpoints'
+                # probe finds out when it works again.
+                for job in batch:
+                    job.error = StoreError(f"the store cannot commit: {self.fault.reason}")
             for job in batch:
                 if job.then is None:
                     job.done.set()
@@ -141,25 +173,35 @@ class Store:
                 except Exception:  # the submitter's bug must not stop the writer
                     log.exception("a commit callback failed")
 
-    def _commit_batch(self, batch: list[_Job]) -> list[Event]:
-        """Commit ``batch``; return the events its transaction logged (none if it failed)."""
+    def _commit_batch(self, batch: list[_Job]) -> tuple[list[Event], sqlite3.Error | None]:
+        """Commit ``batch``; return the events its transaction logged (none if it failed)
+        and the storage fault that failed it, if one did."""
         pending = batch
         while pending:
-            failed = self._try_transaction(pending)
-            if failed is None:
-                return []
+            try:
+                failed = self._try_transaction(pending)
+            except sqlite3.Error as exc:
+                fault = is_fault(exc)
+                if not fault:  # a fault is logged once, when it starts (_faulted)
+                    log.error("store commit failed for a batch of %d jobs: %s", len(batch), exc)
+                for job in batch:
+                    job.error = StoreError(f"commit failed: {exc}")
+                    job.result = None
+                return [], exc if fault else None
             if not failed:
-                return self._writer.pending_events
+                return self._writer.pending_events, None
             # Unguarded work failed and took the transaction with it: run the others again.
             pending = [job for job in pending if job not in failed]
-        return []
+        return [], None
 
-    def _try_transaction(self, batch: list[_Job]) -> list[_Job] | None:
+    def _try_transaction(self, batch: list[_Job]) -> list[_Job]:
         """Run ``batch`` in one transaction. Returns the unguarded jobs whose failure
-        rolled the whole transaction back (their errors set), [] when the batch committed,
-        None when the commit itself failed (every job's error set)."""
+        rolled the whole transaction back (their errors set), [] when the batch committed.
+        Raises the database's error when the transaction failed as a whole: at BEGIN or
+        COMMIT, or a storage fault in any job, which would fail every job after it too."""
         conn = self._writer
         ingest = [job for job in batch if job.fn is None]
+        new = 0
         try:
             conn.execute("BEGIN IMMEDIATE")
             conn.start_events()
@@ -171,12 +213,12 @@ class Store:
                 try:
                     new = persist_batches(conn, [job.args[0] for job in ingest])
                 except Exception as exc:
+                    if is_fault(exc):
+                        raise
                     for job in ingest:
                         job.error = _as_store_error(exc)
                     conn.execute("ROLLBACK")
                     return ingest
-                self.records_new += new
-                self.records_duplicate += sum(len(job.args[0].records) for job in ingest) - new
             for job in batch:
                 if job.fn is None:
                     continue
@@ -184,6 +226,8 @@ class Store:
                     try:
                         job.result = job.fn(conn, *job.args)
                     except Exception as exc:
+                        if is_fault(exc):
+                            raise
                         job.error = _as_store_error(exc)
                         conn.execute("ROLLBACK")
                         return [job]
@@ -194,22 +238,62 @@ class Store:
                 try:
                     job.result = job.fn(conn, *job.args)
                 except Exception as exc:  # the job's own failure goes back to its caller
+                    if is_fault(exc):
+                        raise
                     conn.execute("ROLLBACK TO job")
                     conn.undo_to(mark)
                     job.error = _as_store_error(exc)
                 conn.execute("RELEASE job")
             conn.execute("COMMIT")
-            self.batches += 1
-            self.batch_jobs += len(batch)
-        except sqlite3.Error as exc:
-            log.error("store commit failed for a batch of %d jobs: %s", len(batch), exc)
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            for job in batch:
-                job.error = StoreError(f"commit failed: {exc}")
-                job.result = None
-            return None
+        except sqlite3.Error:
+            if conn.in_transaction:  # SQLite rolls back by itself after some faults
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            raise
+        # Counted once committed: a failed COMMIT stored nothing.
+        self.batches += 1
+        self.batch_jobs += len(batch)
+        self.records_new += new
+        self.records_duplicate += sum(len(job.args[0].records) for job in ingest) - new
         return []
+
+    # --- faults --------------------------------------------------------------------
+
+    def _faulted(self, kind: str, exc: BaseException) -> None:
+        self.faults[kind] += 1
+        if self.fault is None:
+            self.fault = Fault(kind, describe(exc), now_text())
+            log.error("store fault (%s failed): %s; writes are refused until the store can commit again",
+                      kind, self.fault.reason)
+
+    def _probe(self) -> None:
+        """Raise unless the store can commit and checkpoint: free space, a commit that
+        rewrites the database header (no row to leave behind), a checkpoint round."""
+        check_free_space(self._directory)
+        conn = self._writer
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(f"PRAGMA user_version = {self.schema_version}")
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            if conn.in_transaction:
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            raise
+        self._copy_wal()
+        self._finish_checkpoint()
+
+    async def _retry(self) -> None:
+        try:
+            await trio.to_thread.run_sync(self._probe, limiter=self._writer_limiter)
+        except (sqlite3.Error, OSError) as exc:
+            self.faults["probe"] += 1
+            self.fault = replace(self.fault, reason=describe(exc))
+            log.debug("store still faulted: %s", self.fault.reason)
+            return
+        log.warning("store recovered: commits again after a fault since %s (%s)", self.fault.since, self.fault.reason)
+        self.fault = None
+        self.on_recovered()
 
     async def ingest(self, rows: BatchRows) -> None:
         """Commit one unit's records and their state; return once they are durable.
@@ -263,6 +347,14 @@ class Store:
             conn = self._readers.pop()
             try:
                 return await trio.to_thread.run_sync(self._read_in_tx, conn, partial(fn, **kwargs), args)
+            except sqlite3.Error as exc:
+                if not is_fault(exc):
+                    raise
+                # Answered where it happens; the store stays healthy for commits, so a
+                # damaged page behind one query does not stop the fleet's ingest.
+                self.faults["read"] += 1
+                log.warning("store read failed: %s", exc)
+                raise StoreError(f"the store cannot read: {describe(exc)}") from None
             finally:
                 self._readers.append(conn)
 
@@ -292,12 +384,21 @@ class Store:
         second step alone takes 5-15 ms.
         The WAL file keeps its size while commits go on, because shrinking it made every
         commit grow it again; it is truncated once a round finds no commit since the last.
+
+        A failed round faults the store; while it is faulted each round is a probe
+        instead, and the first that succeeds ends the fault.
         """
         task_status.started()
         while True:
             await trio.sleep(interval)
-            await trio.to_thread.run_sync(self._copy_wal)
-            await trio.to_thread.run_sync(self._finish_checkpoint, limiter=self._writer_limiter)
+            if self.fault is not None:
+                await self._retry()
+                continue
+            try:
+                await trio.to_thread.run_sync(self._copy_wal)
+                await trio.to_thread.run_sync(self._finish_checkpoint, limiter=self._writer_limiter)
+            except (sqlite3.Error, OSError) as exc:
+                self._faulted("checkpoint", exc)
 
     def _copy_wal(self) -> None:
         self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
@@ -311,6 +412,8 @@ class Store:
             self._checkpointer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
-        for conn in [*self._readers, self._checkpointer, self._writer]:
-            conn.close()
-        os.close(self._db_fd)
+        for conn in reversed(self._connections):  # the writer last, once no reader holds a snapshot
+            with suppress(sqlite3.Error):  # a failing disk must not turn a stop into a crash
+                conn.close()
+        if self._db_fd >= 0:
+            os.close(self._db_fd)

@@ -40,14 +40,19 @@ _UPSERT_STATE = "INSERT INTO vehicle_state (vehicle_id, property, value, recorde
 
 def persist_batches(conn: WriterConnection, batches: list[BatchRows]) -> int:
     """Store many units' records, frames, state and VehicleStateRecorded events (for
-    records that gave state) in a few multi-row statements; return how many records were new (resends of stored records
-    are dropped by their duplicate key).
+    records that gave state) in a few multi-row statements; return how many records were
+    new (resends of stored records are dropped by their duplicate key).
+
+    A vehicle deleted while its unit was still streaming gets no state and no event after
+    its deletion: its session's last packets are kept as records only.
 
     One statement per table, not per row: the sqlite3 module releases the GIL around
     every statement, and a writer thread that must win the GIL back from the busy event
     loop thousands of times per batch spends most of its time waiting for it.
     """
-    stored = _stored_keys(conn, [record.duplicate_key for batch in batches for record in batch.records])
+    stored = _found(conn, "SELECT duplicate_key FROM records WHERE duplicate_key",
+                    [record.duplicate_key for batch in batches for record in batch.records])
+    vehicles = _found(conn, "SELECT id FROM vehicles WHERE id", list({batch.vehicle_id for batch in batches}))
     records, states, events = [], [], []
     for batch in batches:
         fresh = [record for record in batch.records if record.duplicate_key not in stored]
@@ -58,8 +63,10 @@ def persist_batches(conn: WriterConnection, batches: list[BatchRows]) -> int:
             records.append((batch.vehicle_id, batch.brand, batch.unit_id, record.recorded_at, batch.received_at,
                             record.duplicate_key, record.state, record.raw, frame))
             frame = None
-        if not batch.state:
-            continue  # nothing a subscriber could read: a frame kept raw, a record without a fix
+        if not batch.state or batch.vehicle_id not in vehicles:
+            # nothing a subscriber could read (a frame kept raw, a record without a fix),
+            # or the vehicle was deleted while its unit streamed
+            continue
         states.extend((batch.vehicle_id, prop, value, at) for prop, (at, value) in batch.state.items())
         data = ",".join(f'"{prop}":{{"timestamp":"{at}","value":{value}}}' for prop, (at, value) in batch.state.items())
         events.append(new_event(conn, "VehicleStateRecorded", batch.vehicle_id, batch.brand, batch.unit_id,
@@ -75,14 +82,13 @@ def persist_batches(conn: WriterConnection, batches: list[BatchRows]) -> int:
     return new
 
 
-def _stored_keys(conn: sqlite3.Connection, keys: list[bytes]) -> set[bytes]:
-    """Which of ``keys`` are stored already: a few indexed look-up statements, and only
-    the (rare) resends come back as rows."""
-    found: set[bytes] = set()
-    for chunk in _statement_chunks(keys, 1024):
-        rows = conn.execute(f"SELECT duplicate_key FROM records WHERE duplicate_key IN ({','.join('?' * len(chunk))})",
-                            chunk)
-        found.update(row[0] for row in rows)
+def _found(conn: sqlite3.Connection, select: str, values: list) -> set:
+    """Which of ``values`` ``select`` (a query of one indexed column, ending in that
+    column's name) finds: a few look-up statements, and only the values found come back
+    as rows (for duplicate keys: only the rare resends)."""
+    found = set()
+    for chunk in _statement_chunks(values, 1024):
+        found.update(row[0] for row in conn.execute(f"{select} IN ({','.join('?' * len(chunk))})", chunk))
     return found
 
 
@@ -149,6 +155,17 @@ def reset_life_status(conn: sqlite3.Connection, brands: list[str], at: str) -> i
     ).rowcount
 
 
+def settle_life_status(conn: WriterConnection, brands: list[str], live: list[str], at: str) -> int:
+    """Vehicles of ``brands`` still ONLINE without a live session (the store could not
+    commit their session's end) go OFFLINE, each with its event; returns how many."""
+    rows = conn.execute(
+        "SELECT id FROM vehicles WHERE life_status = 'ONLINE' AND unit_brand IN (SELECT value FROM json_each(?))"
+        " AND id NOT IN (SELECT value FROM json_each(?))",
+        (json.dumps(brands), json.dumps(live)),
+    ).fetchall()
+    return sum(set_life_status(conn, row[0], "OFFLINE", at) for row in rows)
+
+
 def list_records(
     conn: sqlite3.Connection, vehicle_id: str, start: str, end: str, after: tuple[str, int], limit: int
 ) -> list[dict[str, Any]]:
@@ -200,11 +217,14 @@ def finish_command(
     state: dict[str, Any] | None = None, duration_ms: int | None = None,
 ) -> None:
     """Close the audit row and, in the same transaction, apply the state the unit's
-    answer implies (e.g. driving_enabled after an immobiliser command) and log it."""
+    answer implies (e.g. driving_enabled after an immobiliser command) and log it. A
+    vehicle deleted while its command ran keeps only the audit row."""
     row = conn.execute(
         "UPDATE command_audit SET finished_at = ?, result = ?, detail = ? WHERE id = ? RETURNING brand, unit_id, command",
         (at, result, detail, audit_id),
     ).fetchone()
+    if conn.execute("SELECT 1 FROM vehicles WHERE id = ?", (vehicle_id,)).fetchone() is None:
+        return
     if state:
         set_state(conn, vehicle_id, state, at)
     log_event(conn, "CommandExecuted", vehicle_id, row[0], row[1], at,
