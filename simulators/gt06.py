@@ -113,7 +113,7 @@ class SimulatedUnit:
 
     def _gps(self) -> dict:
         trip = self.trip
-        course = {"reserved": 0, "differential": False, "positioned": True, "west": trip.longitude < 0,
+        course = {"acc": False, "acc_reported": False, "differential": False, "positioned": True, "west": trip.longitude < 0,
                   "north": trip.latitude >= 0, "course": int(trip.heading) % 360}
         return {"info": {"length": 12, "satellites": 9}, "latitude": round(abs(trip.latitude) * 1_800_000),
                 "longitude": round(abs(trip.longitude) * 1_800_000), "speed": trip.speed, "course_status": course}
@@ -132,7 +132,7 @@ class SimulatedUnit:
         now = datetime.now(timezone.utc)
         content = frames.LocationUtcContent.build({
             "time": _time_bytes(now), "gps": self._gps(), "lbs": self._lbs(), "acc": int(trip.speed > 0),
-            "upload_mode": 0, "reupload": int(not self.online), "mileage": trip.odometer_m, "extension": b"",
+            "upload_mode": 0, "reupload": int(not self.online), "mileage": trip.odometer_m,
         })
         needs_reply = self.require_location_replies
         fleet.keep(self, _Packet(frames.LOCATION_UTC, content, needs_reply=needs_reply, resend=needs_reply))
@@ -143,7 +143,7 @@ class SimulatedUnit:
             self.make_alarm(sos=trip.steps // self.alarm_every % 2 == 0)
 
     def make_heartbeat(self) -> None:
-        content = frames.StatusContent.build({"status": self._status(), "extension": b""})
+        content = frames.StatusContent.build({"status": self._status()})
         fleet.keep(self, _Packet(frames.STATUS, content, needs_reply=True, resend=False))
 
     def make_alarm(self, sos: bool = False) -> None:
@@ -151,9 +151,9 @@ class SimulatedUnit:
         now = datetime.now(timezone.utc)
         protocol, moment = (frames.ALARM, now + timedelta(minutes=self.tz_minutes)) if sos else (frames.ALARM_UTC, now)
         status = self._status(alarm_bits=4, alarm=0x01) if sos else self._status(alarm_bits=1, alarm=0x03)
-        content = frames.CONTENTS[protocol].build({
+        content = frames.AlarmContent.build({
             "time": _time_bytes(moment), "gps": self._gps(), "lbs_length": 9, "lbs": self._lbs(), "status": status,
-            "mileage": None, "extension": b"",
+            "mileage": None,
         })
         fleet.keep(self, _Packet(protocol, content, needs_reply=True, resend=True))
         self.stats.generated += 1

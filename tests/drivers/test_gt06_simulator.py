@@ -12,6 +12,7 @@ import trio
 
 from drivers.base import Acknowledge, Login, LoginAccepted, RecordBatch, TimeAnswer, TimeRequest
 from drivers.gt06 import DRIVER, Gt06Codec, frames
+from drivers.gt06.records import ALARMS
 from simulators.gt06 import FIRST_IMEI, SimulatedUnit, add_arguments, imei_for, main_async, run_fleet
 from tests.drivers.simulator_support import Link, Server, count_login, running, serving
 
@@ -48,8 +49,8 @@ class Gateway(Server):
             await link.send(TimeAnswer(event, datetime.now(timezone.utc)))
         return False
 
-    def records(self, imei: str, protocols=frozenset(frames.CONTENTS)) -> list:
-        return [r for batch in self.batches[imei] if batch.context[0] in protocols for r in batch.records]
+    def records(self, imei: str, protocols=frozenset(frames.LAYOUTS)) -> list:
+        return [r for batch in self.batches[imei] if batch.context.protocol in protocols for r in batch.records]
 
     async def command(self, imei: str, request) -> None:
         await self.links[imei].send(request)
@@ -61,7 +62,7 @@ async def fleet(port: int, units: int, interval: float, *, task_status=trio.TASK
 
 
 def is_alarm(imei, conn, batch) -> bool:
-    return batch.context[0] in frames.ALARMS
+    return batch.context.protocol in ALARMS
 
 
 # --- the unit on its own ----------------------------------------------------------------------
@@ -96,7 +97,7 @@ def test_unit_packets_decode_with_the_driver():
     for packet in unit.pending:
         codec.receive_data(frames.frame(packet.protocol, packet.content, unit.next_serial()))
     batches = [codec.next_event() for _ in unit.pending]
-    assert [b.context[0] for b in batches] == [frames.LOCATION_UTC, frames.STATUS, frames.ALARM]
+    assert [b.context.protocol for b in batches] == [frames.LOCATION_UTC, frames.STATUS, frames.ALARM]
     times = [b.records[0].device_time for b in batches if b.records[0].device_time]
     assert len(times) == 2 and abs(times[0] - times[1]) < timedelta(minutes=1)  # 0x16 local time undone
 
@@ -109,7 +110,7 @@ async def test_fleet_logs_in_and_everything_is_answered():
     async with running(gateway.handle, fleet, 2, 0.01) as report:
         await gateway.wait_for(lambda: all(
             {frames.LOCATION_UTC, frames.STATUS, frames.ALARM, frames.ALARM_UTC}
-            <= {b.context[0] for b in gateway.batches[imei]} for imei in (IMEI0, IMEI1)))
+            <= {b.context.protocol for b in gateway.batches[imei]} for imei in (IMEI0, IMEI1)))
     assert dict(gateway.logins) == {IMEI0: 1, IMEI1: 1}
     assert report.resent == 0 and report.logins_unanswered == 0 and report.acked > 0
     for imei in (IMEI0, IMEI1):
@@ -120,7 +121,7 @@ async def test_fleet_logs_in_and_everything_is_answered():
         (heartbeat, *_) = gateway.records(imei, {frames.STATUS})
         state = DRIVER.state_from_record(heartbeat, {})
         assert state == {"ignition": state["ignition"], "driving_enabled": True, "cellular_signal_quality": 5}
-        alarms = {r.fields["alarm_type"] for r in gateway.records(imei, frames.ALARMS)}
+        alarms = {r.fields["alarm_type"] for r in gateway.records(imei, ALARMS)}
         assert alarms == {"sos", "vibration"}
 
 
@@ -149,15 +150,15 @@ async def test_silent_server_makes_the_unit_log_in_again():
 async def test_an_unanswered_alarm_is_sent_again_after_reconnecting():
     gateway = Gateway(policy=lambda imei, conn, batch: "drop" if conn == 1 and is_alarm(imei, conn, batch) else "ack")
     async with running(gateway.handle, fleet, 1, 0.01) as report:
-        await gateway.wait_for(lambda: len(gateway.records(IMEI0, frames.ALARMS)) >= 2)
-    first, second = gateway.records(IMEI0, frames.ALARMS)[:2]
+        await gateway.wait_for(lambda: len(gateway.records(IMEI0, ALARMS)) >= 2)
+    first, second = gateway.records(IMEI0, ALARMS)[:2]
     assert first == second  # the same alarm, again
     assert gateway.logins[IMEI0] == 2 and report.resent >= 1
 
 
 async def test_locations_are_resent_only_by_firmware_that_requires_replies():
     def ignore_first(imei, conn, batch):
-        return "ignore" if conn == 1 and batch.context[0] == frames.LOCATION_UTC else "ack"
+        return "ignore" if conn == 1 and batch.context.protocol == frames.LOCATION_UTC else "ack"
 
     for required in (False, True):
         gateway = Gateway(policy=ignore_first)
