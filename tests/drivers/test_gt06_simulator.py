@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import argparse
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
 import trio
 
-from drivers.base import Acknowledge, Login, LoginAccepted, RecordBatch, TimeAnswer, TimeRequest
+from drivers.base import Acknowledge, Login, LoginAccepted, RecordBatch, TimeAnswer, TimeRequest, Undecoded
 from drivers.gt06 import DRIVER, Gt06Codec, frames
 from drivers.gt06.records import ALARMS
+from simulators.fleet import FIELD
 from simulators.gt06 import FIRST_IMEI, SimulatedUnit, add_arguments, imei_for, main_async, run_fleet
 from tests.drivers.simulator_support import Link, Server, count_login, running, serving
 
@@ -100,6 +101,40 @@ def test_unit_packets_decode_with_the_driver():
     assert [b.context.protocol for b in batches] == [frames.LOCATION_UTC, frames.STATUS, frames.ALARM]
     times = [b.records[0].device_time for b in batches if b.records[0].device_time]
     assert len(times) == 2 and abs(times[0] - times[1]) < timedelta(minutes=1)  # 0x16 local time undone
+
+
+def test_field_unit_mixes_in_what_units_send_in_the_field():
+    unit = SimulatedUnit(IMEI0, "s3cret", profile=FIELD, heartbeat_every=2, alarm_every=5, tz_minutes=60)
+    unit.online = True
+    for _ in range(30):
+        unit.make_location(1.0)
+    codec = Gt06Codec()
+    codec.receive_data(unit.login_frame(unit.next_serial()))
+    codec.send(LoginAccepted(codec.next_event()))
+    events = []
+    for packet in unit.pending:
+        codec.receive_data(frames.frame(packet.protocol, packet.content, unit.next_serial(), long=packet.long))
+        events.append(codec.next_event())
+    kinds = Counter((type(e).__name__, e.context.protocol) for e in events)
+    assert set(kinds) == {
+        ("RecordBatch", p) for p in (frames.LOCATION, frames.LOCATION_UTC, frames.LOCATION_4G, frames.STATUS,
+                                     frames.HEARTBEAT_VOLTAGE, frames.ALARM, frames.ALARM_UTC, frames.LBS_MULTI,
+                                     frames.WIFI, frames.INFORMATION)
+    } | {("Undecoded", frames.STATUS), ("Undecoded", 0xF1), ("Heartbeat", frames.LOCATION),
+         ("TimeRequest", frames.TIME_REQUEST)}
+    stored = [e for e in events if isinstance(e, RecordBatch | Undecoded)]
+    assert len(stored) == sum(p.stored for p in unit.pending)
+    # ignition in the course word of 0x12, a 3-digit MNC behind the MCC's top bit
+    (location, *_) = [e.records[0] for e in events
+                      if isinstance(e, RecordBatch) and e.context.protocol == frames.LOCATION]
+    assert (location.fields["mcc"], location.fields["mnc"]) == (460, 11)
+    assert location.fields["acc"] == (location.position.speed_kmh > 0)
+    # a DYD answer with the length byte 0
+    answer = unit.response_frame(7, unit.answer("DYD,s3cret#"))
+    assert frames.parse_frame(answer).content[0] == 0
+    codec.receive_data(answer)
+    response = codec.next_event()
+    assert (response.text, response.correlation) == ("DYD=Success!", 7)
 
 
 # --- against a gateway ------------------------------------------------------------------------
@@ -214,9 +249,10 @@ async def test_cli_arguments_run_a_fleet_for_a_duration():
         parser.parse_args(["--units", "2"])  # no password, no default
     async with serving(gateway.handle) as port:
         args = parser.parse_args(["--units", "2", "--port", str(port), "--interval", "0.02", "--duration", "0.3",
-                                  "--password", "pw0x"])
+                                  "--password", "pw0x", "--profile", "field"])
         report = await main_async(args)
     assert [u.imei for u in report.units] == [IMEI0, IMEI1]
+    assert all(u.field for u in report.units)
     assert {u.password for u in report.units} == {"pw0x"}
     assert report.summary().startswith("units=2 ")
     assert gateway.logins[IMEI0] == 1
