@@ -361,6 +361,37 @@ def test_well_framed_arbitrary_content_raises_only_protocol_errors(protocol, con
     exhaust(codec_in(state), frames.frame(protocol, content, 1, long=long))
 
 
+@settings(max_examples=300, deadline=None)
+@given(protocol=st.integers(0, 255).filter(lambda p: p != frames.LOGIN), content=st.binary(max_size=80),
+       long=st.booleans())
+def test_a_well_framed_message_never_breaks_a_logged_in_codec(protocol, content, long):
+    """spec.md: whatever a logged-in unit sends in a frame with a good CRC is an event, and
+    the answer to it is nothing or the echo of its number and serial."""
+    codec = codec_in("online")
+    (event,) = feed(codec, frames.frame(protocol, content, 7, long=long))
+    if isinstance(event, RecordBatch | base.Undecoded | Heartbeat):
+        answer = codec.send(Acknowledge(event))
+        if answer:
+            echo = frames.parse_frame(answer)
+            assert (echo.protocol, echo.serial, echo.content) == (protocol, 7, b"")
+    else:
+        assert isinstance(event, CommandResponse | TimeRequest)
+    assert codec.next_event() is NEED_DATA
+
+
+def test_a_frame_whose_length_field_counts_too_few_bytes_waits_for_its_stop_up_to_max_frame():
+    vector = BY_NAME["field-traccar-frame-l33-0x13"]
+    codec = codec_in("online")
+    codec.receive_data(vector.data[:-1])
+    assert codec.next_event() is NEED_DATA  # the 0D0A after the length field's end has not come yet
+    codec.receive_data(vector.data[-1:])
+    assert isinstance(codec.next_event(), RecordBatch)
+    codec = codec_in("online", max_frame=64)
+    codec.receive_data(vector.data[:-2] + bytes(64))
+    with pytest.raises(base.LengthError):
+        codec.next_event()
+
+
 @settings(max_examples=200, deadline=None)
 @given(data=st.data())
 def test_mutated_vendor_frames_raise_only_protocol_errors(data):
