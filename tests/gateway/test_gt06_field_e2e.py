@@ -16,6 +16,7 @@ from simulators.gt06 import imei_for, run_fleet
 from tests.conftest import eventually, listener_port
 from tests.drivers.vectors import groups
 from tests.gateway.seed import CONCOX_MODEL, unit_body
+from tests.gateway.test_undecoded import _read_exactly
 
 GT06 = groups("gt06")
 LOGIN = GT06.by_name["gt06-login"]
@@ -65,15 +66,6 @@ def _stored(item: dict) -> str:
     if "undecoded" in raw:
         return _canonical({k: raw["undecoded"][k] for k in ("message_type", "hex")})
     return _canonical(raw)
-
-
-async def _read_exactly(stream: trio.SocketStream, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = await stream.receive_some(size - len(data))
-        assert chunk, f"the gateway closed the connection after {len(data)} of {size} bytes"
-        data += chunk
-    return data
 
 
 async def _records(api, vehicle_id: str) -> list[dict]:
