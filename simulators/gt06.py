@@ -186,9 +186,9 @@ class SimulatedUnit:
         return f"{word}=Success!"
 
     def response_frame(self, server_flag: int, text: str) -> bytes:
-        payload = text.encode("ascii")
         if self.response_protocol == frames.SHORT_RESPONSE and self.field:
             return gt06_field.short_answer(server_flag, text, self.next_serial())
+        payload = text.encode("ascii")
         if self.response_protocol == frames.SHORT_RESPONSE:
             content = frames.ShortResponseContent.build({"server_flag": server_flag, "text": payload, "language": 2})
             return frames.frame(frames.SHORT_RESPONSE, content, self.next_serial())

@@ -290,9 +290,9 @@ class Gt06Codec(BufferedCodec):
             detail = (f"content of {len(content)} bytes fits no layout of this protocol number"
                       if protocol in frames.LAYOUTS else "a protocol number this driver does not decode")
             return Undecoded(undecoded_label(protocol, content), frame, detail, context)
+        if protocol == frames.TIME_REQUEST:
+            return TimeRequest(raw=frame, context=context)
         try:
-            if protocol == frames.TIME_REQUEST:
-                return TimeRequest(raw=frame, context=context)
             if protocol in (frames.SHORT_RESPONSE, frames.LONG_RESPONSE):
                 return CommandResponse(text=response_text(protocol, parsed), correlation=parsed.server_flag, raw=frame)
             record, undecoded = record_from(protocol, parsed, self.tz_minutes)

@@ -71,10 +71,6 @@ def position_from(gps) -> Position:
     )
 
 
-def _operator(parsed) -> dict[str, int]:
-    return {"mcc": parsed.mcc & ~frames.MNC_TWO_BYTES, "mnc": parsed.mnc}
-
-
 def _status(status) -> dict[str, Any]:
     info = status.terminal_info
     fields: dict[str, Any] = {
@@ -97,10 +93,6 @@ def _status(status) -> dict[str, Any]:
     return fields
 
 
-def _digits(bcd: bytes) -> str:
-    return bcd.hex().upper()
-
-
 def _information(parsed) -> dict[str, Any]:
     if "power" in parsed:
         return {"external_voltage": parsed.power / 100}
@@ -114,7 +106,7 @@ def _information(parsed) -> dict[str, Any]:
     if "door" in parsed:
         fields.update(door=bool(parsed.door & 1), door_status=parsed.door)
     if "iccid" in parsed:
-        fields.update(imsi=_digits(parsed.imsi).removeprefix("0"), iccid=_digits(parsed.iccid).rstrip("F"))
+        fields.update(imsi=parsed.imsi.hex().removeprefix("0"), iccid=parsed.iccid.hex().upper().rstrip("F"))
     return fields
 
 
@@ -128,9 +120,9 @@ def record_from(protocol: int, parsed, tz_minutes: int) -> tuple[Record, tuple[s
         fields.update(gps_info_length=gps.info.length, gps_differential=gps.course_status.differential)
     if "lbs_length" in parsed:
         fields["lbs_length"] = parsed.lbs_length
-    for part in ("lbs", "operator"):
-        if part in parsed:
-            fields.update(_operator(parsed[part]))
+    operator = parsed.get("lbs", parsed.get("operator"))
+    if operator is not None:
+        fields.update(mcc=operator.mcc & ~frames.MNC_TWO_BYTES, mnc=operator.mnc)
     if "lbs" in parsed:
         fields.update(lac=parsed.lbs.lac, cell_id=parsed.lbs.cell_id)
     if "cells" in parsed:
