@@ -209,6 +209,11 @@ async def test_locations_are_resent_only_by_firmware_that_requires_replies():
 
 async def test_commands_need_the_password_and_change_the_next_status():
     gateway = Gateway()
+
+    def relay_state(imei):  # driving_enabled by the unit's last status
+        statuses = gateway.records(imei, {frames.STATUS})
+        return DRIVER.state_from_record(statuses[-1], {})["driving_enabled"] if statuses else None
+
     async with running(gateway.handle, fleet, 2, 0.01) as report:
         await gateway.wait_for(lambda: IMEI0 in gateway.links and IMEI1 in gateway.links)
         verdicts = []
@@ -226,8 +231,9 @@ async def test_commands_need_the_password_and_change_the_next_status():
             assert response.correlation == 1000 + n
             verdicts.append(DRIVER.judge_response(capability, request, response))
             if verdicts[-1].succeeded:
-                seen = len(gateway.records(imei, {frames.STATUS}))
-                await gateway.wait_for(lambda: len(gateway.records(imei, {frames.STATUS})) > seen + 1)
+                # heartbeats made before the answer may still be queued: wait for one made after it
+                wanted = verdicts[-1].state["driving_enabled"]
+                await gateway.wait_for(lambda: relay_state(imei) is wanted)
     assert [(v.succeeded, dict(v.state)) for v in verdicts] == [
         (False, {}), (True, {"driving_enabled": False}), (True, {"driving_enabled": False}),
         (True, {"driving_enabled": True}),
@@ -235,8 +241,7 @@ async def test_commands_need_the_password_and_change_the_next_status():
     assert verdicts[0].detail == "Password error!"
     assert report.driving_enabled == {IMEI0: False, IMEI1: True}
     # the status after the command carries the relay state
-    assert DRIVER.state_from_record(gateway.records(IMEI0, {frames.STATUS})[-1], {})["driving_enabled"] is False
-    assert DRIVER.state_from_record(gateway.records(IMEI1, {frames.STATUS})[-1], {})["driving_enabled"] is True
+    assert (relay_state(IMEI0), relay_state(IMEI1)) == (False, True)
     # unit 0 answers in 0x15, unit 1 in 0x21 (long frame)
     assert [frames.parse_frame(gateway.responses[i][0].raw).protocol for i in (IMEI0, IMEI1)] == [0x15, 0x21]
 

@@ -128,7 +128,8 @@ async def test_field_units_stay_connected_answer_commands_and_every_record_is_st
     async with trio.open_nursery() as units:
         report = await units.start(lambda task_status: run_fleet(
             "127.0.0.1", listener_port(gateway, "gt06"), 2, 0.1, password_for=lambda n: f"pw-{n}", retry_delay=0.2,
-            profile=fleet.FIELD, heartbeat_every=2, alarm_every=5, task_status=task_status))
+            profile=fleet.FIELD, heartbeat_every=2, alarm_every=5, reply_timeout=15, login_timeout=15,
+            task_status=task_status))  # generous timeouts: a slow machine is no reason to reconnect
 
         async def a_while_driven():
             return all(unit.trip.steps >= 31 and unit.online for unit in report.units)
