@@ -9,10 +9,11 @@ from fastapi import APIRouter, Query, Response
 from drivers.brands import lookup
 from gateway.admin import views
 from gateway.admin.context import Ctx
+from gateway.admin.json_body import AdminRoute
 from gateway.admin.schemas import CredentialsIn, CredentialsPatch
 from gateway.registry import Invalid
 
-router = APIRouter(tags=["credentials"])
+router = APIRouter(tags=["credentials"], route_class=AdminRoute)
 
 
 @router.post("/credentials", status_code=201)

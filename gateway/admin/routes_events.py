@@ -12,11 +12,12 @@ from pydantic import StrictStr
 
 from gateway.admin import views
 from gateway.admin.context import Ctx
+from gateway.admin.json_body import AdminRoute
 from gateway.admin.schemas import Body
 from gateway.registry import Invalid
 from gateway.store.events import EVENT_TYPES, Event, last_event_id, query_events
 
-router = APIRouter(tags=["events"])
+router = APIRouter(tags=["events"], route_class=AdminRoute)
 EventType = Literal[EVENT_TYPES]
 REPLAY_PAGE = 500
 

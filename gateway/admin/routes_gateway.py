@@ -6,8 +6,9 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
 from gateway.admin.context import Ctx
+from gateway.admin.json_body import AdminRoute
 
-router = APIRouter(tags=["gateway"])
+router = APIRouter(tags=["gateway"], route_class=AdminRoute)
 
 
 @router.get("/health")

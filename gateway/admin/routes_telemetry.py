@@ -8,11 +8,12 @@ from fastapi import APIRouter, Query
 
 from gateway.admin import views
 from gateway.admin.context import Ctx
+from gateway.admin.json_body import AdminRoute
 from gateway.admin.server import PEER_UID
 from gateway.registry import Invalid
 from gateway.store import telemetry
 
-router = APIRouter(tags=["vehicle state and commands"])
+router = APIRouter(tags=["vehicle state and commands"], route_class=AdminRoute)
 
 
 @router.get("/vehicles/{vehicle_id}/state")

@@ -9,11 +9,12 @@ from fastapi import APIRouter, Query, Response
 from drivers.brands import lookup, unit_id_problem
 from gateway.admin import views
 from gateway.admin.context import Ctx
+from gateway.admin.json_body import AdminRoute
 from gateway.admin.schemas import AuthenticationIn, Setup, VehicleIn, VehiclePatch
 from gateway.runtime import Runtime
 from gateway.registry import Authentication, Invalid
 
-router = APIRouter(tags=["vehicles"])
+router = APIRouter(tags=["vehicles"], route_class=AdminRoute)
 
 
 def _render(ctx: Runtime, row: dict) -> dict:

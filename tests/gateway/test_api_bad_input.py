@@ -154,3 +154,62 @@ async def test_unknown_paths_and_methods_are_problems(api):
     await assert_problem(await api.get("/vehicles/NOPE1"), 404, "resource-not-found", "NOPE1")
     await assert_problem(await api.get("/telematics-brands/ACME/available-vehicle-models"), 404,
                          "resource-not-found", "ACME")
+
+
+# JSON text that Python parses but JSON output cannot carry: escapes of lone surrogates,
+# NaN and infinities (a number past the float range is one too). Sent as raw bytes, as an
+# attacker would; httpx's own encoder refuses to write them.
+UNSTORABLE = [
+    ("surrogate as custom field name", '{"custom_fields": {"\\udc00": 1}}', "'custom_fields': the property name '\\udc00'"),
+    ("surrogate in a custom field", '{"custom_fields": {"a": "x\\ud800"}}', "'custom_fields.a': the text is not Unicode"),
+    ("surrogate in master data", '{"master_data": {"remark": "\\udfff"}}', "'master_data.remark'"),
+    ("surrogate in a tag", '{"tags": ["ok", "\\udbff"]}', "'tags.1'"),
+    ("NaN", '{"custom_fields": {"a": NaN}}', "'custom_fields.a': NaN and infinite numbers are not allowed"),
+    ("Infinity", '{"custom_fields": {"b": Infinity}}', "'custom_fields.b'"),
+    ("-Infinity", '{"custom_fields": {"c": -Infinity}}', "'custom_fields.c'"),
+    ("past the float range", '{"custom_fields": {"d": 1e400}}', "'custom_fields.d'"),
+]
+
+
+@pytest.mark.parametrize("case,body,words", UNSTORABLE, ids=[c[0] for c in UNSTORABLE])
+async def test_values_json_cannot_carry_are_refused_and_nothing_is_stored(api, case, body, words):
+    vehicle = (await api.post("/vehicles", json=unit_body("TELTONIKA", "356307042441013", TELTONIKA_MODEL))).json()
+    url = f"/vehicles/{vehicle['id']}"
+    response = await api.patch(url, content=body.encode(), headers={"content-type": "application/json"})
+    await assert_problem(response, 400, "validation-error", words)
+    assert (await api.get(url)).json() == vehicle
+    assert (await api.get("/vehicles")).json()["items"] == [vehicle]
+
+
+@pytest.mark.parametrize(
+    "url,body,words",
+    [
+        ("/vehicles", '{"telematics_unit": {"id": "\\udc00", "brand": "TELTONIKA", "setup": {"vehicle_model_id": "x"}}}',
+         "'telematics_unit.id'"),
+        ("/credentials", '{"brand": "NIU", "name": "\\ud800", "client_id": "c", "client_secret": "s"}', "'name'"),
+        ("/credentials", '{"brand": "NIU", "name": "n", "client_id": "c", "client_secret": "\\ud800"}', "'client_secret'"),
+    ],
+)
+async def test_lone_surrogates_are_refused_in_every_body(api, url, body, words):
+    response = await api.post(url, content=body.encode(), headers={"content-type": "application/json"})
+    await assert_problem(response, 400, "validation-error", words)
+    assert (await snapshot(api)) == ({"items": [], "next_page_token": None}, {"items": [], "next_page_token": None})
+
+
+async def test_bodies_that_are_not_utf8_json_are_invalid_json(api):
+    for body, words in (
+        (b'{"custom_fields": {"a": "\xed\xb0\x80"}}', "not UTF-8"),  # a surrogate encoded as UTF-8 bytes
+        (b'{"limit": ' + b"9" * 5000 + b"}", "too many digits"),
+        (b"[" * 100_000, "nested too deeply"),
+    ):
+        response = await api.post("/event-log-entries/query", content=body, headers={"content-type": "application/json"})
+        await assert_problem(response, 400, "invalid-json", words)
+
+
+async def test_surrogate_pairs_are_text_and_come_back_as_sent(api):
+    vehicle = (await api.post("/vehicles", json=unit_body("TELTONIKA", "356307042441013", TELTONIKA_MODEL))).json()
+    body = '{"custom_fields": {"\\ud83d\\ude97": "\\ud83d\\udef5"}}'  # escaped as a pair: one character each
+    response = await api.patch(f"/vehicles/{vehicle['id']}", content=body.encode(),
+                               headers={"content-type": "application/json"})
+    assert response.status_code == 200, response.text
+    assert (await api.get(f"/vehicles/{vehicle['id']}")).json()["custom_fields"] == {"\U0001f697": "\U0001f6f5"}
