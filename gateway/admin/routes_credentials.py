@@ -32,7 +32,7 @@ async def list_credentials(
     page_token: Annotated[str | None, Query()] = None,
 ) -> dict:
     limit = views.check_limit(limit)
-    after = views.decode_token(page_token, 1) or [""]
+    after = views.decode_token(page_token, (str,)) or [""]
     rows = await ctx.registry.list_credentials(None, after[0], limit + 1)
     result = views.page(rows, limit, lambda row: [row["id"]])
     result["items"] = [views.credentials(row) for row in result["items"]]

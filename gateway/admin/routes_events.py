@@ -34,9 +34,9 @@ class EventQuery(Body):
 @router.post("/event-log-entries/query")
 async def query(body: EventQuery, ctx: Ctx) -> dict:
     limit = views.check_limit(body.limit)
-    after = views.decode_token(body.page_token, 1)
+    after = views.decode_token(body.page_token, (int,))
     events = await ctx.store.read(
-        query_events, after=int(after[0]) if after else 0, vehicle_id=body.vehicle_id, types=body.event_types,
+        query_events, after=after[0] if after else 0, vehicle_id=body.vehicle_id, types=body.event_types,
         occurred_after=views.timestamp("occurred_after", body.occurred_after),
         occurred_before=views.timestamp("occurred_before", body.occurred_before), limit=limit + 1,
     )
@@ -71,12 +71,14 @@ async def stream(
     reconnecting client sees every event once, in commit order."""
     types = _types(event_types)
     resume = last_event_id_header or after
-    if resume is not None and not resume.isdigit():
+    start = None if resume is None else views.row_id(resume)
+    if resume is not None and start is None:
         raise Invalid("'after' / Last-Event-ID must be an event id.", "after")
     # Subscribe before reading the log: an event committed in between is then both in
     # the log and in the buffer, and the id check below delivers it once.
     subscription = ctx.events.subscribe(vehicle_id, types)
-    start = int(resume) if resume is not None else await ctx.store.read(last_event_id)
+    if start is None:
+        start = await ctx.store.read(last_event_id)
     heartbeat = ctx.config.events.heartbeat
 
     async def lines():

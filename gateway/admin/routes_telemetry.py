@@ -10,7 +10,6 @@ from gateway.admin import views
 from gateway.admin.context import Ctx
 from gateway.admin.json_body import AdminRoute
 from gateway.admin.server import PEER_UID
-from gateway.registry import Invalid
 from gateway.store import telemetry
 
 router = APIRouter(tags=["vehicle state and commands"], route_class=AdminRoute)
@@ -33,12 +32,10 @@ async def vehicle_records(
 ) -> dict:
     await ctx.registry.get_vehicle(vehicle_id)
     limit = views.check_limit(limit)
-    after = views.decode_token(page_token, 2) or ["", "0"]
-    if not after[1].isdigit():
-        raise Invalid("'page_token' is not a token this API gave out.", "page_token")
+    after = views.decode_token(page_token, (str, int)) or ["", 0]
     rows = await ctx.store.read(
         telemetry.list_records, vehicle_id, views.timestamp("from", start) or "", views.timestamp("to", end) or "9999",
-        (after[0], int(after[1])), limit + 1,
+        tuple(after), limit + 1,
     )
     result = views.page(rows, limit, lambda row: [row["recorded_at"], str(row["id"])])
     for item in result["items"]:

@@ -52,7 +52,7 @@ async def list_vehicles(
     q: Annotated[str | None, Query(max_length=100)] = None,
 ) -> dict:
     limit = views.check_limit(limit)
-    after = views.decode_token(page_token, 2) or ["", ""]
+    after = views.decode_token(page_token, (str, str)) or ["", ""]
     rows = await ctx.registry.list_vehicles((after[0], after[1]), limit + 1, q or None)
     result = views.page(rows, limit, lambda row: [row["created_at"], row["id"]])
     result["items"] = [_render(ctx, row) for row in result["items"]]

@@ -14,6 +14,8 @@ from gateway.registry import Invalid
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+MAX_TOKEN = 200  # characters; the page tokens this API gives out are under 100
+MAX_ROW_ID = 2**63 - 1  # SQLite's largest INTEGER
 
 
 def vehicle(row: dict[str, Any], fleet_id: str, model: VehicleModel | None) -> dict[str, Any]:
@@ -74,16 +76,30 @@ def encode_token(position: list[str]) -> str:
     return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
 
 
-def decode_token(token: str | None, width: int) -> list[str] | None:
+def decode_token(token: str | None, shape: tuple[type, ...]) -> list | None:
+    """The position a page token holds, its parts typed by ``shape`` (str, or int for a
+    row id written as digits); a 400 for any token this API did not give out."""
     if token is None:
         return None
-    try:
-        position = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except ValueError:
-        position = None
-    if not (isinstance(position, list) and len(position) == width and all(isinstance(p, str) for p in position)):
-        raise Problem("validation-error", 400, "'page_token' is not a token this API gave out.")
-    return position
+    position = None
+    if len(token) <= MAX_TOKEN:
+        try:
+            position = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        except (ValueError, RecursionError):  # bad base64, UTF-8 or JSON are all ValueErrors
+            pass
+    if isinstance(position, list) and len(position) == len(shape) and all(isinstance(p, str) for p in position):
+        typed = [row_id(part) if kind is int else part for kind, part in zip(shape, position)]
+        if None not in typed:
+            return typed
+    raise Problem("validation-error", 400, "'page_token' is not a token this API gave out.")
+
+
+def row_id(text: str) -> int | None:
+    """A store row id (an event id, say) written in decimal, or None if ``text`` is not one."""
+    if not (text.isascii() and text.isdigit() and len(text) <= len(str(MAX_ROW_ID))):
+        return None
+    value = int(text)
+    return value if value <= MAX_ROW_ID else None
 
 
 def page(items: list[dict[str, Any]], limit: int, position_of) -> dict[str, Any]:

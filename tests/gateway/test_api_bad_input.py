@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
 
 import pytest
 
@@ -213,3 +215,81 @@ async def test_surrogate_pairs_are_text_and_come_back_as_sent(api):
                                headers={"content-type": "application/json"})
     assert response.status_code == 200, response.text
     assert (await api.get(f"/vehicles/{vehicle['id']}")).json()["custom_fields"] == {"\U0001f697": "\U0001f6f5"}
+
+
+def _token(position) -> str:
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
+
+
+DEEP = base64.urlsafe_b64encode(b"[" * 10_000).decode()  # 13 KB: under the 16 KiB request-head limit
+
+
+MALFORMED_TOKENS = {
+    "deep": DEEP,
+    "huge": "A" * 20_000,
+    "not base64 JSON": "%%%",
+    "not a list": _token("not a list"),
+}
+RECORD_TOKENS = {
+    "30 digits": _token(["2021-01-19T13:13:09.952Z", "9" * 30]),
+    "5000 digits": _token(["2021-01-19T13:13:09.952Z", "9" * 5000]),
+    "superscript": _token(["2021-01-19T13:13:09.952Z", "\u00b2"]),  # a digit to str.isdigit, not to int()
+    "too wide": _token(["2021-01-19T13:13:09.952Z", "1", "x"]),
+}
+
+
+@pytest.mark.parametrize("name", [*MALFORMED_TOKENS, *RECORD_TOKENS])
+async def test_page_tokens_of_any_shape_are_400(api, name):
+    vehicle = (await api.post("/vehicles", json=unit_body("TELTONIKA", "356307042441013", TELTONIKA_MODEL))).json()
+    urls = [f"/vehicles/{vehicle['id']}/records"] + (["/vehicles", "/credentials"] if name in MALFORMED_TOKENS else [])
+    for url in urls:
+        response = await api.get(url, params={"page_token": {**MALFORMED_TOKENS, **RECORD_TOKENS}[name]})
+        await assert_problem(response, 400, "validation-error", "page_token")
+
+
+@pytest.mark.parametrize("token", [
+    base64.urlsafe_b64encode(b"[" * 500_000).decode(),
+    _token(["9" * 30]),
+    _token(["9" * 5000]),
+    _token([str(2**63)]),
+    _token([1]),
+], ids=["deep", "30 digits", "5000 digits", "past int64", "not a string"])
+async def test_event_page_tokens_of_any_shape_are_400(api, token):
+    response = await api.post("/event-log-entries/query", json={"page_token": token})
+    await assert_problem(response, 400, "validation-error", "page_token")
+
+
+@pytest.mark.parametrize("after", ["9" * 30, "9" * 5000, str(2**63), "\u00b2", "-1"],
+                         ids=["30 digits", "5000 digits", "past int64", "superscript", "negative"])
+async def test_event_stream_resume_ids_of_any_size_are_400(api, after):
+    response = await api.get("/events", params={"after": after})
+    await assert_problem(response, 400, "validation-error", "'after'")
+    response = await api.get("/events", headers={"last-event-id": after.encode()})
+    await assert_problem(response, 400, "validation-error", "Last-Event-ID")
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+async def test_timestamps_at_the_edges_of_the_calendar_are_400(api, moment):
+    vehicle = (await api.post("/vehicles", json=unit_body("TELTONIKA", "356307042441013", TELTONIKA_MODEL))).json()
+    for name in ("from", "to"):
+        response = await api.get(f"/vehicles/{vehicle['id']}/records", params={name: moment})
+        await assert_problem(response, 400, "validation-error", f"'{name}'")
+    for name in ("occurred_after", "occurred_before"):
+        response = await api.post("/event-log-entries/query", json={name: moment})
+        await assert_problem(response, 400, "validation-error", f"'{name}'")
+
+
+@pytest.mark.parametrize("bad_id", ["9" * 30, "9" * 5000, "%00", "%ED%B0%80", "..%2F..%2Fhealth"])
+async def test_malformed_or_overlong_ids_in_a_path_are_404(api, bad_id):
+    for method, url in (
+        ("GET", f"/vehicles/{bad_id}"), ("PATCH", f"/vehicles/{bad_id}"), ("DELETE", f"/vehicles/{bad_id}"),
+        ("GET", f"/vehicles/{bad_id}/state"), ("GET", f"/vehicles/{bad_id}/records"),
+        ("POST", f"/vehicles/{bad_id}/commands/disable-driving"),
+        ("PUT", f"/vehicles/{bad_id}/telematics-unit/setup"),
+        ("GET", f"/credentials/{bad_id}"), ("DELETE", f"/credentials/{bad_id}"),
+        ("GET", f"/telematics-brands/{bad_id}/available-vehicle-models"),
+    ):
+        body = {"vehicle_model_id": TELTONIKA_MODEL} if url.endswith("setup") else {} if method in ("PATCH", "PUT") else None
+        response = await api.request(method, url, json=body)
+        assert response.status_code == 404, (method, url, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
