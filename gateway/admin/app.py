@@ -16,6 +16,7 @@ from gateway.admin import (
     routes_telemetry,
     routes_vehicles,
 )
+from gateway.admin.limits import BodyLimits
 from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,9 @@ def create_app(ctx: Runtime) -> FastAPI:
         "Listeners accepting units, by driver and bound port.",
         lambda: [({"driver": b["driver"], "port": str(b["port"])}, 1) for b in ctx.listeners],
     )
+
+    # Added first, so it runs inside the flow-id middleware below and its answers carry a flow id.
+    app.add_middleware(BodyLimits, max_bytes=ctx.config.admin.max_body, timeout=ctx.config.admin.body_timeout)
 
     @app.middleware("http")
     async def flow_id_and_errors(request: Request, call_next):
