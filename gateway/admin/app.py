@@ -8,6 +8,7 @@ import uuid
 from fastapi import FastAPI, Request
 
 from gateway.admin import (
+    openapi,
     problems,
     routes_brands,
     routes_credentials,
@@ -57,6 +58,7 @@ def create_app(ctx: Runtime) -> FastAPI:
         return response
 
     problems.install(app)
+    openapi.install(app)
     for module in (routes_vehicles, routes_telemetry, routes_events, routes_credentials, routes_brands, routes_gateway):
         app.include_router(module.router)
     return app

@@ -61,8 +61,8 @@ def _allowed_methods(request: Request) -> str:
 
 
 def _field_path(loc: tuple) -> str:
-    # Drop "body" and pydantic's union/type tags so the path reads as the JSON does.
-    parts = [str(p) for p in loc[1:] if p not in ("body",)] if loc and loc[0] == "body" else [str(p) for p in loc]
+    # Drop the location ("body", "query", ...) and pydantic's union/type tags so the path reads as the JSON does.
+    parts = [str(p) for p in (loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc)]
     return ".".join(p for p in parts if not p.startswith("function-") and p not in ("str", "int", "bool", "float"))
 
 

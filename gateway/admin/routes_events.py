@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import trio
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
-from pydantic import StrictStr
+from pydantic import Field, StrictStr
 
 from gateway.admin import views
 from gateway.admin.context import Ctx
@@ -27,13 +27,13 @@ class EventQuery(Body):
     occurred_after: StrictStr | None = None
     occurred_before: StrictStr | None = None
     event_types: list[EventType] | None = None
-    limit: int | None = None
+    limit: Annotated[int, Field(ge=1, le=views.MAX_LIMIT)] | None = None
     page_token: StrictStr | None = None
 
 
 @router.post("/event-log-entries/query")
 async def query(body: EventQuery, ctx: Ctx) -> dict:
-    limit = views.check_limit(body.limit)
+    limit = body.limit or views.DEFAULT_LIMIT
     after = views.decode_token(body.page_token, (int,))
     events = await ctx.store.read(
         query_events, after=after[0] if after else 0, vehicle_id=body.vehicle_id, types=body.event_types,
@@ -59,14 +59,18 @@ def _sse(event: Event) -> str:
     return f"id: {event.id}\nevent: {event.type}\ndata: {json.dumps(event.to_api())}\n\n"
 
 
-@router.get("/events")
+class EventStream(StreamingResponse):
+    media_type = "text/event-stream"  # also what the OpenAPI document says /events answers
+
+
+@router.get("/events", response_class=EventStream)
 async def stream(
     ctx: Ctx,
     vehicle_id: Annotated[str | None, Query()] = None,
     event_types: Annotated[str | None, Query()] = None,
     after: Annotated[str | None, Query()] = None,
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-) -> StreamingResponse:
+) -> EventStream:
     """Live events; `Last-Event-ID` (or `?after=`) replays what was missed first, so a
     reconnecting client sees every event once, in commit order."""
     types = _types(event_types)
@@ -112,5 +116,4 @@ async def stream(
         finally:
             ctx.events.unsubscribe(subscription)
 
-    return StreamingResponse(lines(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return EventStream(lines(), headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from gateway.admin import views
 from gateway.admin.context import Ctx
 from gateway.admin.json_body import AdminRoute
+from gateway.admin.openapi import documented
 from gateway.admin.server import PEER_UID
 from gateway.store import telemetry
 
@@ -27,11 +28,10 @@ async def vehicle_records(
     ctx: Ctx,
     start: Annotated[str | None, Query(alias="from")] = None,
     end: Annotated[str | None, Query(alias="to")] = None,
-    limit: Annotated[int | None, Query()] = None,
+    limit: views.Limit = views.DEFAULT_LIMIT,
     page_token: Annotated[str | None, Query()] = None,
 ) -> dict:
     await ctx.registry.get_vehicle(vehicle_id)
-    limit = views.check_limit(limit)
     after = views.decode_token(page_token, (str, int)) or ["", 0]
     rows = await ctx.store.read(
         telemetry.list_records, vehicle_id, views.timestamp("from", start) or "", views.timestamp("to", end) or "9999",
@@ -43,6 +43,6 @@ async def vehicle_records(
     return result
 
 
-@router.post("/vehicles/{vehicle_id}/commands/{command}")
+@router.post("/vehicles/{vehicle_id}/commands/{command}", responses=documented(409, 502, 504))
 async def run_command(vehicle_id: str, command: str, ctx: Ctx) -> dict:
     return await ctx.commands.execute(vehicle_id, command, PEER_UID.get())

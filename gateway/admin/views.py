@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import Query
 
 from drivers.brands import BRANDS
 from gateway.admin.problems import Problem
@@ -14,6 +16,7 @@ from gateway.registry import Invalid
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")]
 MAX_TOKEN = 200  # characters; the page tokens this API gives out are under 100
 MAX_ROW_ID = 2**63 - 1  # SQLite's largest INTEGER
 
@@ -62,14 +65,6 @@ def timestamp(name: str, value: str | None) -> str | None:
         return rfc3339(parse_rfc3339(value))
     except ValueError:
         raise Invalid(f"'{name}' must be an RFC 3339 timestamp such as 2021-01-19T13:13:09.952Z.", name) from None
-
-
-def check_limit(limit: int | None) -> int:
-    if limit is None:
-        return DEFAULT_LIMIT
-    if not 1 <= limit <= MAX_LIMIT:
-        raise Problem("validation-error", 400, f"'limit' must be between 1 and {MAX_LIMIT}.")
-    return limit
 
 
 def encode_token(position: list[str]) -> str:
