@@ -53,36 +53,20 @@ async def test_everything_survives_kill_9(paths):
         await wait_exit(second)
 
 
-async def test_second_gateway_on_the_same_data_dir_refuses(paths):
+@pytest.mark.parametrize("shared", ["data dir", "admin socket"])
+async def test_second_gateway_on_the_same_data_dir_or_socket_refuses(paths, tmp_path, shared):
     data_dir, socket, config = paths
+    second_config, refusal = config, "is already running on data dir {data_dir}"
+    if shared == "admin socket":  # another data dir: the socket's own lock must stop it
+        second_config, refusal = tmp_path / "other.toml", "serves the admin socket {socket}"
+        second_config.write_text(gateway_config_toml(tmp_path / "other-data", socket))
     first = start_gateway(config)
     try:
         health = await wait_until_serving(first, socket)
-        second = start_gateway(config)
+        second = start_gateway(second_config)
         assert await wait_exit(second) == 1
         message = second.stderr.read()
-        assert f"already running on data dir {data_dir}" in message
-        assert f"pid {first.pid}" in message
-        assert "Traceback" not in message and len(message.strip().splitlines()) == 1
-        # The first gateway still owns its socket.
-        assert _get(socket, "/health")["fleet_id"] == health["fleet_id"]
-    finally:
-        first.terminate()
-        await wait_exit(first)
-
-
-async def test_second_gateway_on_the_same_admin_socket_refuses(paths, tmp_path):
-    # Another data dir, the same socket path: the data-dir lock does not stop it, the socket's does.
-    data_dir, socket, config = paths
-    other = tmp_path / "other.toml"
-    other.write_text(gateway_config_toml(tmp_path / "other-data", socket))
-    first = start_gateway(config)
-    try:
-        health = await wait_until_serving(first, socket)
-        second = start_gateway(other)
-        assert await wait_exit(second) == 1
-        message = second.stderr.read()
-        assert f"another fleetgate (pid {first.pid}) serves the admin socket {socket}" in message
+        assert f"another fleetgate (pid {first.pid}) " + refusal.format(data_dir=data_dir, socket=socket) in message
         assert "Traceback" not in message and len(message.strip().splitlines()) == 1
         # The first gateway still owns its socket: the second neither took it over nor removed it.
         assert _get(socket, "/health")["fleet_id"] == health["fleet_id"]
