@@ -14,8 +14,8 @@ import trio
 from drivers.base import Transport
 from drivers.brands import BRANDS
 from drivers.registry import DRIVERS
-from gateway.admin.app import create_app
 from gateway import locks
+from gateway.admin.app import create_app
 from gateway.admin.server import admin_socket_lock, bind_admin_socket, remove_admin_socket, serve_admin
 from gateway.clock import now_text, rfc3339, utc_now
 from gateway.cloud import CloudFleet

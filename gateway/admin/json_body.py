@@ -47,7 +47,8 @@ def unstorable(value: Any) -> str | None:
         if isinstance(node, dict):
             for key in node:
                 if not _is_unicode(key):
-                    return f"{_where(path)}the property name '{_shown(key)}' is not Unicode text (it holds a lone surrogate)."
+                    return (f"{_where(path)}the property name '{_shown(key)}' is not Unicode text "
+                            "(it holds a lone surrogate).")
             stack.extend((path + (key,), item) for key, item in reversed(node.items()))
         elif isinstance(node, list):
             stack.extend((path + (index,), item) for index, item in reversed(list(enumerate(node))))
