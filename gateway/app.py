@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -16,8 +14,9 @@ import trio
 from drivers.base import Transport
 from drivers.brands import BRANDS
 from drivers.registry import DRIVERS
+from gateway import locks
 from gateway.admin.app import create_app
-from gateway.admin.server import bind_admin_socket, serve_admin
+from gateway.admin.server import admin_socket_lock, bind_admin_socket, remove_admin_socket, serve_admin
 from gateway.clock import now_text, rfc3339, utc_now
 from gateway.cloud import CloudFleet
 from gateway.commands import Commands
@@ -58,27 +57,14 @@ def data_dir_lock(data_dir: Path):
     dir must stop here instead of replacing the first one's socket.
     """
     path = data_dir / LOCK_FILE
-    try:
-        data_dir.mkdir(mode=0o750, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
-    except OSError as exc:  # a read-only or full disk, a data dir that is a file ...
-        raise StartupError(f"cannot open {path}: {exc.strerror}") from None
-    try:
+    with ExitStack() as held:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise StartupError(
-                f"another fleetgate (pid {holder}) is already running on data dir {data_dir}"
-            ) from None
-        try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        except OSError as exc:
-            raise StartupError(f"cannot write {path}: {exc.strerror}") from None
+            data_dir.mkdir(mode=0o750, parents=True, exist_ok=True)
+            held.enter_context(locks.hold(path, lambda pid: StartupError(
+                f"another fleetgate (pid {pid}) is already running on data dir {data_dir}")))
+        except OSError as exc:  # a read-only or full disk, a data dir that is a file ...
+            raise StartupError(f"cannot lock {path}: {exc.strerror}") from None
         yield
-    finally:
-        os.close(fd)  # closing releases the lock
 
 
 def _register_metrics(runtime: Runtime) -> None:
@@ -145,7 +131,7 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
     and the admin socket accept connections."""
     data_dir = config.data_dir
     socket_path = config.admin_socket
-    with data_dir_lock(data_dir):
+    with data_dir_lock(data_dir), admin_socket_lock(socket_path):
         limit = raise_open_file_limit()
         try:
             box = SecretBox.open(data_dir)
@@ -185,7 +171,7 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
                     runtime.cloud = CloudFleet(runtime, config.drivers.niu, http)
                     await nursery.start(runtime.cloud.run)
                 nursery.start_soon(prune_forever, runtime)
-                sock = bind_admin_socket(socket_path, config.admin.group)
+                sock, bound = bind_admin_socket(socket_path, config.admin.group)
                 try:
                     await nursery.start(serve_admin, app, sock)
                     log.info(
@@ -195,6 +181,6 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
                     task_status.started(runtime)
                     await trio.sleep_forever()
                 finally:
-                    socket_path.unlink(missing_ok=True)
+                    remove_admin_socket(socket_path, bound)
         finally:
             store.close()

@@ -19,6 +19,8 @@ class _Section(BaseModel):
 class AdminConfig(_Section):
     socket: Path | None = None  # default: <data_dir>/admin.sock
     group: str = ""  # group owning the socket (mode 0660); "" keeps the gateway's group
+    max_body: int = Field(1 << 20, ge=1024)  # bytes; a larger request body is a 413
+    body_timeout: float = Field(10, gt=0)  # seconds to receive a request's whole body, else a 408
 
 
 class LogConfig(_Section):

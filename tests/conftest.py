@@ -16,7 +16,7 @@ from gateway.config import load_config
 TEST_TIMEOUT = 30  # seconds any single I/O test may take
 
 
-def gateway_config_toml(data_dir: Path, socket: Path, extra: str = "") -> str:
+def gateway_config_toml(data_dir: Path, socket: Path, extra: str = "", admin: str = "") -> str:
     """Listeners on 127.0.0.1 with ephemeral ports: tests never collide on a port. The NIU
     cloud driver is off unless a test brings its cloud simulator (then NIU vehicles need
     only existing credentials, as API.md says for a gateway without the cloud driver)."""
@@ -24,7 +24,7 @@ def gateway_config_toml(data_dir: Path, socket: Path, extra: str = "") -> str:
         extra = "[drivers.niu]\nenabled = false\n" + extra
     return (
         f'data_dir = "{data_dir}"\n'
-        f'[admin]\nsocket = "{socket}"\n'
+        f'[admin]\nsocket = "{socket}"\n{admin}'
         '[drivers.teltonika]\nhost = "127.0.0.1"\nport = 0\n'
         '[drivers.gt06]\nhost = "127.0.0.1"\nport = 0\n'
         '[drivers.jt808]\nhost = "127.0.0.1"\nport = 0\n' + extra
@@ -46,10 +46,16 @@ def extra_config() -> str:
 
 
 @pytest.fixture
-async def config_file(tmp_path, short_dir, extra_config) -> Path:
+def admin_config() -> str:
+    """TOML lines added to the test gateway's [admin] table; a test module overrides this fixture."""
+    return ""
+
+
+@pytest.fixture
+async def config_file(tmp_path, short_dir, extra_config, admin_config) -> Path:
     # async, so that a module's extra_config may itself be async (e.g. start a simulator first)
     path = tmp_path / "fleetgate.toml"
-    path.write_text(gateway_config_toml(tmp_path / "data", short_dir / "admin.sock", extra_config))
+    path.write_text(gateway_config_toml(tmp_path / "data", short_dir / "admin.sock", extra_config, admin_config))
     return path
 
 

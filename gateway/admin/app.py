@@ -8,6 +8,7 @@ import uuid
 from fastapi import FastAPI, Request
 
 from gateway.admin import (
+    openapi,
     problems,
     routes_brands,
     routes_credentials,
@@ -16,6 +17,7 @@ from gateway.admin import (
     routes_telemetry,
     routes_vehicles,
 )
+from gateway.admin.limits import BodyLimits
 from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,9 @@ def create_app(ctx: Runtime) -> FastAPI:
         lambda: [({"driver": b["driver"], "port": str(b["port"])}, 1) for b in ctx.listeners],
     )
 
+    # Added first, so it runs inside the flow-id middleware below and its answers carry a flow id.
+    app.add_middleware(BodyLimits, max_bytes=ctx.config.admin.max_body, timeout=ctx.config.admin.body_timeout)
+
     @app.middleware("http")
     async def flow_id_and_errors(request: Request, call_next):
         # Every response carries a flow id; a caller-supplied one is kept for tracing.
@@ -53,6 +58,7 @@ def create_app(ctx: Runtime) -> FastAPI:
         return response
 
     problems.install(app)
+    openapi.install(app)
     for module in (routes_vehicles, routes_telemetry, routes_events, routes_credentials, routes_brands, routes_gateway):
         app.include_router(module.router)
     return app

@@ -8,8 +8,9 @@ from drivers.base import CredentialKind, Transport
 from drivers.brands import BRANDS
 from gateway.admin import views
 from gateway.admin.context import brand_in_path, Ctx
+from gateway.admin.json_body import AdminRoute
 
-router = APIRouter(tags=["telematics brands"])
+router = APIRouter(tags=["telematics brands"], route_class=AdminRoute)
 
 
 @router.get("/telematics-brands")

@@ -8,15 +8,16 @@ from typing import Annotated, Literal
 import trio
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
-from pydantic import StrictStr
+from pydantic import Field, StrictStr
 
 from gateway.admin import views
 from gateway.admin.context import Ctx
+from gateway.admin.json_body import AdminRoute
 from gateway.admin.schemas import Body
 from gateway.registry import Invalid
 from gateway.store.events import EVENT_TYPES, Event, last_event_id, query_events
 
-router = APIRouter(tags=["events"])
+router = APIRouter(tags=["events"], route_class=AdminRoute)
 EventType = Literal[EVENT_TYPES]
 REPLAY_PAGE = 500
 
@@ -26,16 +27,16 @@ class EventQuery(Body):
     occurred_after: StrictStr | None = None
     occurred_before: StrictStr | None = None
     event_types: list[EventType] | None = None
-    limit: int | None = None
+    limit: Annotated[int, Field(ge=1, le=views.MAX_LIMIT)] | None = None
     page_token: StrictStr | None = None
 
 
 @router.post("/event-log-entries/query")
 async def query(body: EventQuery, ctx: Ctx) -> dict:
-    limit = views.check_limit(body.limit)
-    after = views.decode_token(body.page_token, 1)
+    limit = body.limit or views.DEFAULT_LIMIT
+    after = views.decode_token(body.page_token, (int,))
     events = await ctx.store.read(
-        query_events, after=int(after[0]) if after else 0, vehicle_id=body.vehicle_id, types=body.event_types,
+        query_events, after=after[0] if after else 0, vehicle_id=body.vehicle_id, types=body.event_types,
         occurred_after=views.timestamp("occurred_after", body.occurred_after),
         occurred_before=views.timestamp("occurred_before", body.occurred_before), limit=limit + 1,
     )
@@ -58,24 +59,30 @@ def _sse(event: Event) -> str:
     return f"id: {event.id}\nevent: {event.type}\ndata: {json.dumps(event.to_api())}\n\n"
 
 
-@router.get("/events")
+class EventStream(StreamingResponse):
+    media_type = "text/event-stream"  # also what the OpenAPI document says /events answers
+
+
+@router.get("/events", response_class=EventStream)
 async def stream(
     ctx: Ctx,
     vehicle_id: Annotated[str | None, Query()] = None,
     event_types: Annotated[str | None, Query()] = None,
     after: Annotated[str | None, Query()] = None,
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-) -> StreamingResponse:
+) -> EventStream:
     """Live events; `Last-Event-ID` (or `?after=`) replays what was missed first, so a
     reconnecting client sees every event once, in commit order."""
     types = _types(event_types)
     resume = last_event_id_header or after
-    if resume is not None and not resume.isdigit():
+    start = None if resume is None else views.row_id(resume)
+    if resume is not None and start is None:
         raise Invalid("'after' / Last-Event-ID must be an event id.", "after")
     # Subscribe before reading the log: an event committed in between is then both in
     # the log and in the buffer, and the id check below delivers it once.
     subscription = ctx.events.subscribe(vehicle_id, types)
-    start = int(resume) if resume is not None else await ctx.store.read(last_event_id)
+    if start is None:
+        start = await ctx.store.read(last_event_id)
     heartbeat = ctx.config.events.heartbeat
 
     async def lines():
@@ -109,5 +116,4 @@ async def stream(
         finally:
             ctx.events.unsubscribe(subscription)
 
-    return StreamingResponse(lines(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return EventStream(lines(), headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -8,10 +8,11 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
 from gateway.admin.context import Ctx
+from gateway.admin.json_body import AdminRoute
 from gateway.admin.problems import Problem
 from gateway.store import StoreError
 
-router = APIRouter(tags=["gateway"])
+router = APIRouter(tags=["gateway"], route_class=AdminRoute)
 
 
 @router.get("/health")

@@ -7,6 +7,7 @@ import logging
 import os
 import socket
 import struct
+from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.utils import wrap_app
 
+from gateway import locks
+
 log = logging.getLogger(__name__)
 
 # The uid of the process on the other end of the admin socket (SO_PEERCRED), for the
@@ -23,18 +26,47 @@ log = logging.getLogger(__name__)
 PEER_UID: ContextVar[int | None] = ContextVar("admin_peer_uid", default=None)
 
 MAX_SOCKET_PATH = 100  # the kernel's limit is 108 bytes including the terminator
+PROBE_TIMEOUT = 1.0  # seconds for a connect to a socket that may be served
 
 
 class AdminSocketError(Exception):
     pass
 
 
-def bind_admin_socket(path: Path, group: str = "") -> socket.socket:
-    """Bind the socket at ``path`` with mode 0660 from its first moment.
+@contextmanager
+def admin_socket_lock(path: Path):
+    """Hold ``<socket>.lock`` for the gateway's lifetime and make sure nothing serves ``path``.
+
+    Gateways with different data dirs may be given the same socket path: the lock stops a
+    second fleetgate, the probe anything else still answering there (an older gateway, say).
+    """
+    path = path.absolute()
+    with locks.hold(path.with_name(path.name + ".lock"), lambda pid: AdminSocketError(
+            f"another fleetgate (pid {pid}) serves the admin socket {path}")):
+        if path.is_socket() and _answers(path):
+            raise AdminSocketError(f"something already serves the admin socket {path}; refusing to take it over")
+        yield
+
+
+def _answers(path: Path) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(PROBE_TIMEOUT)
+    try:
+        probe.connect(os.fsencode(path))
+    except OSError:  # ECONNREFUSED: a stale socket file, nobody listens
+        return False
+    finally:
+        probe.close()
+    return True
+
+
+def bind_admin_socket(path: Path, group: str = "") -> tuple[socket.socket, tuple[int, int]]:
+    """Bind the socket at ``path`` with mode 0660 from its first moment; return it and the
+    (device, inode) of its file, for ``remove_admin_socket``.
 
     The socket is bound under a temporary name, given its mode (and group), then
     renamed into place, so no client ever sees it with looser permissions, and the
-    process umask is left alone. The caller holds the data-dir lock, so a socket
+    process umask is left alone. The caller holds ``admin_socket_lock``, so a socket
     already at ``path`` is a stale one from a gateway that died.
     """
     path = path.absolute()
@@ -58,6 +90,7 @@ def bind_admin_socket(path: Path, group: str = "") -> socket.socket:
             os.chown(staging, -1, gid)
         if path.exists() and not path.is_socket():
             raise AdminSocketError(f"{path} exists and is not a socket; refusing to replace it")
+        bound = os.stat(staging)  # a rename keeps the inode
         os.replace(staging, path)
         sock.listen(128)
     except BaseException:
@@ -65,7 +98,17 @@ def bind_admin_socket(path: Path, group: str = "") -> socket.socket:
         staging.unlink(missing_ok=True)
         raise
     sock.setblocking(False)
-    return sock
+    return sock, (bound.st_dev, bound.st_ino)
+
+
+def remove_admin_socket(path: Path, bound: tuple[int, int]) -> None:
+    """Unlink the socket file at ``path`` only if it is still the one this gateway bound."""
+    try:
+        found = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if (found.st_dev, found.st_ino) == bound:
+        path.unlink(missing_ok=True)
 
 
 def _peer_uid(sock) -> int | None:
