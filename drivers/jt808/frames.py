@@ -211,12 +211,16 @@ def header_fields(message_id: int, phone: str, serial: int, body_length: int, pr
 
 
 def frame(message_id: int, phone: str, serial: int, body: bytes, protocol_version: int | None = None,
-          package: tuple[int, int] | None = None) -> bytes:
-    """The whole wire frame of one message."""
+          package: tuple[int, int] | None = None, *, version_flag: bool | None = None) -> bytes:
+    """The whole wire frame of one message. ``version_flag`` True on a 2013 header (no
+    ``protocol_version``) builds what some terminals in the field send."""
     if len(body) > MAX_BODY:
         raise ValueError(f"a body has at most {MAX_BODY} bytes, got {len(body)}")
+    wide = protocol_version is not None
     header = header_fields(message_id, phone, serial & 0xFFFF, len(body), protocol_version, package)
-    return WireFrame.build({"content": {"value": {"header": header, "body": body}}})
+    header["properties"]["version_flag"] = wide if version_flag is None else version_flag
+    content = HEADERS[wide].build(header) + body
+    return b"\x7e" + escape(content + bytes([check_code(content)])) + b"\x7e"
 
 
 # --- bodies (spec §3) ---------------------------------------------------------------

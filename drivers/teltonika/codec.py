@@ -311,9 +311,11 @@ class TeltonikaCodec(BufferedCodec):
         if parsed.type == frames.COMMAND_TYPE:
             raise UnexpectedMessage("the unit sent a command (type 0x05); only responses are expected")
         if parsed.type != frames.RESPONSE_TYPE:
-            return Undecoded(f"codec 0x0c type {parsed.type:#04x}", frame, "a Codec 12 type this driver does not decode")
+            detail = "a Codec 12 type this driver does not decode"
+            return Undecoded(f"codec 0x0c type {parsed.type:#04x}", frame, detail)
         if parsed.quantity1 != parsed.quantity2:
-            return Undecoded("codec 0x0c", frame, f"Codec 12 quantities differ: {parsed.quantity1} and {parsed.quantity2}")
+            detail = f"Codec 12 quantities differ: {parsed.quantity1} and {parsed.quantity2}"
+            return Undecoded("codec 0x0c", frame, detail)
         # Answers are ASCII in practice; a stray byte must not cost us the rest.
         return CommandResponse(text=parsed.text.decode("utf-8", errors="replace"), raw=frame)
 

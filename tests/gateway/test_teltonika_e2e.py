@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import trio
 
-from simulators.teltonika import run_fleet
+from simulators.fleet import FIELD
+from simulators.teltonika import imei_for, run_fleet
 from tests.conftest import eventually, listener_port
 from tests.gateway.seed import TELTONIKA_MODEL, unit_body
 
@@ -132,3 +133,36 @@ async def test_commands_follow_every_rule(gateway, api, nursery):
 
 async def _is_online(api, vehicle_id) -> bool:
     return (await api.get(f"/vehicles/{vehicle_id}")).json()["life_status"]["value"] == "ONLINE"
+
+
+async def test_units_as_in_the_field_every_record_acknowledged_and_stored_once(gateway, api, nursery):
+    """--profile field: signed IO values, Codec 8 Extended with NX values, Codec 13 messages.
+    No session ends, every record is acknowledged and stored once, the rest kept raw."""
+    vehicles = {}
+    for i in range(4):
+        created = await api.post("/vehicles", json=unit_body("TELTONIKA", imei_for(i), TELTONIKA_MODEL))
+        vehicles[imei_for(i)] = created.json()["id"]
+    port = listener_port(gateway, "teltonika")
+    report = await nursery.start(lambda task_status: run_fleet(
+        "127.0.0.1", port, 4, 0.2, retry_delay=0.2, profile=FIELD, task_status=task_status))
+
+    async def every_variant_sent():
+        return all(unit.other_codec_sent >= 1 and unit.stats.acked >= 6 for unit in report.units)
+
+    await eventually(every_variant_sent, timeout=20)
+    for unit in report.units:
+        acked, kept = unit.stats.acked, unit.other_codec_sent
+        items = (await api.get(f"/vehicles/{vehicles[unit.imei]}/records", params={"limit": 500})).json()["items"]
+        raw = [item["raw"]["undecoded"]["message_type"] for item in items if "undecoded" in item["raw"]]
+        records = [item for item in items if "undecoded" not in item["raw"]]
+        assert len({item["recorded_at"] for item in records}) == len(records) >= acked  # once each, none lost
+        assert set(raw) == {"codec 0x0d"} and len(raw) >= kept
+        for item in records:  # signed values as Teltonika's table types them, their bytes beside them
+            assert item["raw"]["io"]["19"] == -1000 and item["raw"]["io_hex"]["19"] == "fc18"
+            assert item["raw"]["io"].get("256") == ("WVWZZZ1JZXW000001".encode().hex() if unit.index % 2 else None)
+        state = (await api.get(f"/vehicles/{vehicles[unit.imei]}/state")).json()
+        assert 54 < state["position"]["value"]["lat"] < 55
+    assert report.resent == 0 and report.reconnects == 0 and report.logins_rejected == 0
+    assert not gateway.metrics._values.get("fleetgate_frames_refused_total")  # no session ended
+    assert gateway.metrics.value("fleetgate_frames_undecoded_total", driver="teltonika", message_type="codec 0x0d") >= 4
+    nursery.cancel_scope.cancel()
