@@ -100,6 +100,17 @@ async def test_wrong_code_is_refused_every_time_and_stores_nothing(gateway, api,
     nursery.cancel_scope.cancel()
 
 
+@pytest.mark.parametrize(("unit_id", "status"), [
+    ("4EB6FB4AD628", 201), ("4E000000013912345681", 201), ("013912345678", 201),
+    ("4eb6fb4ad628", 400), ("4EB6FB4AD62", 400), ("4EB6FB4AD6280", 400), ("4EB6FB4AD62G", 400),
+])
+async def test_unit_ids_are_the_hex_digits_of_the_terminal_number(api, unit_id, status):
+    created = await api.post("/vehicles", json=unit_body("JT808", unit_id, JT808_MODEL, password="pw-1"))
+    assert created.status_code == status, created.text
+    if status == 400:  # the hint says how the id is written
+        assert "hex digits, upper case" in created.json()["detail"]
+
+
 async def test_units_as_in_the_field_from_seen_to_state_every_location_stored_once(gateway, api, nursery):
     """--profile field: a terminal number that is not BCD, the 2019 flag on a 2013 header,
     vendor items, an item that runs past its body, 0x0900 messages. No session ends."""
