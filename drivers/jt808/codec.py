@@ -24,7 +24,7 @@ from datetime import timedelta, timezone
 
 from drivers.base import (
     NEED_DATA, Acknowledge, BufferedCodec, ChecksumError, CodecState, CommandRequest, CommandResponse, FrameError,
-    Heartbeat, InboundEvent, LengthError, Login, LoginAccepted, LoginRejected, OutboundEvent, ProtocolError,
+    Heartbeat, InboundEvent, LengthError, Login, LoginAccepted, LoginRejected, ProtocolError,
     RecordBatch, RefusalReason, Registration, RegistrationAccepted, RegistrationRefused, Undecoded,
     UnexpectedMessage, UnsupportedMessage, _NeedData, parse,
 )
@@ -97,19 +97,19 @@ class Jt808Codec(BufferedCodec):
 
     # --- outbound ---------------------------------------------------------------------
 
-    def send(self, event: OutboundEvent) -> bytes:
-        self._raise_if_broken()
-        encode = self._ENCODERS.get(type(event))
-        if encode is None:
-            raise TypeError(f"not an outbound event for this codec: {type(event).__name__}")
-        subject = type(event.event) if isinstance(event, Acknowledge) else None
-        after = OUTBOUND.get((self.state, type(event), subject))
-        if after is None:
-            what = type(event).__name__ + (f"({subject.__name__})" if subject else "")
-            raise RuntimeError(f"cannot send {what} in state {self.state.value}")
-        data = encode(self, event)
-        self.state = after
-        return data
+    # (state, outbound event, what an Acknowledge acknowledges) -> the state after sending it
+    # (drivers.base.BufferedCodec.send). A miss is the caller's mistake, not the terminal's.
+    OUTBOUND = {
+        (State.AWAIT_DECISION, LoginAccepted, None): State.ONLINE,
+        (State.AWAIT_DECISION, LoginRejected, None): State.REJECTED,
+        (State.AWAIT_DECISION, RegistrationAccepted, None): State.AWAIT_LOGIN,  # it authenticates next, or hangs up
+        (State.AWAIT_DECISION, RegistrationRefused, None): State.AWAIT_LOGIN,
+        (State.AWAIT_LOGIN, Acknowledge, Heartbeat): State.AWAIT_LOGIN,
+        (State.ONLINE, Acknowledge, Heartbeat): State.ONLINE,
+        (State.ONLINE, Acknowledge, RecordBatch): State.ONLINE,
+        (State.ONLINE, Acknowledge, Undecoded): State.ONLINE,
+        (State.ONLINE, CommandRequest, None): State.ONLINE,
+    }
 
     def _login_decided(self, event: LoginAccepted | LoginRejected) -> bytes:
         ctx = self._decided(event.login).context
@@ -140,7 +140,7 @@ class Jt808Codec(BufferedCodec):
         serial = self._take_serial() if event.correlation is None else event.correlation & 0xFFFF
         return frames.frame(message_id, self.unit_id, serial, body, self.protocol_version)
 
-    _ENCODERS = {
+    ENCODERS = {
         LoginAccepted: _login_decided, LoginRejected: _login_decided,
         RegistrationAccepted: _registration_decided, RegistrationRefused: _registration_decided,
         Acknowledge: _acknowledge, CommandRequest: _command,
@@ -336,18 +336,4 @@ INBOUND = {
         frames.POSITION_REPLY: Jt808Codec._location_reply,
         frames.CONTROL_REPLY: Jt808Codec._location_reply,
     },
-}
-
-# (state, outbound event, what an Acknowledge acknowledges) -> the state after sending it.
-# A miss is the caller's mistake (a RuntimeError), not the terminal's.
-OUTBOUND = {
-    (State.AWAIT_DECISION, LoginAccepted, None): State.ONLINE,
-    (State.AWAIT_DECISION, LoginRejected, None): State.REJECTED,
-    (State.AWAIT_DECISION, RegistrationAccepted, None): State.AWAIT_LOGIN,  # it authenticates next, or hangs up
-    (State.AWAIT_DECISION, RegistrationRefused, None): State.AWAIT_LOGIN,
-    (State.AWAIT_LOGIN, Acknowledge, Heartbeat): State.AWAIT_LOGIN,
-    (State.ONLINE, Acknowledge, Heartbeat): State.ONLINE,
-    (State.ONLINE, Acknowledge, RecordBatch): State.ONLINE,
-    (State.ONLINE, Acknowledge, Undecoded): State.ONLINE,
-    (State.ONLINE, CommandRequest, None): State.ONLINE,
 }

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 
 from drivers.base import (
     NEED_DATA, Acknowledge, BufferedCodec, ChecksumError, CodecState, CommandRequest, CommandResponse, FrameError,
-    Heartbeat, InboundEvent, LengthError, Login, LoginAccepted, LoginRejected, OutboundEvent, Position, ProtocolError,
+    Heartbeat, InboundEvent, LengthError, Login, LoginAccepted, LoginRejected, Position, ProtocolError,
     Record, RecordBatch, Undecoded, UnexpectedMessage, UnsupportedMessage, _NeedData, parse,
 )
 from drivers.teltonika import frames
@@ -189,19 +189,16 @@ class TeltonikaCodec(BufferedCodec):
         self.state = State.AWAIT_LOGIN
         self.unit_id: str | None = None
 
-    def send(self, event: OutboundEvent) -> bytes:
-        self._raise_if_broken()
-        encode = self._ENCODERS.get(type(event))
-        if encode is None:
-            raise TypeError(f"not an outbound event for this codec: {type(event).__name__}")
-        subject = type(event.event) if isinstance(event, Acknowledge) else None
-        after = OUTBOUND.get((self.state, type(event), subject))
-        if after is None:
-            what = type(event).__name__ + (f"({subject.__name__})" if subject else "")
-            raise RuntimeError(f"cannot send {what} in state {self.state.value}")
-        data = encode(self, event)
-        self.state = after
-        return data
+    # (state, outbound event, what an Acknowledge acknowledges) -> the state after sending it
+    # (drivers.base.BufferedCodec.send). A miss is the caller's mistake, not the unit's.
+    OUTBOUND = {
+        (State.AWAIT_DECISION, LoginAccepted, None): State.ONLINE,
+        (State.AWAIT_DECISION, LoginRejected, None): State.REJECTED,  # the unit is expected to hang up
+        (State.ONLINE, Acknowledge, Heartbeat): State.ONLINE,
+        (State.ONLINE, Acknowledge, RecordBatch): State.ONLINE,
+        (State.ONLINE, Acknowledge, Undecoded): State.ONLINE,
+        (State.ONLINE, CommandRequest, None): State.ONLINE,
+    }
 
     def _login_decided(self, event: LoginAccepted | LoginRejected) -> bytes:
         return frames.LOGIN_ACCEPT if isinstance(event, LoginAccepted) else frames.LOGIN_REJECT
@@ -218,7 +215,7 @@ class TeltonikaCodec(BufferedCodec):
     def _command(self, event: CommandRequest) -> bytes:
         return encode_command_frame(event.text)
 
-    _ENCODERS = {LoginAccepted: _login_decided, LoginRejected: _login_decided, Acknowledge: _acknowledge,
+    ENCODERS = {LoginAccepted: _login_decided, LoginRejected: _login_decided, Acknowledge: _acknowledge,
                  CommandRequest: _command}
 
     # --- internals --------------------------------------------------------------------
@@ -328,14 +325,3 @@ def encode_command_frame(text: str) -> bytes:
         raise ValueError(f"command text must be ASCII: {text!r}") from None
     return frames.frame(frames.Codec12Body.build({"type": frames.COMMAND_TYPE, "text": payload}))
 
-
-# (state, outbound event, what an Acknowledge acknowledges) -> the state after sending it.
-# A miss is the caller's mistake (a RuntimeError), not the unit's.
-OUTBOUND = {
-    (State.AWAIT_DECISION, LoginAccepted, None): State.ONLINE,
-    (State.AWAIT_DECISION, LoginRejected, None): State.REJECTED,  # the unit is expected to hang up
-    (State.ONLINE, Acknowledge, Heartbeat): State.ONLINE,
-    (State.ONLINE, Acknowledge, RecordBatch): State.ONLINE,
-    (State.ONLINE, Acknowledge, Undecoded): State.ONLINE,
-    (State.ONLINE, CommandRequest, None): State.ONLINE,
-}
