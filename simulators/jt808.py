@@ -82,7 +82,7 @@ class SimulatedUnit:
         self.field = profile == fleet.FIELD
         # A 2013 header with the 2019 version flag set, as some terminals send them.
         self.version_flag = True if self.field and version == 2013 and index % 4 == 1 else None
-        self.transparent_sent = 0  # field profile: 0x0900 messages the platform answered
+        self.others_sent = 0  # field profile: messages of other ids (0x0900) the platform answered
         self.enrolled = False  # True when auth_code came from a registration
         self.retry_delay, self.max_retry_delay, self.response_timeout = retry_delay, max_retry_delay, response_timeout
         self.door_locked = False
@@ -256,7 +256,7 @@ class _Link:
         """A vendor's pass-through message (type 0x41, text), as units in the field send them."""
         if await self._request(TRANSPARENT, b"\x41OBD-RT,12.3,0,0") is None:
             raise Disconnected("no answer to a transparent message")
-        self.unit.transparent_sent += 1
+        self.unit.others_sent += 1
 
     def _batch(self) -> list[tuple[int, bytes]]:
         batch, size = [], 3

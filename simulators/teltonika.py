@@ -87,7 +87,7 @@ class SimulatedUnit:
         self.stats = fleet.UnitStats()
         self.pending: deque[tuple[int, bytes]] = deque()  # (sequence number, encoded record)
         self.packets_acked = 0
-        self.other_codec_sent = 0  # field profile: Codec 13 messages sent
+        self.others_sent = 0  # field profile: messages of other codecs (13) sent
         self._next_seq = 0
         self._highest_sent = -1
         self.has_data = trio.Event()
@@ -219,7 +219,7 @@ class _Link:
                 unit.packets_acked += 1
                 if unit.field and unit.packets_acked % 6 == 0:
                     await self._write(codec13_frame(b"#RS232 12.3V OK\r\n", int(time.time())))
-                    unit.other_codec_sent += 1
+                    unit.others_sent += 1
             else:  # a short count: the same records go again, after a pause
                 await trio.sleep(unit.retry_delay)
 

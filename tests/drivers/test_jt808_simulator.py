@@ -109,7 +109,7 @@ async def test_field_profile_speaks_as_units_in_the_field():
     phones = [phone_for(i, profile=FIELD) for i in range(4)]
     platform = Platform(codes={phone: "pw" for phone in phones})
     async with running(platform.handle, fleet, 4, 0.01, auth_code_for=lambda i: "pw", profile=FIELD) as report:
-        await platform.wait_for(lambda: all(unit.transparent_sent >= 2 for unit in report.units))
+        await platform.wait_for(lambda: all(unit.others_sent >= 2 for unit in report.units))
     assert report.logins_rejected == 0 and report.reconnects == 0
     for unit, phone in zip(report.units, phones):
         records = platform.records(phone)
@@ -122,7 +122,7 @@ async def test_field_profile_speaks_as_units_in_the_field():
             cut = sum(1 for r in batch.records if "truncated_item" in r.fields)
             assert batch.undecoded == (f"{batch.context.message_id:#06x} item 0xe3",) * cut
         assert {k.message_type for k in platform.kept_raw[phone]} == {"0x0900"}
-        assert len(platform.kept_raw[phone]) >= unit.transparent_sent
+        assert len(platform.kept_raw[phone]) >= unit.others_sent
         assert all(b.context.protocol_version is None for b in platform.batches[phone])
     def flagged(phone):  # the version flag of each location frame, read as 2013 all the same
         return {frames.BodyProperties.parse(frames.unescape(b.raw[1:b.raw.index(0x7E, 1)])[2:4]).version_flag

@@ -64,8 +64,8 @@ async def fleet(port: int, units: int, interval: float, *, task_status=trio.TASK
 async def test_field_profile_sends_signed_io_nx_values_and_codec_13():
     gateway = Gateway()
     async with running(gateway.handle, fleet, 2, 0.01, profile=FIELD) as report:
-        await gateway.wait_for(lambda: all(unit.other_codec_sent >= 1 for unit in report.units))
-        await gateway.wait_for(lambda: all(len(gateway.kept_raw[u.imei]) >= u.other_codec_sent for u in report.units))
+        await gateway.wait_for(lambda: all(unit.others_sent >= 1 for unit in report.units))
+        await gateway.wait_for(lambda: all(len(gateway.kept_raw[u.imei]) >= u.others_sent for u in report.units))
     even, odd = report.units
     assert (even.codec_id, odd.codec_id) == (0x08, 0x8E) and report.reconnects == 0
     for unit in report.units:

@@ -8,6 +8,7 @@ import pytest
 from simulators.fleet import FIELD
 from simulators.jt808 import COUNTER_ITEM, run_fleet
 from tests.conftest import eventually, listener_port
+from tests.gateway.history import field_variants_sent, history
 from tests.gateway.seed import JT808_MODEL, unit_body
 
 
@@ -131,16 +132,11 @@ async def test_units_as_in_the_field_from_seen_to_state_every_location_stored_on
         state = await _wait_online_with_position(api, vehicles[unit.phone])
         assert 22 < state["position"]["value"]["lat"] < 23
 
-    async def every_variant_sent():
-        return all(unit.transparent_sent >= 1 and unit.stats.acked >= 6 for unit in report.units)
-
-    await eventually(every_variant_sent, timeout=20)
+    await field_variants_sent(report)
     for unit in report.units:
-        acked, kept = unit.stats.acked, unit.transparent_sent
-        items = (await api.get(f"/vehicles/{vehicles[unit.phone]}/records", params={"limit": 500})).json()["items"]
-        raw = [item["raw"]["undecoded"]["message_type"] for item in items if "undecoded" in item["raw"]]
-        locations = [item["raw"] for item in items if "undecoded" not in item["raw"]]
-        sequence = [int(location["raw_items"][f"{COUNTER_ITEM:02x}"], 16) for location in locations]
+        acked, kept = unit.stats.acked, unit.others_sent
+        raw, locations = await history(api, vehicles[unit.phone])
+        sequence = [int(location["raw"]["raw_items"][f"{COUNTER_ITEM:02x}"], 16) for location in locations]
         assert len(sequence) == len(set(sequence))  # each location stored once ...
         assert set(range(acked)) <= set(sequence)  # ... and every acknowledged one is there
         assert set(raw) == {"0x0900"} and len(raw) >= kept

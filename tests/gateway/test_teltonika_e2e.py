@@ -8,6 +8,7 @@ import trio
 from simulators.fleet import FIELD
 from simulators.teltonika import imei_for, run_fleet
 from tests.conftest import eventually, listener_port
+from tests.gateway.history import field_variants_sent, history
 from tests.gateway.seed import TELTONIKA_MODEL, unit_body
 
 
@@ -146,15 +147,10 @@ async def test_units_as_in_the_field_every_record_acknowledged_and_stored_once(g
     report = await nursery.start(lambda task_status: run_fleet(
         "127.0.0.1", port, 4, 0.2, retry_delay=0.2, profile=FIELD, task_status=task_status))
 
-    async def every_variant_sent():
-        return all(unit.other_codec_sent >= 1 and unit.stats.acked >= 6 for unit in report.units)
-
-    await eventually(every_variant_sent, timeout=20)
+    await field_variants_sent(report)
     for unit in report.units:
-        acked, kept = unit.stats.acked, unit.other_codec_sent
-        items = (await api.get(f"/vehicles/{vehicles[unit.imei]}/records", params={"limit": 500})).json()["items"]
-        raw = [item["raw"]["undecoded"]["message_type"] for item in items if "undecoded" in item["raw"]]
-        records = [item for item in items if "undecoded" not in item["raw"]]
+        acked, kept = unit.stats.acked, unit.others_sent
+        raw, records = await history(api, vehicles[unit.imei])
         assert len({item["recorded_at"] for item in records}) == len(records) >= acked  # once each, none lost
         assert set(raw) == {"codec 0x0d"} and len(raw) >= kept
         for item in records:  # signed values as Teltonika's table types them, their bytes beside them
