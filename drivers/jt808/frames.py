@@ -151,13 +151,14 @@ def header_layout(content: bytes) -> tuple[bool, int, bool]:
     one can leave the declared length (they differ by 5 bytes)."""
     props = BodyProperties.parse(content[2:4])
     package = PACKAGE_ITEM if props.subpackage else 0
-    layouts = (True, False) if props.version_flag else (False,)
-    for wide in layouts:
-        size = (HEADER_2019 if wide else HEADER_2013) + package
+    sizes = [(wide, (HEADER_2019 if wide else HEADER_2013) + package)
+             for wide in ((True, False) if props.version_flag else (False,))]
+    for wide, size in sizes:
         if len(content) - 1 - size == props.body_length:
             return wide, size, True
-    wide = layouts[0]
-    return wide, (HEADER_2019 if wide else HEADER_2013) + package, False
+    # Neither fits: the layout the flag names, or the 2013 one if the frame cannot hold it.
+    wide, size = next(((w, s) for w, s in sizes if len(content) - 1 >= s), sizes[-1])
+    return wide, size, False
 
 
 # The unescaped content between the delimiters.
