@@ -57,7 +57,7 @@ async def test_unknown_unit_is_rejected_and_seen(gateway, api):
 
 @pytest.mark.parametrize("name,reason", [
     ("bad-crc", "checksum"),
-    ("n1-differs-from-n2", "frame"),
+    ("wrong-preamble", "frame"),
     ("length-beyond-max-frame", "length"),
     ("codec12-command-from-unit", "unexpected"),
 ])

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 import trio
 
-from simulators.teltonika import run_fleet
+from simulators.fleet import FIELD
+from simulators.teltonika import imei_for, run_fleet
 from tests.conftest import eventually, listener_port
+from tests.gateway.history import field_variants_sent, history
 from tests.gateway.seed import TELTONIKA_MODEL, unit_body
 
 
@@ -132,3 +134,31 @@ async def test_commands_follow_every_rule(gateway, api, nursery):
 
 async def _is_online(api, vehicle_id) -> bool:
     return (await api.get(f"/vehicles/{vehicle_id}")).json()["life_status"]["value"] == "ONLINE"
+
+
+async def test_units_as_in_the_field_every_record_acknowledged_and_stored_once(gateway, api, nursery):
+    """--profile field: signed IO values, Codec 8 Extended with NX values, Codec 13 messages.
+    No session ends, every record is acknowledged and stored once, the rest kept raw."""
+    vehicles = {}
+    for i in range(4):
+        created = await api.post("/vehicles", json=unit_body("TELTONIKA", imei_for(i), TELTONIKA_MODEL))
+        vehicles[imei_for(i)] = created.json()["id"]
+    port = listener_port(gateway, "teltonika")
+    report = await nursery.start(lambda task_status: run_fleet(
+        "127.0.0.1", port, 4, 0.2, retry_delay=0.2, profile=FIELD, task_status=task_status))
+
+    await field_variants_sent(report)
+    for unit in report.units:
+        acked, kept = unit.stats.acked, unit.others_sent
+        raw, records = await history(api, vehicles[unit.imei])
+        assert len({item["recorded_at"] for item in records}) == len(records) >= acked  # once each, none lost
+        assert set(raw) == {"codec 0x0d"} and len(raw) >= kept
+        for item in records:  # signed values as Teltonika's table types them, their bytes beside them
+            assert item["raw"]["io"]["19"] == -1000 and item["raw"]["io_hex"]["19"] == "fc18"
+            assert item["raw"]["io"].get("256") == ("WVWZZZ1JZXW000001".encode().hex() if unit.index % 2 else None)
+        state = (await api.get(f"/vehicles/{vehicles[unit.imei]}/state")).json()
+        assert 54 < state["position"]["value"]["lat"] < 55
+    assert report.resent == 0 and report.reconnects == 0 and report.logins_rejected == 0
+    assert not gateway.metrics._values.get("fleetgate_frames_refused_total")  # no session ended
+    assert gateway.metrics.value("fleetgate_frames_undecoded_total", driver="teltonika", message_type="codec 0x0d") >= 4
+    nursery.cancel_scope.cancel()
