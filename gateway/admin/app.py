@@ -7,7 +7,6 @@ import uuid
 
 from fastapi import FastAPI, Request
 
-from gateway.console import pages as console_pages
 from gateway.admin import (
     docs,
     problems,
@@ -18,6 +17,7 @@ from gateway.admin import (
     routes_telemetry,
     routes_vehicles,
 )
+from gateway.console import pages as console_pages
 from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import html
 import logging
 import os
 import signal
 import sys
+import tempfile
 import webbrowser
+from pathlib import Path
 
 import trio
 
@@ -46,12 +49,17 @@ def _run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"fleetgate: cannot open the console on 127.0.0.1:{args.port}: {exc.strerror}", file=sys.stderr)
         return 1
-    with sock:
-        door = Door(sock.getsockname()[1], upstream_client(path), path)
-        print(door.login_url, flush=True)  # the only line on stdout: scripts read it
-        if not args.no_browser and _desktop():
-            _open_browser(door.login_url)
-        return _stopped(trio.run(_serve, door, sock))
+    opener = None
+    try:
+        with sock:
+            door = Door(sock.getsockname()[1], upstream_client(path), path)
+            print(door.login_url, flush=True)  # the only line on stdout: scripts read it
+            if not args.no_browser and _desktop():
+                opener = _open_browser(door.login_url)
+            return _stopped(trio.run(_serve, door, sock))
+    finally:
+        if opener is not None:
+            opener.unlink(missing_ok=True)
 
 
 async def _serve(door, sock) -> int:
@@ -72,14 +80,24 @@ def _desktop() -> bool:
     return sys.platform == "darwin" or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def _open_browser(url: str) -> None:
+def _open_browser(url: str) -> Path:
+    """Open a browser on a file that leads to ``url``; the file, to remove at the end.
+
+    A browser's command line is readable by every local user (/proc/PID/cmdline), and the
+    login URL lets in whoever uses it first: it goes in a file only we can read instead.
+    """
+    fd, name = tempfile.mkstemp(prefix="fleetgate-console-", suffix=".html")  # mode 0600
+    with os.fdopen(fd, "w") as file:
+        target = html.escape(url, quote=True)
+        file.write(f'<!doctype html><meta http-equiv="refresh" content="0;url={target}">'
+                   f'<a href="{target}">fleetgate console</a>\n')
     # A browser started from here inherits our stdout, and some print to it: give it
     # stderr instead, so the login URL stays the only line on stdout.
     sys.stdout.flush()
     saved = os.dup(1)
     try:
         os.dup2(2, 1)
-        opened = webbrowser.open(url)
+        opened = webbrowser.open(Path(name).as_uri())
     except webbrowser.Error:
         opened = False
     finally:
@@ -87,3 +105,4 @@ def _open_browser(url: str) -> None:
         os.close(saved)
     if not opened:
         print("fleetgate: no browser could be started; open the URL above in one", file=sys.stderr)
+    return Path(name)

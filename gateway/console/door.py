@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import trio
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from gateway.admin.server import serve_admin
 from gateway.console import PREFIX
@@ -27,7 +27,8 @@ from gateway.console import PREFIX
 LOGIN_PATH = "/login/"
 # Headers of the browser's request the API has a use for; cookies stay at the door.
 FORWARDED = ("accept", "content-type", "last-event-id", "x-flow-id")
-HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "date", "server"}
+# Hop-by-hop headers, and those hypercorn writes itself.
+NOT_PASSED_BACK = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "date", "server"}
 DOOR_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY")]
 
 
@@ -43,6 +44,14 @@ def bind(port: int = 0) -> socket.socket:
         raise
     sock.setblocking(False)
     return sock
+
+
+def _into_console() -> Response:
+    # Not a 303: after a login that came from another site (command.py's file), a browser
+    # sends no SameSite=Strict cookie along the same redirect chain. A navigation this page
+    # starts is same-origin, and carries it.
+    page = f'<!doctype html><meta http-equiv="refresh" content="0;url={PREFIX}/"><a href="{PREFIX}/">console</a>'
+    return HTMLResponse(page, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
 
 def _problem(status: int, name: str, title: str, detail: str) -> Response:
@@ -71,28 +80,31 @@ class Door:
         if scope["type"] != "http":
             return  # no websockets here; hypercorn closes the connection
         request = Request(scope, receive)
-        response = self._refusal(request)
-        if response is None and request.url.path.startswith(LOGIN_PATH):
-            response = self._login(request)
-        if response is None and not self._signed_in(request):
-            response = _problem(401, "unauthorized", "Unauthorized",
-                                "Open the login URL that `fleetgate console` printed; it works once.")
-        if response is None and request.url.path == "/":
-            response = RedirectResponse(f"{PREFIX}/", 303)
-        if response is not None:
-            response.raw_headers.extend(DOOR_HEADERS)
-            await response(scope, receive, send)
+        response = self._own_answer(request)
+        if response is None:
+            await self._proxy(request, send)
             return
-        await self._proxy(request, send)
+        response.raw_headers.extend(DOOR_HEADERS)
+        await response(scope, receive, send)
 
-    def _refusal(self, request: Request) -> Response | None:
+    def _own_answer(self, request: Request) -> Response | None:
+        """The door's answer, or None for a request that goes on to the gateway."""
         if request.headers.get("host") != self.host:
             return _problem(403, "forbidden", "Forbidden", f"This door answers only as {self.origin}.")
         origin = request.headers.get("origin")
         if origin is not None and origin != self.origin:
             return _problem(403, "forbidden", "Forbidden", "Requests from other sites are refused.")
+        if request.url.path.startswith(LOGIN_PATH):
+            # It may come from another site (to a browser, the file command.py hands it is
+            # one): its token is what lets it in.
+            return self._login(request)
         if request.headers.get("sec-fetch-site") in ("cross-site", "same-site"):
             return _problem(403, "forbidden", "Forbidden", "Requests from other sites are refused.")
+        if not self._signed_in(request):
+            return _problem(401, "unauthorized", "Unauthorized",
+                            "Open the login URL that `fleetgate console` printed; it works once.")
+        if request.url.path == "/":
+            return RedirectResponse(f"{PREFIX}/", 303)
         return None
 
     def _signed_in(self, request: Request) -> bool:
@@ -102,11 +114,11 @@ class Door:
         token = request.url.path[len(LOGIN_PATH):]
         if self._login_token is not None and secrets.compare_digest(token, self._login_token):
             self._login_token = None  # once
-            response = RedirectResponse(f"{PREFIX}/", 303)
+            response = _into_console()
             response.set_cookie(self.cookie, self._session, path="/", httponly=True, samesite="strict")
             return response
         if self._signed_in(request):  # the same browser reloading the login URL
-            return RedirectResponse(f"{PREFIX}/", 303)
+            return _into_console()
         return _problem(403, "forbidden", "Forbidden",
                         "This login URL was used already; start `fleetgate console` again for a new one.")
 
@@ -125,7 +137,7 @@ class Door:
             await response(scope, request.receive, send)
             return
         try:
-            headers = [(k, v) for k, v in answer.headers.raw if k.lower().decode() not in HOP_BY_HOP]
+            headers = [(k, v) for k, v in answer.headers.raw if k.lower().decode() not in NOT_PASSED_BACK]
             await send({"type": "http.response.start", "status": answer.status_code,
                         "headers": headers + DOOR_HEADERS})
             async with trio.open_nursery() as nursery:

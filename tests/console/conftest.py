@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import subprocess
+from pathlib import Path
 
 import pytest
 import trio
@@ -50,17 +51,23 @@ class ConsoleProcess:
         return await self.process.wait(), b"".join(out), b"".join(err)
 
 
-@pytest.fixture
-async def console(gateway, nursery):
-    """`fleetgate console --no-browser` on the gateway's socket; its URL already read."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+async def open_console(socket: Path, *args: str, env: dict[str, str] | None = None) -> ConsoleProcess:
+    """`fleetgate console ARGS` on ``socket``, with its URL read; no desktop unless ``env`` says."""
+    quiet = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     process = await trio.lowlevel.open_process(
-        fleetgate_command("console", "--no-browser", "--socket", str(gateway.config.admin_socket)),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        fleetgate_command("console", "--socket", str(socket), *args),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**quiet, **(env or {})})
     console = ConsoleProcess(process)
     with trio.fail_after(TEST_TIMEOUT):
         await console.read_url()
+    return console
+
+
+@pytest.fixture
+async def console(gateway):
+    """`fleetgate console --no-browser` on the gateway's socket."""
+    console = await open_console(gateway.config.admin_socket, "--no-browser")
     yield console
-    if process.returncode is None:
-        process.kill()
-        await process.wait()
+    if console.process.returncode is None:
+        console.process.kill()
+        await console.process.wait()

@@ -25,21 +25,21 @@ async def browser(door):
     """A client that opened the login URL, as the operator's browser does."""
     async with httpx.AsyncClient(base_url=door.origin, timeout=TEST_TIMEOUT) as client:
         response = await client.get(door.login_url)
-        assert response.status_code == 303 and response.headers["location"] == "/console/"
+        assert response.status_code == 200 and 'content="0;url=/console/"' in response.text
         yield client
 
 
 async def test_the_login_url_sets_a_strict_http_only_cookie_once(door):
     async with httpx.AsyncClient(timeout=TEST_TIMEOUT) as client:
         assert (await client.get(f"{door.origin}/vehicles")).status_code == 401
-        first = await client.get(door.login_url)
+        first = await client.get(door.login_url, headers={"Sec-Fetch-Site": "cross-site"})  # from a file
         cookie = first.headers["set-cookie"]
-        assert first.status_code == 303
+        assert first.status_code == 200
         assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
         name, _, value = cookie.split(";")[0].partition("=")
         assert name == door.cookie and len(value) >= 40
         assert (await client.get(f"{door.origin}/vehicles")).status_code == 200
-        assert (await client.get(door.login_url)).status_code == 303  # the same browser reloading it
+        assert (await client.get(door.login_url)).status_code == 200  # the same browser reloading it
 
     async with httpx.AsyncClient(timeout=TEST_TIMEOUT) as other:
         again = await other.get(door.login_url)
