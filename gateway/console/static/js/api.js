@@ -1,7 +1,7 @@
 // The public admin API (API.md) as the console uses it, and the few DOM helpers every page shares.
 // Text from the gateway (unit ids, raw fields) only ever reaches the page as text nodes.
 
-export class Problem extends Error {
+class Problem extends Error {
   constructor(status, body) {
     super(body.detail || body.title || `HTTP ${status}`);
     this.status = status;
@@ -169,7 +169,10 @@ export function liveEvents(params, onEvent) {
   const live = document.getElementById("gateway-info");
   source.addEventListener("open", () => live.classList.remove("stale"));
   source.addEventListener("error", () => live.classList.add("stale"));
-  return () => source.close();
+  return () => {
+    source.close();
+    live.classList.remove("stale");
+  };
 }
 
 // Call `fn(key)` once, `ms` after the first of a burst of calls with that key: a steady stream

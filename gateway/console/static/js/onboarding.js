@@ -1,7 +1,7 @@
 // Onboarding: the units each brand has seen (or its cloud lists) that are in no vehicle yet, and the
 // form that registers one as a vehicle with its model and its password or credentials.
 
-import { api, coalesced, get, h, modelName, problemBox, showIn, liveEvents, when } from "./api.js";
+import { api, coalesced, get, h, liveEvents, modelName, problemBox, showIn, when } from "./api.js";
 
 const KIND_HELP = {
   NONE: "known by its id alone",

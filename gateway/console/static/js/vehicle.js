@@ -1,8 +1,8 @@
 // One vehicle: its state (each property with its own timestamp), commands, live events and record history.
 
 import {
-  ask, coalesced, get, api, h, kebab, latestTimestamp, liveEvents, modelName, problemBox, showIn, statusBadge,
-  vehicleModels, formatValue, when,
+  api, ask, coalesced, formatValue, get, h, kebab, latestTimestamp, liveEvents, modelName, problemBox, showIn,
+  statusBadge, vehicleModels, when,
 } from "./api.js";
 
 // Commands that change neither whether the vehicle can be driven nor whether it can be opened.
