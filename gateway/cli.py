@@ -14,6 +14,8 @@ import trio
 from drivers.registry import DRIVERS, simulator_module
 from gateway.cli_admin import add_parsers, run_admin_command
 from gateway.config import ConfigError, load_config
+from gateway.console.command import add_parser as add_console_parser
+from gateway.console.command import run_console
 from gateway.logs import setup_logging
 
 
@@ -79,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(simulator=name)
         module.add_arguments(sub)
     commands.add_parser("demo", help="start a throwaway gateway and simulated units, and show them at work")
+    add_console_parser(commands)
     return parser
 
 
@@ -105,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         from gateway.demo import run_demo
 
         return run_demo()
+    if args.command == "console":
+        return run_console(args)
     return run_admin_command(args)
 
 

@@ -8,6 +8,7 @@ import uuid
 from fastapi import FastAPI, Request
 
 from gateway.admin import (
+    docs,
     openapi,
     problems,
     routes_brands,
@@ -18,6 +19,7 @@ from gateway.admin import (
     routes_vehicles,
 )
 from gateway.admin.limits import BodyLimits
+from gateway.console import pages as console_pages
 from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,8 @@ def create_app(ctx: Runtime) -> FastAPI:
         title="fleetgate admin API",
         version=ctx.version,
         description="OneAPI-compatible vehicle lifecycle API of a fleetgate telematics gateway.",
+        docs_url=None,  # docs.install serves /docs from bundled assets; FastAPI's pages load a CDN's
+        redoc_url=None,
     )
     app.state.runtime = ctx
     ctx.metrics.counter("fleetgate_admin_requests_total", "Admin API requests by method and status.")
@@ -61,4 +65,6 @@ def create_app(ctx: Runtime) -> FastAPI:
     openapi.install(app)
     for module in (routes_vehicles, routes_telemetry, routes_events, routes_credentials, routes_brands, routes_gateway):
         app.include_router(module.router)
+    docs.install(app)
+    console_pages.mount(app)
     return app
