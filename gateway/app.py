@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
@@ -28,6 +29,7 @@ from gateway.secrets import SecretBox
 from gateway.session_table import SessionTable
 from gateway.sessions import serve_driver
 from gateway.store import Store, StoreError, telemetry
+from gateway.store.postgres import PostgresEngine
 from gateway.tuning import raise_open_file_limit
 
 log = logging.getLogger(__name__)
@@ -126,6 +128,14 @@ async def settle_life_status(runtime: Runtime, brands: list[str]) -> None:
         log.info("%d vehicles whose session ended during the store fault are offline", settled)
 
 
+def open_store(config: Config) -> Store:
+    """SQLite in the data dir, or the PostgreSQL database of a cluster ([store] url)."""
+    if config.store.url:
+        return Store(PostgresEngine(config.store.url, node=socket.gethostname()))
+    return Store(config.data_dir / DATABASE_FILE, synchronous=config.store.synchronous,
+                 busy_timeout=config.store.busy_timeout)
+
+
 async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
     """Run until cancelled. ``task_status.started`` gets the Runtime once the listeners
     and the admin socket accept connections."""
@@ -137,13 +147,11 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
             box = SecretBox.open(data_dir)
         except Exception as exc:
             raise StartupError(str(exc)) from None
-        store = Store(
-            data_dir / DATABASE_FILE, synchronous=config.store.synchronous, busy_timeout=config.store.busy_timeout
-        )
+        store = open_store(config)
         try:
             async with httpx.AsyncClient() as http, trio.open_nursery() as nursery:
                 await nursery.start(store.run)
-                await nursery.start(store.run_checkpoints)
+                await nursery.start(store.run_maintenance)
                 registry = await Registry.open(store, box)
                 tcp_brands = [b.name for b in BRANDS.values() if b.transport is Transport.TCP]
                 await store.write(telemetry.reset_life_status, tcp_brands, now_text())

@@ -29,6 +29,9 @@ class LogConfig(_Section):
 
 
 class StoreConfig(_Section):
+    # "postgresql://user:password@host/db" makes this gateway a node of a cluster; "" keeps
+    # the embedded SQLite file in data_dir.
+    url: str = Field("", pattern=r"^(|postgres(ql)?://.*)$")
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
     busy_timeout: float = Field(5.0, gt=0)  # seconds a reader waits for a lock
     record_retention_days: float = Field(90, ge=0)  # records and raw frames; 0 keeps them forever

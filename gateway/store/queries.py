@@ -4,9 +4,11 @@ caller's transaction (a writer batch or a read snapshot)."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import timedelta
 from typing import Any
 
-from gateway.store.events import WriterConnection, log_event
+from gateway.clock import parse_rfc3339
+from gateway.store.events import EventWriter, log_event
 
 # --- meta ----------------------------------------------------------------------------
 
@@ -18,7 +20,7 @@ def get_meta(conn: sqlite3.Connection, key: str) -> str | None:
 
 def put_meta_once(conn: sqlite3.Connection, key: str, value: str) -> str:
     """Store ``value`` unless the key exists; return the stored value either way."""
-    conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, value))
+    conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", (key, value))
     return get_meta(conn, key)
 
 
@@ -110,17 +112,18 @@ def list_vehicles(
     conn: sqlite3.Connection, after: tuple[str, str], limit: int, query: str | None
 ) -> list[dict[str, Any]]:
     # ?q= matches licence plate, VIN, custom name or unit id, case-insensitively.
-    like = None if query is None else f"%{_escape_like(query.lower())}%"
+    params: dict[str, Any] = {"after_at": after[0], "after_id": after[1], "limit": limit}
+    matching = ""
+    if query is not None:
+        params["like"] = f"%{_escape_like(query.lower())}%"
+        searched = ["unit_id"] + [conn.dialect.json_text("master_data", key)
+                                  for key in ("license_plate", "vin", "custom_name")]
+        matching = " AND (" + " OR ".join(
+            f"lower(coalesce({column}, '')) LIKE :like ESCAPE '\\'" for column in searched) + ")"
     rows = conn.execute(
-        f"SELECT {_VEHICLE_COLUMNS} FROM vehicles"
-        " WHERE (created_at, id) > (:after_at, :after_id)"
-        " AND (:like IS NULL"
-        "      OR lower(unit_id) LIKE :like ESCAPE '\\'"
-        "      OR lower(coalesce(json_extract(master_data, '$.license_plate'), '')) LIKE :like ESCAPE '\\'"
-        "      OR lower(coalesce(json_extract(master_data, '$.vin'), '')) LIKE :like ESCAPE '\\'"
-        "      OR lower(coalesce(json_extract(master_data, '$.custom_name'), '')) LIKE :like ESCAPE '\\')"
+        f"SELECT {_VEHICLE_COLUMNS} FROM vehicles WHERE (created_at, id) > (:after_at, :after_id){matching}"
         " ORDER BY created_at, id LIMIT :limit",
-        {"after_at": after[0], "after_id": after[1], "like": like, "limit": limit},
+        params,
     )
     return [dict(r) for r in rows]
 
@@ -164,10 +167,10 @@ def count_vehicles(conn: sqlite3.Connection) -> int:
 # --- units seen on listeners ---------------------------------------------------------
 
 
-UNIT_SEEN_QUIET = "-10 minutes"  # a unit retrying every few seconds is one UnitSeen event, not hundreds
+UNIT_SEEN_QUIET = timedelta(minutes=10)  # a unit retrying every few seconds is one UnitSeen event, not hundreds
 
 
-def record_seen_unit(conn: WriterConnection, brand: str, unit_id: str, at: str, remote_address: str) -> bool:
+def record_seen_unit(conn: EventWriter, brand: str, unit_id: str, at: str, remote_address: str) -> bool:
     """Remember a unit that reached a listener; True when it was not known before. Logs a
     UnitSeen event the first time and after it has been quiet for a while."""
     previous = conn.execute("SELECT last_seen_at FROM seen_units WHERE brand = ? AND unit_id = ?",
@@ -179,8 +182,7 @@ def record_seen_unit(conn: WriterConnection, brand: str, unit_id: str, at: str, 
         " remote_address = excluded.remote_address",
         (brand, unit_id, at, at, remote_address),
     )
-    quiet = previous is not None and conn.execute(
-        "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', ?, ?) > ?", (at, UNIT_SEEN_QUIET, previous[0])).fetchone()[0]
+    quiet = previous is not None and parse_rfc3339(at) - parse_rfc3339(previous[0]) > UNIT_SEEN_QUIET
     if previous is None or quiet:
         log_event(conn, "UnitSeen", None, brand, unit_id, at, {"remote_address": remote_address})
     return previous is None
