@@ -12,16 +12,21 @@ import trio
 
 from gateway.app import run_gateway
 from gateway.config import load_config
+from tests.servers import missing, start_postgres
 
 TEST_TIMEOUT = 30  # seconds any single I/O test may take
 
 
-def gateway_config_toml(data_dir: Path, socket: Path, extra: str = "", admin: str = "") -> str:
+def gateway_config_toml(data_dir: Path, socket: Path, extra: str = "", admin: str = "", store_url: str = "") -> str:
     """Listeners on 127.0.0.1 with ephemeral ports: tests never collide on a port. The NIU
     cloud driver is off unless a test brings its cloud simulator (then NIU vehicles need
-    only existing credentials, as API.md says for a gateway without the cloud driver)."""
+    only existing credentials, as API.md says for a gateway without the cloud driver).
+    ``store_url``: a PostgreSQL database instead of the SQLite file."""
     if "[drivers.niu]" not in extra:
         extra = "[drivers.niu]\nenabled = false\n" + extra
+    if store_url:
+        url = f'url = "{store_url}"\n'
+        extra = extra.replace("[store]\n", "[store]\n" + url, 1) if "[store]\n" in extra else f"[store]\n{url}{extra}"
     return (
         f'data_dir = "{data_dir}"\n'
         f'[admin]\nsocket = "{socket}"\n{admin}'
@@ -51,11 +56,47 @@ def admin_config() -> str:
     return ""
 
 
+# Every test that runs a gateway runs once on each store engine (issue 18: the suite passes
+# on SQLite and on PostgreSQL). A test about SQLite's own files is marked sqlite_only.
+STORE_BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sqlite_only: the test is about SQLite's own files; no PostgreSQL run")
+
+
+def pytest_generate_tests(metafunc):
+    if "store_backend" in metafunc.fixturenames:
+        only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        metafunc.parametrize("store_backend", ["sqlite"] if only_sqlite else list(STORE_BACKENDS))
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One private PostgreSQL server for the whole session, started on first use."""
+    server = start_postgres()
+    yield server
+    if server is not None:
+        server.stop()
+
+
 @pytest.fixture
-async def config_file(tmp_path, short_dir, extra_config, admin_config) -> Path:
+def store_url(request, store_backend) -> str:
+    """"" for SQLite in the data dir, else the URL of a fresh PostgreSQL database."""
+    if store_backend == "sqlite":
+        return ""
+    server = request.getfixturevalue("postgres_server")
+    if server is None:
+        missing("PostgreSQL (Debian package postgresql)")
+    return server.new_database()
+
+
+@pytest.fixture
+async def config_file(tmp_path, short_dir, extra_config, admin_config, store_url) -> Path:
     # async, so that a module's extra_config may itself be async (e.g. start a simulator first)
     path = tmp_path / "fleetgate.toml"
-    path.write_text(gateway_config_toml(tmp_path / "data", short_dir / "admin.sock", extra_config, admin_config))
+    path.write_text(gateway_config_toml(tmp_path / "data", short_dir / "admin.sock", extra_config, admin_config,
+                                        store_url))
     return path
 
 

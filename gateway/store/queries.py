@@ -49,9 +49,9 @@ def get_credentials_secret(conn: sqlite3.Connection, credentials_id: str) -> tup
 
 
 def list_credentials(conn: sqlite3.Connection, brand: str | None, after: str, limit: int) -> list[dict[str, Any]]:
+    of_brand = "" if brand is None else "brand = :brand AND "
     rows = conn.execute(
-        f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials WHERE (:brand IS NULL OR brand = :brand)"
-        " AND id > :after ORDER BY id LIMIT :limit",
+        f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials WHERE {of_brand}id > :after ORDER BY id LIMIT :limit",
         {"brand": brand, "after": after, "limit": limit},
     )
     return [dict(r) for r in rows]
