@@ -128,9 +128,10 @@ def echo_for(protocol: int, long_frame: bool) -> Echo:
 # The vendor's table routine is the reflected CRC-16 with polynomial 0x1021 (0x8408 reversed),
 # initial value 0xFFFF and the result inverted: CRC-16/X-25, check value 0x906E for
 # "123456789". A reflected CRC is the unreflected CRC of the same polynomial over the input
-# with each byte's bits reversed, itself bit-reversed (0xFFFF reads the same both ways): so
-# the C routine binascii.crc_hqx (unreflected, polynomial 0x1021) computes it, 10-20 times faster than a table walk in Python
-# over a typical frame. tests/drivers/test_gt06_fast.py holds it to the vendor's table routine.
+# with each byte's bits reversed, itself bit-reversed (0xFFFF reads the same both ways). So
+# the C routine binascii.crc_hqx (unreflected, polynomial 0x1021) computes it, 2-7 times
+# faster than the table walked in Python over a frame (README "Performance");
+# tests/drivers/test_gt06_fast.py holds it to the vendor's table routine.
 
 _BIT_REVERSED = bytes(int(f"{byte:08b}"[::-1], 2) for byte in range(256))
 

@@ -52,7 +52,7 @@ def device_time(parsed_time, offset_minutes: int) -> datetime | None:
                          tzinfo=timezone.utc)
     except ValueError:
         return None
-    return local - timedelta(minutes=offset_minutes) if offset_minutes else local
+    return local - timedelta(minutes=offset_minutes)
 
 
 def position_from(gps) -> Position:
@@ -88,8 +88,7 @@ def _status(status) -> dict[str, Any]:
         fields["battery_voltage"] = status["voltage"] / 100
     if "power" in status:
         fields["external_voltage"] = status["power"] / 100
-    fields["gsm_signal"] = status["gsm_signal"]
-    fields["alarm"] = status["alarm"]
+    fields.update(gsm_signal=status["gsm_signal"], alarm=status["alarm"])
     if "language" in status:
         fields["language"] = status["language"]
     return fields
@@ -121,17 +120,14 @@ def record_from(protocol: int, parsed, tz_minutes: int) -> tuple[Record, tuple[s
     gps = parsed.get("gps")
     if gps is not None:
         position = position_from(gps)
-        fields["gps_info_length"] = gps["info"]["length"]
-        fields["gps_differential"] = gps["course_status"]["differential"]
+        fields.update(gps_info_length=gps["info"]["length"], gps_differential=gps["course_status"]["differential"])
     if "lbs_length" in parsed:
         fields["lbs_length"] = parsed["lbs_length"]
     operator = parsed.get("lbs", parsed.get("operator"))
     if operator is not None:
-        fields["mcc"] = operator["mcc"] & ~frames.MNC_TWO_BYTES
-        fields["mnc"] = operator["mnc"]
+        fields.update(mcc=operator["mcc"] & ~frames.MNC_TWO_BYTES, mnc=operator["mnc"])
     if "lbs" in parsed:
-        fields["lac"] = operator["lac"]
-        fields["cell_id"] = operator["cell_id"]
+        fields.update(lac=parsed["lbs"]["lac"], cell_id=parsed["lbs"]["cell_id"])
     if "cells" in parsed:
         fields["cells"] = [{"lac": c["lac"], "cell_id": c["cell_id"], "rssi": c["rssi"]} for c in parsed["cells"]
                            if c["lac"] or c["cell_id"]]

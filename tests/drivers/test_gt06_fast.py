@@ -10,8 +10,8 @@ import random
 
 import pytest
 from construct import (
-    Array, Bytes, BytesInteger, BitsInteger, Const, ConstructError, Flag, FocusedSeq, FormatField, GreedyBytes, IfThenElse,
-    Rebuild, Renamed, Select, Struct, Transformed,
+    Array, BitsInteger, Bytes, BytesInteger, Const, ConstructError, Flag, FocusedSeq, FormatField, GreedyBytes,
+    IfThenElse, Rebuild, Renamed, Select, Struct, Transformed,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
