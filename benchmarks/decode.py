@@ -10,7 +10,7 @@ so that a slow moment of the machine falls on every row alike; "vs Teltonika" di
 row's rate by that of Teltonika Codec 8 with one record, the reference, fed the same way in
 the same run.
 
-    .venv/bin/python benchmarks/decode.py [--seconds 1] [--rounds 5] [--protocol gt06 ...]
+    .venv/bin/python benchmarks/decode.py [--seconds 1] [--rounds 10] [--protocol gt06 ...]
 
 Frames: Teltonika packets of one typical FMB920 record (benchmarks/teltonika_decode.py);
 for GT06, every vector of protocol_specs/gt06 a unit sends as one frame of that message
@@ -169,7 +169,7 @@ def measure(rows: list[Row], seconds: float, rounds: int) -> dict[tuple[int, str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=1.0, help="CPU time per row and feeding (default 1)")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds the time is split into (default 5)")
+    parser.add_argument("--rounds", type=int, default=10, help="rounds the time is split into (default 10)")
     parser.add_argument("--protocol", action="append", choices=sorted(PROTOCOLS),
                         help="protocols to measure (default all); Teltonika's reference row is always measured")
     args = parser.parse_args()
