@@ -9,12 +9,18 @@ from pathlib import Path
 import httpx
 import pytest
 import trio
+from hypothesis import settings
 
 from gateway.app import run_gateway
 from gateway.config import load_config
 from tests.servers import missing, start_postgres
 
 TEST_TIMEOUT = 30  # seconds any single I/O test may take
+
+# No per-example deadline: hypothesis's 200 ms default measures the machine's load, not
+# the code (a busy CI host made fast examples fail it). Speed is the benchmarks' business.
+settings.register_profile("fleetgate", deadline=None)
+settings.load_profile("fleetgate")
 
 
 def gateway_config_toml(data_dir: Path, socket: Path, extra: str = "", admin: str = "", store_url: str = "") -> str:
