@@ -98,6 +98,25 @@ def store_url(request, store_backend) -> str:
 
 
 @pytest.fixture
+def store_files(request, store_backend):
+    """An async function giving the files the test gateway's store keeps its data in, for
+    tests that look for plaintext: SQLite's database and WAL, or this test's PostgreSQL
+    database and the server's WAL after a checkpoint."""
+
+    async def files(runtime) -> list[Path]:
+        if store_backend == "sqlite":
+            return sorted(runtime.config.data_dir.glob("fleetgate.db*"))
+        server = request.getfixturevalue("postgres_server")
+        oid = await runtime.store.read(lambda conn: conn.execute(
+            "SELECT oid FROM pg_database WHERE datname = current_database()").fetchone()[0])
+        await trio.to_thread.run_sync(server.sql, "CHECKPOINT")
+        folders = [server.data / "base" / str(oid), server.data / "pg_wal"]
+        return sorted(path for folder in folders for path in folder.rglob("*") if path.is_file())
+
+    return files
+
+
+@pytest.fixture
 async def config_file(tmp_path, short_dir, extra_config, admin_config, store_url) -> Path:
     # async, so that a module's extra_config may itself be async (e.g. start a simulator first)
     path = tmp_path / "fleetgate.toml"

@@ -23,8 +23,8 @@ async def available(api, brand="TELTONIKA") -> list[str]:
 
 async def stored_records(runtime, vehicle_id: str) -> list[tuple[str, str]]:
     def rows(conn):
-        return [tuple(r) for r in conn.execute(
-            "SELECT recorded_at, hex(duplicate_key) FROM records WHERE vehicle_id = ? ORDER BY recorded_at", (vehicle_id,))]
+        return [(r[0], bytes(r[1]).hex().upper()) for r in conn.execute(
+            "SELECT recorded_at, duplicate_key FROM records WHERE vehicle_id = ? ORDER BY recorded_at", (vehicle_id,))]
     return await runtime.store.read(rows)
 
 
