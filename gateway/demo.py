@@ -18,7 +18,8 @@ import httpx
 import trio
 
 from gateway.app import run_gateway
-from gateway.cli_admin import VEHICLE_COLUMNS, state_lines, table
+from gateway.cli.output import state_lines, table
+from gateway.cli.vehicles import VEHICLE_COLUMNS
 from gateway.config import load_config
 from gateway.store.events import last_event_id
 from simulators import gt06, jt808, niu_cloud, teltonika
