@@ -18,6 +18,7 @@ import httpx
 import trio
 
 from gateway.app import run_gateway
+from gateway.cli import PROG
 from gateway.cli.output import state_lines, table
 from gateway.cli.vehicles import VEHICLE_COLUMNS
 from gateway.config import load_config
@@ -192,7 +193,7 @@ async def _summary(api: httpx.AsyncClient, runtime) -> None:
     say(f"\n{len(FLEETS) + 5}. Summary")
     say(f"   vehicles: {len(listing)}, {online} online; records persisted: {runtime.store.records_new}; events logged: {events}")
     say(f"   store: {runtime.store.batches} commits for {runtime.store.batch_jobs} jobs (group commit)")
-    say("   try: fleetgate events tail, fleetgate vehicles list, GET /metrics")
+    say(f"   try: {PROG} events tail, {PROG} vehicles list, GET /metrics")
 
 
 def run_demo() -> int:
@@ -201,5 +202,5 @@ def run_demo() -> int:
         trio.run(_demo, data_dir)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
-    say("\nDone. `./dev serve` runs a gateway of your own; README.md shows what to do with it.")
+    say(f"\nDone. `{PROG} serve` runs a gateway of your own; README.md shows what to do with it.")
     return 0

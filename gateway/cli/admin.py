@@ -8,13 +8,19 @@ import sys
 from gateway.client import AdminClient, ClientError, socket_path
 
 
+def add_common(parser: argparse.ArgumentParser, *, json: bool = True) -> None:
+    """--socket (and --json); the command's ``run(client, args)`` gets a client on the socket."""
+    parser.add_argument("--socket", metavar="PATH",
+                        help="admin socket (default: $FLEETGATE_SOCKET or fleetgate-data/admin.sock)")
+    if json:
+        parser.add_argument("--json", action="store_true", help="print JSON for scripts instead of a table")
+    parser.set_defaults(admin=True)
+
+
 def common_arguments() -> argparse.ArgumentParser:
-    """--socket and --json, as a parent parser for every admin command."""
+    """The parent parser of every admin subcommand."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--socket", help="admin socket (default: $FLEETGATE_SOCKET or fleetgate-data/admin.sock)")
-    common.add_argument("--json", action="store_true", help="print JSON for scripts instead of a table")
-    # Every admin command's ``run(client, args)`` is called with a client on the socket.
-    common.set_defaults(admin=True)
+    add_common(common)
     return common
 
 

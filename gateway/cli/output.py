@@ -7,6 +7,7 @@ import argparse
 import getpass
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from gateway.client import ClientError
@@ -37,6 +38,36 @@ def show(args: argparse.Namespace, value: Any, human) -> None:
         print(human(value))
 
 
+def show_rows(args: argparse.Namespace, rows: list[dict[str, Any]], columns: list[tuple[str, str]], empty: str) -> None:
+    """A table, or ``empty`` when there is nothing: a lone header reads like a fault."""
+    show(args, rows, lambda items: table(items, columns) if items else empty)
+
+
+MAX_PAGE = 500  # the API's largest page
+
+
+def positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of at least 1")
+    return int(text)
+
+
+def collect(fetch: Callable[[int, str | None], dict], limit: int, token: str | None) -> list[dict[str, Any]]:
+    """Up to ``limit`` items of a paged list, from ``token`` on; ``fetch(limit, token)`` gets a page.
+    When more follow, stderr says how to read on."""
+    items: list[dict[str, Any]] = []
+    while True:
+        page = fetch(min(limit - len(items), MAX_PAGE), token)
+        items += page["items"]
+        token = page.get("next_page_token")
+        if not token or len(items) >= limit:
+            break
+    if token:
+        print(f"fleetgate: more follow; read on with --page-token {token}", file=sys.stderr)
+    return items
+
+
 def state_lines(state: dict[str, Any]) -> str:
     if not state:
         return "no state reported yet"
@@ -54,7 +85,11 @@ def read_secret(prompt: str) -> str:
     """From a prompt at a terminal, else the first line of stdin: never from argv,
     where it would sit in shell history and the process list."""
     if sys.stdin.isatty():
-        return getpass.getpass(prompt)
+        try:
+            return getpass.getpass(prompt)
+        except (KeyboardInterrupt, EOFError):
+            print(file=sys.stderr)  # the prompt's line is still open: the reason goes below it
+            raise
     line = sys.stdin.readline()
     if not line:
         raise ClientError("expected the secret on standard input")

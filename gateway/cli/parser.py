@@ -1,16 +1,40 @@
-"""The `fleetgate` command line: every command and its arguments."""
+"""The `fleetgate` command line. Only the chosen command's module is imported to add its
+arguments: `fleetgate health`, a container's health check every 30 s, then starts without
+loading the gateway, the simulators or the web stack."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 
-from gateway.cli import admin, catalog, credentials, events, serve, simulate, vehicles
-from gateway.console.command import add_parser as add_console_parser
-from gateway.console.command import run_console
+from gateway.cli import PROG, admin
+from gateway.version import gateway_version
 
-# Commands that talk to a running gateway over its admin socket, one module per resource;
-# each adds its subcommands with add_parser(commands, common).
-ADMIN_RESOURCES = (vehicles, catalog, credentials, events)
+# name: (one line of help, "module:function" that adds the command's arguments and sets
+# its `run`). Admin commands take the `common` parent parser (--socket, --json) and get
+# `run(client, args)` called with a client on the admin socket.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("run the gateway", "gateway.cli.serve:add_arguments"),
+    "vehicles": ("register, change, inspect and command vehicles", "gateway.cli.vehicles:add_arguments"),
+    "models": ("the vehicle-model catalog", "gateway.cli.models:add_arguments"),
+    "units": ("telematics units that are in no vehicle yet", "gateway.cli.units:add_arguments"),
+    "brands": ("the telematics brands and how their units authenticate", "gateway.cli.brands:add_arguments"),
+    "credentials": ("shared credentials for cloud brands (NIU)", "gateway.cli.credentials:add_arguments"),
+    "events": ("the event log: query it, or follow it live", "gateway.cli.events:add_arguments"),
+    "health": ("one line on whether the gateway is healthy; exit status 0 if it is",
+               "gateway.cli.health:add_health"),
+    "metrics": ("the gateway's Prometheus metrics", "gateway.cli.health:add_metrics"),
+    "config": ("check a config file, or print the example with every key",
+               "gateway.cli.config_file:add_arguments"),
+    "simulate": ("run simulated units (or the NIU cloud) against a gateway", "gateway.cli.simulate:add_arguments"),
+    "demo": ("start a throwaway gateway and simulated units, and show them at work", "gateway.cli.parser:add_demo"),
+    "console": ("open the web console: a one-time login URL on 127.0.0.1 that leads to the admin socket",
+                "gateway.console.command:add_arguments"),
+}
+
+
+def add_demo(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    parser.set_defaults(run=_demo)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -19,16 +43,24 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fleetgate", description="Self-hosted telematics gateway.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    serve.add_parser(commands)
+def subcommands(parser: argparse.ArgumentParser, metavar: str = "ACTION") -> argparse._SubParsersAction:
+    return parser.add_subparsers(dest=metavar.lower(), required=True, metavar=metavar,
+                                 help=f"`{parser.prog} {metavar} --help` says more")
+
+
+def chosen_command(argv: list[str]) -> str | None:
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
+def build_parser(chosen: str | None = None, *, every: bool = False) -> argparse.ArgumentParser:
+    """The parser, with the arguments of the ``chosen`` command (of ``every`` one: tests)."""
+    parser = argparse.ArgumentParser(prog=PROG, description="Self-hosted telematics gateway.")
+    parser.add_argument("--version", action="version", version=f"fleetgate {gateway_version()}")
+    commands = subcommands(parser, "COMMAND")
     common = admin.common_arguments()
-    for resource in ADMIN_RESOURCES:
-        resource.add_parser(commands, common)
-    simulate.add_parser(commands)
-    commands.add_parser(
-        "demo", help="start a throwaway gateway and simulated units, and show them at work").set_defaults(run=_demo)
-    add_console_parser(commands)
-    commands.choices["console"].set_defaults(run=run_console)
+    for name, (helptext, where) in COMMANDS.items():
+        sub = commands.add_parser(name, help=helptext, description=helptext[0].upper() + helptext[1:] + ".")
+        if every or name == chosen:
+            module, function = where.split(":")
+            getattr(importlib.import_module(module), function)(sub, common)
     return parser

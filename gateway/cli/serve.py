@@ -10,15 +10,18 @@ from pathlib import Path
 
 import trio
 
+from gateway.cli import PROG
+from gateway.cli.interrupts import leaves
 from gateway.config import ConfigError, load_config
 from gateway.logs import setup_logging
 
 
-def add_parser(commands: argparse._SubParsersAction) -> None:
-    serve_parser = commands.add_parser("serve", help="run the gateway")
-    serve_parser.add_argument("--config", type=Path, help="TOML config file (every key optional)")
-    serve_parser.add_argument("--data-dir", type=Path, help="override data_dir (default ./fleetgate-data)")
-    serve_parser.set_defaults(run=serve)
+def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, metavar="FILE",
+                        help=f"TOML config file; every key is optional (`{PROG} config example` lists them)")
+    parser.add_argument("--data-dir", type=Path, metavar="DIR",
+                        help="override data_dir (default ./fleetgate-data): database, key file, admin socket")
+    parser.set_defaults(run=serve)
 
 
 async def _serve(config) -> None:
@@ -33,6 +36,12 @@ async def _serve(config) -> None:
                 break
 
 
+def config_error(exc: ConfigError) -> int:
+    """A config error as one line and exit status 2, the same for `serve` and `config check`."""
+    print(f"fleetgate: config error: {exc}", file=sys.stderr)
+    return 2
+
+
 def serve(args: argparse.Namespace) -> int:
     from gateway.admin.server import AdminSocketError
     from gateway.app import StartupError
@@ -42,8 +51,7 @@ def serve(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config, args.data_dir)
     except ConfigError as exc:
-        print(f"fleetgate: config error: {exc}", file=sys.stderr)
-        return 2
+        return config_error(exc)
     setup_logging(config.log.level, config.log.format)
     tune_garbage_collector()
     try:
@@ -55,12 +63,3 @@ def serve(args: argparse.Namespace) -> int:
         print(f"fleetgate: cannot start: {expected[0]}", file=sys.stderr)
         return 1
     return 0
-
-
-def leaves(exc: BaseException):
-    """The exceptions inside (nested) exception groups, as trio's nurseries raise them."""
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            yield from leaves(inner)
-    else:
-        yield exc

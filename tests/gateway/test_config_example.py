@@ -1,5 +1,5 @@
 """deploy/fleetgate.example.toml: every key with its default, generated from the config
-model and kept equal to it."""
+model and kept equal to it; `fleetgate config check` and `config example`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from gateway.config import Config, load_config
 from gateway.config_example import example
+from tests.process import run_cli
 
 EXAMPLE = Path(__file__).parents[2] / "deploy" / "fleetgate.example.toml"
 
@@ -48,3 +49,17 @@ def _keys_of_toml(table: dict, prefix: str = "") -> set[str]:
     for name, value in table.items():
         keys |= _keys_of_toml(value, f"{prefix}{name}.") if isinstance(value, dict) else {prefix + name}
     return keys
+
+
+async def test_config_check_and_example(tmp_path):
+    done = await run_cli("config", "check", str(EXAMPLE))
+    assert (done.returncode, done.stdout.decode()) == (0, f"{EXAMPLE}: ok\n")
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[drivers.gt06]\nport = "many"\n')
+    checked, served = await run_cli("config", "check", str(bad)), await run_cli("serve", "--config", str(bad))
+    assert checked.returncode == served.returncode == 2
+    assert checked.stderr == served.stderr
+    assert checked.stderr.decode() == (f"fleetgate: config error: {bad}: drivers.gt06.port: Input should be a valid "
+                                       "integer, unable to parse string as an integer\n")
+    done = await run_cli("config", "example")
+    assert done.stdout.decode() == example()
