@@ -172,9 +172,10 @@ async def _niu(api: httpx.AsyncClient, password: str, cloud_port: int) -> None:
         vehicle_ids.append((await api.post("/vehicles", json=body)).json()["id"])
     vehicle_id = vehicle_ids[0]
 
-    async def polled():
-        state = (await api.get(f"/vehicles/{vehicle_id}/state")).json()
-        return state if {"fuel_level_in_percent", "position", "top_case_lock"} <= set(state) else None
+    async def polled():  # every scooter, so that the summary finds them all online
+        states = [(await api.get(f"/vehicles/{v}/state")).json() for v in vehicle_ids]
+        ready = all({"fuel_level_in_percent", "position", "top_case_lock"} <= set(state) for state in states)
+        return states[0] if ready else None
 
     before = await _poll(polled)
     say(f"   {vehicle_id}, polled through the cloud:")
