@@ -379,8 +379,7 @@ async def main_async(
         shown = ", ".join(serials[:5]) + (f" and {len(serials) - 5} more" if len(serials) > 5 else "")
         kinds = ", ".join(w for w in (args.account and f"account {args.account} (kind account)",
                                       args.client_id and f"client id {args.client_id} (kind client)") if w)
-        print(f"NIU cloud simulator on http://{args.host}:{port}; credentials it accepts: {kinds}; "
-              f"scooters: {shown}", flush=True)
+        print(f"NIU cloud simulator on http://{args.host}:{port} accepts {kinds}; scooters: {shown}", flush=True)
         task_status.started(cloud)
         await trio.sleep(math.inf)
     return cloud

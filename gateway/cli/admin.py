@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gateway.client import AdminClient, ClientError, socket_path
-
 
 def add_common(parser: argparse.ArgumentParser, *, json: bool = True) -> None:
     """--socket (and --json); the command's ``run(client, args)`` gets a client on the socket."""
@@ -25,6 +23,8 @@ def common_arguments() -> argparse.ArgumentParser:
 
 
 def run_admin_command(args: argparse.Namespace) -> int:
+    from gateway.client import AdminClient, ClientError, socket_path  # httpx: only for commands that use it
+
     try:
         with AdminClient(socket_path(args.socket)) as client:
             args.run(client, args)

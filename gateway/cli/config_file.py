@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from gateway.cli.parser import subcommands
-from gateway.cli.serve import config_error
 from gateway.config import ConfigError, load_config
+
+
+def config_error(exc: ConfigError) -> int:
+    """A config error as one line and exit status 2, the same for `serve` and `config check`."""
+    print(f"fleetgate: config error: {exc}", file=sys.stderr)
+    return 2
 
 
 def check(args: argparse.Namespace) -> int:

@@ -8,7 +8,6 @@ import argparse
 import importlib
 
 from gateway.cli import PROG, admin
-from gateway.version import gateway_version
 
 # name: (one line of help, "module:function" that adds the command's arguments and sets
 # its `run`). Admin commands take the `common` parent parser (--socket, --json) and get
@@ -43,6 +42,19 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo()
 
 
+class _Version(argparse.Action):
+    """--version, reading the installed version only when asked (it costs an import)."""
+
+    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        from gateway.version import gateway_version
+
+        print(f"fleetgate {gateway_version()}")
+        parser.exit()
+
+
 def subcommands(parser: argparse.ArgumentParser, metavar: str = "ACTION") -> argparse._SubParsersAction:
     return parser.add_subparsers(dest=metavar.lower(), required=True, metavar=metavar,
                                  help=f"`{parser.prog} {metavar} --help` says more")
@@ -55,7 +67,7 @@ def chosen_command(argv: list[str]) -> str | None:
 def build_parser(chosen: str | None = None, *, every: bool = False) -> argparse.ArgumentParser:
     """The parser, with the arguments of the ``chosen`` command (of ``every`` one: tests)."""
     parser = argparse.ArgumentParser(prog=PROG, description="Self-hosted telematics gateway.")
-    parser.add_argument("--version", action="version", version=f"fleetgate {gateway_version()}")
+    parser.add_argument("--version", action=_Version, help="print fleetgate's version and exit")
     commands = subcommands(parser, "COMMAND")
     common = admin.common_arguments()
     for name, (helptext, where) in COMMANDS.items():

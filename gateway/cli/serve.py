@@ -11,6 +11,7 @@ from pathlib import Path
 import trio
 
 from gateway.cli import PROG
+from gateway.cli.config_file import config_error
 from gateway.cli.interrupts import leaves
 from gateway.config import ConfigError, load_config
 from gateway.logs import setup_logging
@@ -34,12 +35,6 @@ async def _serve(config) -> None:
                 logging.getLogger("gateway").info("%s received: shutting down", signal.Signals(signum).name)
                 nursery.cancel_scope.cancel()
                 break
-
-
-def config_error(exc: ConfigError) -> int:
-    """A config error as one line and exit status 2, the same for `serve` and `config check`."""
-    print(f"fleetgate: config error: {exc}", file=sys.stderr)
-    return 2
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -95,7 +95,7 @@ def vehicles_set_password(client: AdminClient, args: argparse.Namespace) -> None
     password = read_secret(f"new password of {unit['brand']} unit {unit['id']}: ")
     client.put(f"/vehicles/{args.vehicle_id}/telematics-unit/authentication", {"password": password})
     show(args, {"vehicle_id": args.vehicle_id, "changed": "password"},
-         lambda r: f"vehicle {args.vehicle_id}: the gateway now uses the new password of unit {unit['id']}")
+         lambda r: f"vehicle {args.vehicle_id}: password of {unit['brand']} unit {unit['id']} changed")
 
 
 def vehicles_set_credentials(client: AdminClient, args: argparse.Namespace) -> None:
