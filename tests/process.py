@@ -65,6 +65,13 @@ async def run_cli(*args: str, stdin: str = "", env: dict | None = None) -> subpr
     )
 
 
+async def cli_on(gateway, *args: str, stdin: str = "", timeout: float = 30) -> tuple[int, str, str]:
+    """`fleetgate ARGS` on ``gateway``'s admin socket: exit status, stdout, stderr."""
+    with trio.fail_after(timeout):
+        done = await run_cli(*args, stdin=stdin, env={"FLEETGATE_SOCKET": str(gateway.config.admin_socket)})
+    return done.returncode, done.stdout.decode(), done.stderr.decode()
+
+
 async def closed_port() -> int:
     """A port on 127.0.0.1 where nothing listens: a connection to it is refused."""
     listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]

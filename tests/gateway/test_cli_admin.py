@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 
+import trio
+
 from gateway.catalog import load_catalog
 from gateway.cli.parser import build_parser
 from gateway.version import gateway_version
-from tests.conftest import listener_port
+from tests.conftest import TEST_TIMEOUT, listener_port
 from tests.gateway.seed import TELTONIKA_MODEL, niu_account, niu_credentials, unit_body
-from tests.gateway.test_cli_vehicles import cli
+from tests.process import cli_on as cli
 from tests.process import run_cli
 
 
@@ -78,9 +80,10 @@ async def test_health_metrics_and_version(gateway, short_dir):
     assert len(out.splitlines()) == 1
     code, out, err = await cli(gateway, "metrics")
     assert code == 0 and "# TYPE fleetgate_" in out
-    nobody = await run_cli("health", "--socket", str(short_dir / "none.sock"))
+    with trio.fail_after(TEST_TIMEOUT):
+        nobody = await run_cli("health", "--socket", str(short_dir / "none.sock"))
+        version = await run_cli("--version")
     assert nobody.returncode == 1 and len(nobody.stderr.decode().splitlines()) == 1
-    version = await run_cli("--version")
     assert version.stdout.decode().strip() == f"fleetgate {gateway_version()}"
 
 
@@ -98,7 +101,8 @@ def test_every_argument_has_help():
 
 
 async def test_command_help_lists_the_commands_and_the_models_that_have_them():
-    done = await run_cli("vehicles", "command", "--help")
+    with trio.fail_after(TEST_TIMEOUT):
+        done = await run_cli("vehicles", "command", "--help")
     lines = done.stdout.decode().splitlines()
     entries: dict[str, str] = {}
     for line in lines[lines.index("commands, and the vehicle models that have them (a vehicle takes those of its "

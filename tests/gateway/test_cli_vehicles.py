@@ -8,12 +8,7 @@ import json
 from simulators.teltonika import run_fleet
 from tests.conftest import eventually, listener_port
 from tests.gateway.seed import CONCOX_MODEL, TELTONIKA_MODEL, niu_credentials, niu_vehicle, unit_body
-from tests.process import run_cli
-
-
-async def cli(gateway, *args: str, stdin: str = ""):
-    result = await run_cli(*args, stdin=stdin, env={"FLEETGATE_SOCKET": str(gateway.config.admin_socket)})
-    return result.returncode, result.stdout.decode(), result.stderr.decode()
+from tests.process import cli_on as cli
 
 
 async def test_master_data_custom_fields_tags_and_operation_status(gateway, api):

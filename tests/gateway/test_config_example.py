@@ -7,10 +7,12 @@ import re
 import tomllib
 from pathlib import Path
 
+import trio
 from pydantic import BaseModel
 
 from gateway.config import Config, load_config
 from gateway.config_example import example
+from tests.conftest import TEST_TIMEOUT
 from tests.process import run_cli
 
 EXAMPLE = Path(__file__).parents[2] / "deploy" / "fleetgate.example.toml"
@@ -52,14 +54,15 @@ def _keys_of_toml(table: dict, prefix: str = "") -> set[str]:
 
 
 async def test_config_check_and_example(tmp_path):
-    done = await run_cli("config", "check", str(EXAMPLE))
-    assert (done.returncode, done.stdout.decode()) == (0, f"{EXAMPLE}: ok\n")
     bad = tmp_path / "bad.toml"
     bad.write_text('[drivers.gt06]\nport = "many"\n')
-    checked, served = await run_cli("config", "check", str(bad)), await run_cli("serve", "--config", str(bad))
+    with trio.fail_after(TEST_TIMEOUT):
+        done = await run_cli("config", "check", str(EXAMPLE))
+        checked, served = await run_cli("config", "check", str(bad)), await run_cli("serve", "--config", str(bad))
+        example_printed = await run_cli("config", "example")
+    assert (done.returncode, done.stdout.decode()) == (0, f"{EXAMPLE}: ok\n")
     assert checked.returncode == served.returncode == 2
     assert checked.stderr == served.stderr
     assert checked.stderr.decode() == (f"fleetgate: config error: {bad}: drivers.gt06.port: Input should be a valid "
                                        "integer, unable to parse string as an integer\n")
-    done = await run_cli("config", "example")
-    assert done.stdout.decode() == example()
+    assert example_printed.stdout.decode() == example()
