@@ -30,11 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser, *, changing: bool) -> None:
     remove what is there."""
     for option, others, field, helptext, choices in FIELDS:
         parser.add_argument(option, *others, dest=field, type=str.upper if choices else None, choices=choices,
-                            metavar=None if choices else field.split("_")[-1].upper(), help=helptext)
+                            metavar=None if choices else option[2:].upper().replace("-", "_"), help=helptext)
     replaces = " (replaces every one stored, as the API does)" if changing else ""
     parser.add_argument("--custom-field", action="append", metavar="KEY=VALUE", dest="custom_fields",
-                        type=_custom_field, help=f"a custom field; repeat for more{replaces}")
-    parser.add_argument("--tag", action="append", dest="tags",
+                        type=_custom_field, help=f"a custom field, its value a string; repeat for more{replaces}")
+    parser.add_argument("--tag", action="append", dest="tags", metavar="TAG",
                         help=f"a tag: lower-case letters, digits and _; repeat for more{replaces}")
     parser.add_argument("--operation-status", type=str.upper, choices=get_args(OperationStatus),
                         help="OPERATING (the default for a new vehicle) or GARAGE")
