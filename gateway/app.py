@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from contextlib import ExitStack, contextmanager
 from datetime import timedelta
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import httpx
@@ -29,6 +28,7 @@ from gateway.session_table import SessionTable
 from gateway.sessions import serve_driver
 from gateway.store import Store, StoreError, telemetry
 from gateway.tuning import raise_open_file_limit
+from gateway.version import gateway_version
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +40,6 @@ PRUNE_BATCH = 5000  # rows per transaction, so pruning never holds the writer fo
 
 class StartupError(Exception):
     """The gateway cannot start; the message says why in one line."""
-
-
-def gateway_version() -> str:
-    try:
-        return version("fleetgate")
-    except PackageNotFoundError:
-        return "0+unknown"
 
 
 @contextmanager

@@ -55,7 +55,9 @@ async def test_simulate_command_reports_counts(gateway, api):
         result = await run_cli("simulate", "teltonika", "--units", "2", "--port", str(port),
                                "--interval", "0.2", "--duration", "2")
     assert result.returncode == 0, result.stderr.decode()
-    summary = dict(item.split("=") for item in result.stdout.decode().split())
+    *status_lines, report = result.stdout.decode().splitlines()
+    assert status_lines[0].startswith("[0s] units=2 connected=")  # not a terminal: plain lines, the first at once
+    summary = dict(item.split("=") for item in report.split())
     assert summary["units"] == "2"
     assert int(summary["acked"]) > 0  # the registered unit's records
     assert int(summary["logins_rejected"]) > 0  # the other one is unknown
