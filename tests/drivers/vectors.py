@@ -106,8 +106,9 @@ def load(protocol: str) -> list[Vector]:
 def replies(vector: Vector) -> dict[str, bytes]:
     """What the gateway sends for each decision on ``vector``'s event, by the outbound event
     ("Acknowledge", "LoginRejected", "RegistrationRefused:unknown_unit" ...): b"" where it
-    sends nothing. Empty for a command answer, which is never answered."""
-    return {name: bytes.fromhex(text) for name, text in (vector.expect.get("replies") or {}).items()}
+    sends nothing. Empty for a command answer, which is never answered, and for any vector
+    without an event (an error, bytes to the unit)."""
+    return {name: bytes.fromhex(text) for name, text in ((vector.expect or {}).get("replies") or {}).items()}
 
 
 def parse_time(text: str) -> datetime:
