@@ -140,12 +140,22 @@ def test_field_unit_mixes_in_what_units_send_in_the_field():
 # --- against a gateway ------------------------------------------------------------------------
 
 
+def heartbeats(gateway: Gateway, imei: str) -> list:
+    """(location, heartbeat) records: a heartbeat follows the location of its step, and its
+    ACC is on while that location moves."""
+    batches = gateway.batches[imei]
+    return [(location.records[0], status.records[0]) for location, status in zip(batches, batches[1:])
+            if status.context.protocol == frames.STATUS]
+
+
 async def test_fleet_logs_in_and_everything_is_answered():
     gateway = Gateway()
     async with running(gateway.handle, fleet, 2, 0.01) as report:
         await gateway.wait_for(lambda: all(
             {frames.LOCATION_UTC, frames.STATUS, frames.ALARM, frames.ALARM_UTC}
-            <= {b.context.protocol for b in gateway.batches[imei]} for imei in (IMEI0, IMEI1)))
+            <= {b.context.protocol for b in gateway.batches[imei]}
+            and any(location.position.speed_kmh == 0 for location, _ in heartbeats(gateway, imei))  # parked
+            for imei in (IMEI0, IMEI1)))
     assert dict(gateway.logins) == {IMEI0: 1, IMEI1: 1}
     assert report.resent == 0 and report.logins_unanswered == 0 and report.acked > 0
     for imei in (IMEI0, IMEI1):
@@ -153,9 +163,13 @@ async def test_fleet_logs_in_and_everything_is_answered():
         assert all(r.position.valid and 22 < r.position.latitude < 23 for r in locations)
         mileage = [r.fields["mileage"] for r in locations]
         assert mileage == sorted(mileage)
-        (heartbeat, *_) = gateway.records(imei, {frames.STATUS})
-        state = DRIVER.state_from_record(heartbeat, {})
-        assert state == {"ignition": state["ignition"], "driving_enabled": True, "cellular_signal_quality": 5}
+        ignitions = []
+        for location, heartbeat in heartbeats(gateway, imei):
+            ignition = "ON" if location.position.speed_kmh > 0 else "OFF"
+            state = DRIVER.state_from_record(heartbeat, {})
+            assert state == {"ignition": ignition, "driving_enabled": True, "cellular_signal_quality": 5}
+            ignitions.append(ignition)
+        assert set(ignitions) == {"ON", "OFF"}  # it drove, and it parked
         alarms = {r.fields["alarm_type"] for r in gateway.records(imei, ALARMS)}
         assert alarms == {"sos", "vibration"}
 
