@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -89,3 +91,22 @@ async def eventually(check, timeout: float = 10, interval: float = 0.05):
             if result:
                 return result
             await trio.sleep(interval)
+
+
+@asynccontextmanager
+async def writer_held(store):
+    """Hold the store's writer thread for the block: what is written meanwhile waits in the
+    queue, and commits in one batch once the block ends."""
+    release, holding = threading.Event(), threading.Event()
+
+    def hold(conn):
+        holding.set()
+        release.wait(TEST_TIMEOUT)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(store.write, hold)
+        await trio.to_thread.run_sync(holding.wait)
+        try:
+            yield
+        finally:
+            release.set()
