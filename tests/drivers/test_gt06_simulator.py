@@ -15,6 +15,7 @@ from drivers.gt06 import DRIVER, Gt06Codec, frames
 from drivers.gt06.records import ALARMS
 from simulators.fleet import FIELD
 from simulators.gt06 import FIRST_IMEI, SimulatedUnit, add_arguments, imei_for, main_async, run_fleet
+from tests.conftest import eventually
 from tests.drivers.simulator_support import Link, Server, count_login, running, serving
 
 FAST = {"retry_delay": 0.02, "login_timeout": 2.0, "reply_timeout": 2.0, "heartbeat_every": 3, "alarm_every": 4}
@@ -190,8 +191,7 @@ async def test_silent_server_makes_the_unit_log_in_again():
         await trio.sleep_forever()
 
     async with running(silent, fleet, 1, 1.0, login_timeout=0.05) as report:
-        while len(logins) < 2:
-            await trio.sleep(0.01)
+        await eventually(lambda: len(logins) >= 2)
     assert report.logins_unanswered >= 1
     assert frames.parse_frame(logins[0]).protocol == frames.LOGIN
 
