@@ -190,6 +190,7 @@ async def test_command_timeout_then_late_answer_is_never_taken(gateway, api, veh
         except trio.BrokenResourceError:
             pass
         await unit.closed_by_gateway()
+    assert refused(gateway, "idle_timeout") == 0  # closed by the command's timeout, not by the idle deadline
     after = await api.post(f"{url}/disable-driving")
     assert after.status_code == 409 and after.json()["type"] == "/problems/vehicle/conflicting-state"
     state = (await api.get(f"/vehicles/{vehicle['id']}/state")).json()
@@ -233,3 +234,4 @@ async def test_delete_closes_the_session(gateway, api, vehicle, unit):
     assert (await api.delete(f"/vehicles/{vehicle['id']}")).status_code == 204
     with trio.fail_after(5):
         assert await unit.closed_by_gateway() == b""
+    assert refused(gateway, "idle_timeout") == 0  # closed by the deletion, not by the idle deadline

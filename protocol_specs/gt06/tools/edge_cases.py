@@ -23,11 +23,9 @@ from pathlib import Path
 VECTORS = Path(__file__).resolve().parents[1] / "vectors.json"
 UNITS_PER_DEGREE = 30_000 * 60  # coordinates are half-milliseconds of arc ([GT06] §5.2.1.5)
 
-# spec.md §11: the numbers answered with the echo, those never answered, and the 7979-frame
-# numbers units wait for an echo to (short or long frame)
+# spec.md §11: the numbers answered with the echo, and those never answered
 ECHOED = {0x01, 0x10, 0x11, 0x12, 0x13, 0x16, 0x19, 0x22, 0x23, 0x26, 0x27, 0xA0, 0xA4, 0xA5}
 SILENT = {0x15, 0x21, 0x28, 0x2C, 0x94, 0xA1, 0x80, 0x81, 0x82, 0x97, 0x2A, 0x8A}
-LONG_FRAME_ECHO = {0x70: False, 0xF1: False, 0xF2: False, 0x32: True, 0x33: True}
 
 
 def crc_itu(data: bytes) -> int:
@@ -49,11 +47,10 @@ def frame(protocol: int, content: bytes, serial: int, long: bool = False, length
 
 
 def echo(protocol: int, serial: int, long_frame: bool = False) -> str:
-    """The server's answer (spec.md §11): an empty packet of the same number and serial, or nothing."""
+    """The server's answer (spec.md §11): an empty 7878 packet of the same number and serial,
+    or nothing. (The few 7979-frame numbers that are echoed too occur in no edge case.)"""
     if protocol in ECHOED or (protocol not in SILENT and not long_frame):
         return frame(protocol, b"", serial).hex().upper()
-    if long_frame and protocol in LONG_FRAME_ECHO:
-        return frame(protocol, b"", serial, long=LONG_FRAME_ECHO[protocol]).hex().upper()
     return ""
 
 
