@@ -209,10 +209,10 @@ async def test_a_subscriber_dropped_behind_real_units_resumes_with_nothing_misse
     so it is dropped. The id its StreamDropped names is that of the last event it got, and
     resuming from there gives the log's events after it, each once."""
     gateway.events._max = 2
-    units, vehicles = [], []
+    units = []
     for n in range(4):
         imei = imei_for(n)
-        vehicles.append((await api.post("/vehicles", json=unit_body("TELTONIKA", imei, TELTONIKA_MODEL))).json())
+        await api.post("/vehicles", json=unit_body("TELTONIKA", imei, TELTONIKA_MODEL))
         units.append(await ScriptedUnit.connect(listener_port(gateway, "teltonika"), imei))
         assert await units[-1].login() == b"\x01"
 
@@ -235,15 +235,13 @@ async def test_a_subscriber_dropped_behind_real_units_resumes_with_nothing_misse
             assert await units[0].read_exactly(4) == b"\x00\x00\x00\x01"
             delivered = [await reader.next()]
             async with writer_held(gateway.store):  # every unit's record in one commit: four events at once
-                received = gateway.metrics.value("fleetgate_frames_received_total", driver="teltonika")
+                def decoded() -> float:  # and so queued behind the held writer
+                    return gateway.metrics.value("fleetgate_frames_received_total", driver="teltonika")
+
+                before = decoded()
                 for unit in units:
                     await record(unit)
-
-                async def all_queued():  # decoded, and so queued behind the held writer
-                    frames = gateway.metrics.value("fleetgate_frames_received_total", driver="teltonika")
-                    return frames == received + len(units)
-
-                await eventually(all_queued)
+                await eventually(lambda: decoded() == before + len(units))
             for unit in units:
                 assert await unit.read_exactly(4) == b"\x00\x00\x00\x01"
             dropped = await reader.next()

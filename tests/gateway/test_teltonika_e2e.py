@@ -24,7 +24,7 @@ async def available(api, brand="TELTONIKA") -> list[str]:
 
 
 async def stored_records(runtime, vehicle_id: str) -> list[str]:
-    """The device time of each stored record (a simulated unit records one per millisecond at most)."""
+    """The device time of each stored record (the simulated unit's records are distinct in time)."""
     def rows(conn):
         return [r[0] for r in conn.execute("SELECT recorded_at FROM records WHERE vehicle_id = ?", (vehicle_id,))]
     return await runtime.store.read(rows)
@@ -75,11 +75,7 @@ async def test_unit_from_seen_to_commanded_to_removed(gateway, api, nursery):
     # acknowledged, so the unit sends it again. Nothing acknowledged is lost, nothing is stored twice.
     async with writer_held(gateway.store):
         session = gateway.sessions.get(vehicle_id)
-
-        async def packet_queued():  # decoded, its commit pending behind the held writer
-            return session._unacked > 0
-
-        await eventually(packet_queued)
+        await eventually(lambda: session._unacked)  # a packet decoded, its commit held back
         acked = unit.stats.acked
         gateway.sessions.close_vehicle(vehicle_id)
 
