@@ -6,7 +6,6 @@ import logging
 import socket
 from contextlib import ExitStack, contextmanager
 from datetime import timedelta
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import httpx
@@ -31,6 +30,7 @@ from gateway.sessions import serve_driver
 from gateway.store import Store, StoreError, telemetry
 from gateway.store.postgres import PostgresEngine
 from gateway.tuning import raise_open_file_limit
+from gateway.version import gateway_version
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +42,6 @@ PRUNE_BATCH = 5000  # rows per transaction, so pruning never holds the writer fo
 
 class StartupError(Exception):
     """The gateway cannot start; the message says why in one line."""
-
-
-def gateway_version() -> str:
-    try:
-        return version("fleetgate")
-    except PackageNotFoundError:
-        return "0+unknown"
 
 
 @contextmanager

@@ -347,9 +347,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-async def main_async(args: argparse.Namespace) -> FleetReport:
+async def main_async(
+    args: argparse.Namespace, task_status: trio.TaskStatus[FleetReport] = trio.TASK_STATUS_IGNORED
+) -> FleetReport:
     return await run_fleet(
         args.host, args.port, args.units, args.interval, args.duration, args.first_imei,
         password_for=lambda index: args.password, require_location_replies=args.require_location_replies,
-        profile=args.profile,
+        profile=args.profile, task_status=task_status,
     )

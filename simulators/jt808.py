@@ -382,9 +382,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"phone number of terminal 0; the others count up (default {FIRST_PHONE})")
 
 
-async def main_async(args: argparse.Namespace) -> FleetReport:
+async def main_async(
+    args: argparse.Namespace, task_status: trio.TaskStatus[FleetReport] = trio.TASK_STATUS_IGNORED
+) -> FleetReport:
     return await run_fleet(
         args.host, args.port, args.units, args.interval, args.duration,
         auth_code_for=auth_codes(args.auth_code, args.version, args.first_phone, args.profile),
-        version=args.version, first_phone=args.first_phone, profile=args.profile,
+        version=args.version, first_phone=args.first_phone, profile=args.profile, task_status=task_status,
     )

@@ -312,7 +312,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--codec", choices=["8", "8E"], default="8", help="AVL codec the units send (default 8)")
 
 
-async def main_async(args: argparse.Namespace) -> FleetReport:
+async def main_async(
+    args: argparse.Namespace, task_status: trio.TaskStatus[FleetReport] = trio.TASK_STATUS_IGNORED
+) -> FleetReport:
     return await run_fleet(
         args.host,
         args.port,
@@ -322,4 +324,5 @@ async def main_async(args: argparse.Namespace) -> FleetReport:
         args.first_imei,
         codec_id=frames.CODEC_8E if args.codec == "8E" else frames.CODEC_8,
         profile=args.profile,
+        task_status=task_status,
     )

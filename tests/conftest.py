@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import inspect
+import math
 import shutil
 import tempfile
+import threading
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 import trio
 from hypothesis import settings
+from trio.testing import MockClock
 
 from gateway.app import run_gateway
 from gateway.config import load_config
@@ -148,10 +153,51 @@ def listener_port(runtime, driver: str) -> int:
 
 
 async def eventually(check, timeout: float = 10, interval: float = 0.05):
-    """Poll an async ``check`` until it returns something truthy; return that."""
+    """Poll ``check`` (a function, or an async one) until it returns something truthy; return that."""
     with trio.fail_after(timeout):
         while True:
-            result = await check()
+            result = check()
+            if inspect.isawaitable(result):
+                result = await result
             if result:
                 return result
             await trio.sleep(interval)
+
+
+@pytest.fixture
+def clock() -> MockClock:
+    """Trio's mock clock, running at the real clock's pace until a test calls ``autojump``."""
+    return MockClock(rate=1)
+
+
+@contextmanager
+def autojump(clock: MockClock):
+    """For a test whose subject is time (a session's deadlines): inside the block the clock
+    stands still and jumps to the next deadline whenever every task waits, so seconds of
+    deadlines pass at once and trio.current_time() says exactly when something happened.
+    Nothing in the block may wait for a thread (the store, the API): the clock would jump
+    past that wait's deadlines too."""
+    clock.rate, clock.autojump_threshold = 0, 0
+    try:
+        yield
+    finally:
+        clock.rate, clock.autojump_threshold = 1, math.inf
+
+
+@asynccontextmanager
+async def writer_held(store):
+    """Hold the store's writer thread for the block: what is written meanwhile waits in the
+    queue, and commits in one batch once the block ends."""
+    release, holding = threading.Event(), threading.Event()
+
+    def hold(conn):
+        holding.set()
+        release.wait(TEST_TIMEOUT)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(store.write, hold)
+        await trio.to_thread.run_sync(holding.wait)
+        try:
+            yield
+        finally:
+            release.set()

@@ -17,13 +17,12 @@ import trio
 from gateway.client import AdminClient, ClientError, socket_path
 
 
-def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "console", help="open the web console: a one-time login URL on 127.0.0.1 that leads to the admin socket")
+def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--socket", help="admin socket (default: $FLEETGATE_SOCKET or fleetgate-data/admin.sock)")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     parser.add_argument("--no-browser", action="store_true",
                         help="only print the login URL (a browser is opened where a desktop exists)")
+    parser.set_defaults(run=run_console)
 
 
 def run_console(args: argparse.Namespace) -> int:

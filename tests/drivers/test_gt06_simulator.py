@@ -15,6 +15,7 @@ from drivers.gt06 import DRIVER, Gt06Codec, frames
 from drivers.gt06.records import ALARMS
 from simulators.fleet import FIELD
 from simulators.gt06 import FIRST_IMEI, SimulatedUnit, add_arguments, imei_for, main_async, run_fleet
+from tests.conftest import eventually
 from tests.drivers.simulator_support import Link, Server, count_login, running, serving
 
 FAST = {"retry_delay": 0.02, "login_timeout": 2.0, "reply_timeout": 2.0, "heartbeat_every": 3, "alarm_every": 4}
@@ -140,12 +141,22 @@ def test_field_unit_mixes_in_what_units_send_in_the_field():
 # --- against a gateway ------------------------------------------------------------------------
 
 
+def heartbeats(gateway: Gateway, imei: str) -> list:
+    """(location, heartbeat) records: a heartbeat follows the location of its step, and its
+    ACC is on while that location moves."""
+    batches = gateway.batches[imei]
+    return [(location.records[0], status.records[0]) for location, status in zip(batches, batches[1:])
+            if status.context.protocol == frames.STATUS]
+
+
 async def test_fleet_logs_in_and_everything_is_answered():
     gateway = Gateway()
     async with running(gateway.handle, fleet, 2, 0.01) as report:
         await gateway.wait_for(lambda: all(
             {frames.LOCATION_UTC, frames.STATUS, frames.ALARM, frames.ALARM_UTC}
-            <= {b.context.protocol for b in gateway.batches[imei]} for imei in (IMEI0, IMEI1)))
+            <= {b.context.protocol for b in gateway.batches[imei]}
+            and any(location.position.speed_kmh == 0 for location, _ in heartbeats(gateway, imei))  # parked
+            for imei in (IMEI0, IMEI1)))
     assert dict(gateway.logins) == {IMEI0: 1, IMEI1: 1}
     assert report.resent == 0 and report.logins_unanswered == 0 and report.acked > 0
     for imei in (IMEI0, IMEI1):
@@ -153,9 +164,13 @@ async def test_fleet_logs_in_and_everything_is_answered():
         assert all(r.position.valid and 22 < r.position.latitude < 23 for r in locations)
         mileage = [r.fields["mileage"] for r in locations]
         assert mileage == sorted(mileage)
-        (heartbeat, *_) = gateway.records(imei, {frames.STATUS})
-        state = DRIVER.state_from_record(heartbeat, {})
-        assert state == {"ignition": state["ignition"], "driving_enabled": True, "cellular_signal_quality": 5}
+        ignitions = []
+        for location, heartbeat in heartbeats(gateway, imei):
+            ignition = "ON" if location.position.speed_kmh > 0 else "OFF"
+            state = DRIVER.state_from_record(heartbeat, {})
+            assert state == {"ignition": ignition, "driving_enabled": True, "cellular_signal_quality": 5}
+            ignitions.append(ignition)
+        assert set(ignitions) == {"ON", "OFF"}  # it drove, and it parked
         alarms = {r.fields["alarm_type"] for r in gateway.records(imei, ALARMS)}
         assert alarms == {"sos", "vibration"}
 
@@ -176,8 +191,7 @@ async def test_silent_server_makes_the_unit_log_in_again():
         await trio.sleep_forever()
 
     async with running(silent, fleet, 1, 1.0, login_timeout=0.05) as report:
-        while len(logins) < 2:
-            await trio.sleep(0.01)
+        await eventually(lambda: len(logins) >= 2)
     assert report.logins_unanswered >= 1
     assert frames.parse_frame(logins[0]).protocol == frames.LOGIN
 

@@ -23,6 +23,7 @@ from drivers.base import (
 from drivers.jt808 import DRIVER, Jt808Codec, frames
 from simulators.fleet import FIELD
 from simulators.jt808 import SimulatedUnit, add_arguments, auth_codes, main_async, phone_for, run_fleet
+from tests.conftest import eventually
 from tests.drivers.simulator_support import Link, Server, running, serving
 
 FAST = {"retry_delay": 0.02, "response_timeout": 5.0}
@@ -192,8 +193,7 @@ async def test_unacknowledged_locations_come_back_as_a_batch_after_a_reconnect()
     platform = Platform(codes={PHONE: "pw"}, policy=lambda unit, conn, n: "hold" if conn == 1 else "ack")
     async with running(platform.handle, fleet, 1, 0.02, auth_code_for=lambda i: "pw") as report:
         await platform.wait_for(lambda: platform.batches[PHONE])
-        while len(report.units[0].pending) < 3:  # the unit waits for its answer and keeps recording
-            await trio.sleep(0.01)
+        await eventually(lambda: len(report.units[0].pending) >= 3)  # it waits for its answer and keeps recording
         await platform.links[PHONE].stream.aclose()
         await platform.wait_for(lambda: len(platform.batches[PHONE]) >= 2)
     dropped, resent = platform.batches[PHONE][:2]
