@@ -17,6 +17,7 @@ from drivers.registry import DRIVERS
 from gateway import locks
 from gateway.admin.app import create_app
 from gateway.admin.server import admin_socket_lock, bind_admin_socket, remove_admin_socket, serve_admin
+from gateway.cluster.event_pump import EventPump
 from gateway.clock import now_text, rfc3339, utc_now
 from gateway.cloud import CloudFleet
 from gateway.commands import Commands
@@ -150,7 +151,10 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
                 await store.write(telemetry.reset_life_status, tcp_brands, now_text())
                 runtime = Runtime(config=config, store=store, registry=registry, metrics=Metrics(),
                                   version=gateway_version())
-                store.on_events = runtime.events.publish
+                if config.store.url:  # every node's events, in the cluster's order
+                    await nursery.start(EventPump(store, config.store.url, runtime.events.publish).run)
+                else:
+                    store.on_events = runtime.events.publish
                 runtime.sessions = SessionTable()
                 store.on_recovered = lambda: nursery.start_soon(settle_life_status, runtime, tcp_brands)
                 await nursery.start(runtime.sessions.enforce_deadlines)

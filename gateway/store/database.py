@@ -200,6 +200,7 @@ class Store:
                     conn.undo_to(mark)
                     job.error = self._as_store_error(exc)
                 conn.execute("RELEASE job")
+            self.engine.before_commit(conn)
             conn.execute("COMMIT")
         except self.engine.Error:
             if conn.in_transaction:  # SQLite rolls back by itself after some faults

@@ -117,6 +117,9 @@ class SqliteEngine:
         self.copy_wal()
         self.finish_checkpoint(0)
 
+    def before_commit(self, writer: WriterConnection) -> None:
+        """Nothing to announce: this process's writer is the only one (on_events)."""
+
     async def maintain(self, store) -> None:
         """A checkpoint round, in two steps so that the writer, and with it every ACK,
         waits only for the second, short one:
