@@ -1,19 +1,26 @@
 """drivers/jt808/fast.py held to the construct declarations of frames.py: on arbitrary
 bytes, on built messages changed at random, and on every frame of the vector files, each
 fast function gives the values its declaration parses (in fast's shapes) or raises the
-error class ``drivers.base.parse`` makes of the declaration's error."""
+error class ``drivers.base.parse`` makes of the declaration's error. And the codec gives
+the same events and errors with fast.py as with the declarations in its place."""
 
 from __future__ import annotations
+
+import dataclasses
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.base import FrameError, ProtocolError, parse
+import drivers.jt808.codec
+from drivers.base import Acknowledge, FrameError, Heartbeat, ProtocolError, RecordBatch, Undecoded, parse
 from drivers.jt808 import fast, frames
-from tests.drivers.vectors import groups, mutate
+from tests.drivers.test_jt808 import codec_in
+from tests.drivers.vectors import feed, groups, mutate
 
 VECTORS = groups("jt808").from_unit
+ACKNOWLEDGED = (RecordBatch, Undecoded, Heartbeat)
 
 
 # --- the declarations, in fast's shapes ------------------------------------------------------
@@ -146,7 +153,7 @@ def contents(draw) -> bytes:
     return head + draw(st.binary(max_size=40)) + b"\x00"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(content=st.one_of(contents(), changed(contents()), st.binary(max_size=60)).filter(lambda c: len(c) >= 4))
 def test_header_matches_its_declaration(content):  # header_layout reads the first 4 bytes unchecked
     assert_same(fast.header, declared_header, content)
@@ -220,3 +227,47 @@ def test_frame_builds_what_the_declaration_builds(message_id, serial, body, vers
 def test_general_response_body_builds_what_the_declaration_builds(reply_serial, reply_id, result):
     built = frames.GeneralResponse.build({"reply_serial": reply_serial, "reply_id": reply_id, "result": result})
     assert fast.general_response_body(reply_serial, reply_id, result) == built
+
+
+# --- the codec with fast.py, and with the declarations in its place ----------------------------
+
+DECLARED = SimpleNamespace(
+    header=declared_header, location=declared_location, location_reply=declared_location_reply,
+    batch=declared_batch, general_response=declared_general_response, frame=frames.frame,
+    general_response_body=lambda serial, message_id, result: frames.GeneralResponse.build(
+        {"reply_serial": serial, "reply_id": message_id, "result": result}),
+)
+
+
+def session_outcome(vector, data: bytes):
+    """The events of ``data`` fed to a codec in ``vector``'s state (an Undecoded's detail
+    left out: it words the error its reader raised), the error class that ended them, and
+    the bytes of every answer."""
+    codec = codec_in(vector)
+    try:
+        events = feed(codec, data, eof=True)
+        error = None
+    except ProtocolError as exc:
+        events, error = [], type(exc)
+    answers = [codec.send(Acknowledge(event)) for event in events if isinstance(event, ACKNOWLEDGED)]
+    events = [dataclasses.replace(event, detail="") if isinstance(event, Undecoded) else event for event in events]
+    return events, error, answers
+
+
+def assert_codec_same(vector, data: bytes) -> None:
+    with_fast = session_outcome(vector, data)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(drivers.jt808.codec, "fast", DECLARED)
+        assert session_outcome(vector, data) == with_fast
+
+
+def test_codec_gives_the_same_events_on_every_vector():
+    for vector in VECTORS:
+        assert_codec_same(vector, vector.data)
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_codec_gives_the_same_events_on_mutated_vectors(data):
+    vector = data.draw(st.sampled_from(VECTORS))
+    assert_codec_same(vector, mutate(data, vector.data))
