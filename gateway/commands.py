@@ -117,7 +117,7 @@ class Commands:
         log.info("%s on vehicle %s: %s in %.0f ms", capability, vehicle_id, result, (trio.current_time() - started) * 1000)
         if not outcome.succeeded:
             raise UnitRefused(f"The unit refused '{capability}': {outcome.detail}")
-        return await store.read(telemetry.get_state, vehicle_id)
+        return await self.runtime.registry.vehicle_state(vehicle_id)
 
     async def _run_in_cloud(self, vehicle, capability: str, audit_id: int, started: float,
                             timeout: float) -> dict[str, Any]:
@@ -132,7 +132,7 @@ class Commands:
                            round((trio.current_time() - started) * 1000))
         if not succeeded:
             raise UnitRefused(detail)
-        return await self.runtime.store.read(telemetry.get_state, vehicle_id)
+        return await self.runtime.registry.vehicle_state(vehicle_id)
 
     async def _finish(self, vehicle_id: str, audit_id: int, capability: str, result: str, detail: str,
                       state: dict[str, Any] | None = None, duration_ms: int | None = None) -> None:

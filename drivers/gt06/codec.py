@@ -15,22 +15,29 @@ Otherwise a ProtocolError subclass is raised and the codec stays broken.
 
 Once the unit is logged in, a frame that passes these checks never breaks the codec: a
 message type or variant it does not decode is an ``Undecoded`` event (spec.md §11).
+
+Contents are parsed by the hand parsers of fast.py where a layout has one, by construct
+otherwise; tests/drivers/test_gt06_fast.py holds the two to the same events.
 """
 
 from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
+
+from construct import Construct
 
 from drivers.base import (
     NEED_DATA, Acknowledge, BufferedCodec, ChecksumError, CodecState, CommandRequest, CommandResponse, FrameError,
     Heartbeat, InboundEvent, LengthError, Login, LoginAccepted, LoginRejected, OutboundEvent, ProtocolError,
     RecordBatch, TimeAnswer, TimeRequest, Undecoded, UnexpectedMessage, _NeedData, parse,
 )
-from drivers.gt06 import frames
+from drivers.gt06 import fast, frames
+from drivers.gt06.fast import Parser
 from drivers.gt06.records import Implausible, record_from, response_text
 
 _MAX_TZ_MINUTES = 14 * 60
@@ -75,7 +82,7 @@ class MessageContext:
     def echo_frame(self) -> bytes:
         if self.echo is frames.Echo.NONE:
             return b""
-        return frames.frame(self.protocol, b"", self.serial, long=self.echo is frames.Echo.LONG)
+        return fast.echo_frame(self.protocol, self.serial, self.echo is frames.Echo.LONG)
 
 
 def imei_from_terminal_id(terminal_id: bytes) -> str:
@@ -140,13 +147,20 @@ def time_answer_frame(now: datetime, serial: int) -> bytes:
     return frames.frame(frames.TIME_REQUEST, content, serial)
 
 
-def match_layout(protocol: int, content: bytes, long_frame: bool):
+def match_layout(protocol: int, content: bytes, long_frame: bool, parsers: Mapping[Construct, Parser]):
     """The parsed content in the first of the protocol number's layouts that takes all of
-    it (frames.LAYOUTS), or None."""
+    it (frames.LAYOUTS), or None. A layout with a hand parser in ``parsers`` is parsed by it
+    (the same tree as construct's, fast.py), any other with construct."""
     layouts = frames.LAYOUTS.get(protocol, ())
     if not long_frame:
         layouts = frames.SHORT_FRAME_LAYOUTS.get(protocol, ()) + layouts
     for layout in layouts:
+        parser = parsers.get(layout)
+        if parser is not None:
+            parsed = parser(content)
+            if parsed is not None:
+                return parsed
+            continue
         try:
             return parse(layout, content)
         except ProtocolError:
@@ -162,11 +176,15 @@ def undecoded_label(protocol: int, content: bytes) -> str:
 
 
 class Gt06Codec(BufferedCodec):
-    def __init__(self, max_frame: int = 1024, default_tz_minutes: int = 0) -> None:
+    def __init__(self, max_frame: int = 1024, default_tz_minutes: int = 0,
+                 parsers: Mapping[Construct, Parser] = fast.PARSERS) -> None:
+        """``parsers``: hand parsers to take instead of construct layouts (match_layout);
+        ``{}`` parses with construct alone, the reference the tests hold them to."""
         if abs(default_tz_minutes) > _MAX_TZ_MINUTES:
             raise ValueError(f"default_tz_minutes {default_tz_minutes} is beyond +-14 hours")
         super().__init__()
         self.max_frame = max_frame
+        self.parsers = parsers
         self.tz_minutes = default_tz_minutes  # replaced by the login's zone when it has one
         self.state = State.AWAIT_LOGIN
         self.unit_id: str | None = None
@@ -285,7 +303,7 @@ class Gt06Codec(BufferedCodec):
             return Heartbeat(raw=frame, context=context)  # an empty location: nothing to keep, answered
         if protocol == frames.COMMAND:
             return Undecoded(f"{protocol:#04x}", frame, "a server command sent by the unit", context)
-        parsed = match_layout(protocol, content, long_frame)
+        parsed = match_layout(protocol, content, long_frame, self.parsers)
         if parsed is None:
             detail = (f"content of {len(content)} bytes fits no layout of this protocol number"
                       if protocol in frames.LAYOUTS else "a protocol number this driver does not decode")
@@ -294,7 +312,8 @@ class Gt06Codec(BufferedCodec):
             return TimeRequest(raw=frame, context=context)
         try:
             if protocol in (frames.SHORT_RESPONSE, frames.LONG_RESPONSE):
-                return CommandResponse(text=response_text(protocol, parsed), correlation=parsed.server_flag, raw=frame)
+                return CommandResponse(text=response_text(protocol, parsed), correlation=parsed["server_flag"],
+                                       raw=frame)
             record, undecoded = record_from(protocol, parsed, self.tz_minutes)
         except Implausible as exc:
             return Undecoded(f"{protocol:#04x}", frame, str(exc), context)

@@ -48,108 +48,111 @@ def device_time(parsed_time, offset_minutes: int) -> datetime | None:
     session then stamps the record with its receive time."""
     t = parsed_time
     try:
-        local = datetime(2000 + t.year, t.month, t.day, t.hour, t.minute, t.second, tzinfo=timezone.utc)
+        local = datetime(2000 + t["year"], t["month"], t["day"], t["hour"], t["minute"], t["second"],
+                         tzinfo=timezone.utc)
     except ValueError:
         return None
     return local - timedelta(minutes=offset_minutes)
 
 
 def position_from(gps) -> Position:
-    status = gps.course_status
-    if gps.latitude > 90 * COORDINATE_SCALE or gps.longitude > 180 * COORDINATE_SCALE:
-        raise Implausible(f"coordinates out of range: {gps.latitude}, {gps.longitude}")
-    latitude = gps.latitude / COORDINATE_SCALE
-    longitude = gps.longitude / COORDINATE_SCALE
+    status = gps["course_status"]
+    if gps["latitude"] > 90 * COORDINATE_SCALE or gps["longitude"] > 180 * COORDINATE_SCALE:
+        raise Implausible(f"coordinates out of range: {gps['latitude']}, {gps['longitude']}")
+    latitude = gps["latitude"] / COORDINATE_SCALE
+    longitude = gps["longitude"] / COORDINATE_SCALE
     return Position(
         # the status bits carry the hemisphere: latitude bit set = north, longitude bit set = west
-        latitude=latitude if status.north else -latitude,
-        longitude=-longitude if status.west else longitude,
-        speed_kmh=float(gps.speed),
-        course_deg=float(status.course),
-        satellites=gps.info.satellites,
-        valid=status.positioned,
+        latitude=latitude if status["north"] else -latitude,
+        longitude=-longitude if status["west"] else longitude,
+        speed_kmh=float(gps["speed"]),
+        course_deg=float(status["course"]),
+        satellites=gps["info"]["satellites"],
+        valid=status["positioned"],
     )
 
 
 def _status(status) -> dict[str, Any]:
-    info = status.terminal_info
+    info = status["terminal_info"]
     fields: dict[str, Any] = {
-        "oil_electricity_cut": info.oil_electricity_cut,
-        "gps_tracking": info.gps_tracking,
-        "terminal_alarm": info.alarm,
-        "charging": info.charging,
-        "acc": info.acc,
-        "defence": info.defence,
+        "oil_electricity_cut": info["oil_electricity_cut"],
+        "gps_tracking": info["gps_tracking"],
+        "terminal_alarm": info["alarm"],
+        "charging": info["charging"],
+        "acc": info["acc"],
+        "defence": info["defence"],
     }
     if "voltage_level" in status:
-        fields["voltage_level"] = status.voltage_level
+        fields["voltage_level"] = status["voltage_level"]
     if "voltage" in status:
-        fields["battery_voltage"] = status.voltage / 100
+        fields["battery_voltage"] = status["voltage"] / 100
     if "power" in status:
-        fields["external_voltage"] = status.power / 100
-    fields.update(gsm_signal=status.gsm_signal, alarm=status.alarm)
+        fields["external_voltage"] = status["power"] / 100
+    fields.update(gsm_signal=status["gsm_signal"], alarm=status["alarm"])
     if "language" in status:
-        fields["language"] = status.language
+        fields["language"] = status["language"]
     return fields
 
 
 def _information(parsed) -> dict[str, Any]:
     if "power" in parsed:
-        return {"external_voltage": parsed.power / 100}
-    fields: dict[str, Any] = {"info_type": parsed.info_type}
+        return {"external_voltage": parsed["power"] / 100}
+    fields: dict[str, Any] = {"info_type": parsed["info_type"]}
     if "voltage" in parsed:
-        fields["external_voltage"] = parsed.voltage / 100
+        fields["external_voltage"] = parsed["voltage"] / 100
     if "status_text" in parsed:
-        text = parsed.status_text.decode("ascii", errors="replace")
+        text = parsed["status_text"].decode("ascii", errors="replace")
         pairs = (item.partition("=") for item in text.split(";") if item)
         fields["terminal_status"] = {key: value for key, _, value in pairs}
     if "door" in parsed:
-        fields.update(door=bool(parsed.door & 1), door_status=parsed.door)
+        fields.update(door=bool(parsed["door"] & 1), door_status=parsed["door"])
     if "iccid" in parsed:
-        fields.update(imsi=parsed.imsi.hex().removeprefix("0"), iccid=parsed.iccid.hex().upper().rstrip("F"))
+        fields.update(imsi=parsed["imsi"].hex().removeprefix("0"), iccid=parsed["iccid"].hex().upper().rstrip("F"))
     return fields
 
 
 def record_from(protocol: int, parsed, tz_minutes: int) -> tuple[Record, tuple[str, ...]]:
-    """The record a parsed message carries, and labels of the parts kept raw in it."""
+    """The record a parsed message carries, and labels of the parts kept raw in it. ``parsed``
+    is a layout's construct Container or the same tree as plain dicts (fast.PARSERS): read by
+    key only."""
     fields: dict[str, Any] = {"protocol": protocol}
     position = None
     gps = parsed.get("gps")
     if gps is not None:
         position = position_from(gps)
-        fields.update(gps_info_length=gps.info.length, gps_differential=gps.course_status.differential)
+        fields.update(gps_info_length=gps["info"]["length"], gps_differential=gps["course_status"]["differential"])
     if "lbs_length" in parsed:
-        fields["lbs_length"] = parsed.lbs_length
+        fields["lbs_length"] = parsed["lbs_length"]
     operator = parsed.get("lbs", parsed.get("operator"))
     if operator is not None:
-        fields.update(mcc=operator.mcc & ~frames.MNC_TWO_BYTES, mnc=operator.mnc)
+        fields.update(mcc=operator["mcc"] & ~frames.MNC_TWO_BYTES, mnc=operator["mnc"])
     if "lbs" in parsed:
-        fields.update(lac=parsed.lbs.lac, cell_id=parsed.lbs.cell_id)
+        fields.update(lac=parsed["lbs"]["lac"], cell_id=parsed["lbs"]["cell_id"])
     if "cells" in parsed:
-        fields["cells"] = [{"lac": c.lac, "cell_id": c.cell_id, "rssi": c.rssi} for c in parsed.cells
-                           if c.lac or c.cell_id]
-        fields["timing_advance"] = parsed.timing_advance
+        fields["cells"] = [{"lac": c["lac"], "cell_id": c["cell_id"], "rssi": c["rssi"]} for c in parsed["cells"]
+                           if c["lac"] or c["cell_id"]]
+        fields["timing_advance"] = parsed["timing_advance"]
     if "wifi" in parsed:
-        fields["wifi"] = [{"mac": ap.mac.hex(":"), "rssi": ap.rssi} for ap in parsed.wifi]
+        fields["wifi"] = [{"mac": ap["mac"].hex(":"), "rssi": ap["rssi"]} for ap in parsed["wifi"]]
     if "upload_mode" in parsed:
-        fields.update(acc=parsed.acc == 1, upload_mode=parsed.upload_mode, reupload=parsed.reupload == 1)
+        fields.update(acc=parsed["acc"] == 1, upload_mode=parsed["upload_mode"], reupload=parsed["reupload"] == 1)
     if "status" in parsed:
-        fields.update(_status(parsed.status))
+        fields.update(_status(parsed["status"]))
     elif "language" in parsed:
-        fields["language"] = parsed.language
+        fields["language"] = parsed["language"]
     if protocol in ALARMS:
-        fields["alarm_type"] = ALARM_TYPES.get(parsed.status.alarm, "unknown")
+        fields["alarm_type"] = ALARM_TYPES.get(parsed["status"]["alarm"], "unknown")
     if "fence" in parsed:
-        fields["fence_number"] = parsed.fence
+        fields["fence_number"] = parsed["fence"]
     if parsed.get("mileage") is not None:
-        fields["mileage"] = parsed.mileage
+        fields["mileage"] = parsed["mileage"]
     if protocol == frames.INFORMATION:
         fields.update(_information(parsed))
-    if gps is not None and "acc" not in fields and gps.course_status.acc_reported:
-        fields["acc"] = gps.course_status.acc  # the ACC line in the course word (frames.CourseStatus)
+    if gps is not None and "acc" not in fields and gps["course_status"]["acc_reported"]:
+        fields["acc"] = gps["course_status"]["acc"]  # the ACC line in the course word (frames.CourseStatus)
     undecoded: tuple[str, ...] = ()
     if parsed.get("extension"):
-        fields["extension"] = parsed.extension.hex()
+        fields["extension"] = parsed["extension"].hex()
         undecoded = (f"{protocol:#04x} extension",)
     time = parsed.get("time")
     at = None if time is None else device_time(time, 0 if protocol in UTC_PROTOCOLS else tz_minutes)
@@ -158,10 +161,10 @@ def record_from(protocol: int, parsed, tz_minutes: int) -> tuple[Record, tuple[s
 
 def response_text(protocol: int, parsed) -> str:
     """The text of a command answer; units pad it with NULs."""
-    if protocol == frames.SHORT_RESPONSE or parsed.encoding == frames.ENCODING_ASCII:
-        text = parsed.text.decode("ascii", errors="replace")
-    elif parsed.encoding == frames.ENCODING_UTF16BE:
-        text = parsed.text.decode("utf-16-be", errors="replace")
+    if protocol == frames.SHORT_RESPONSE or parsed["encoding"] == frames.ENCODING_ASCII:
+        text = parsed["text"].decode("ascii", errors="replace")
+    elif parsed["encoding"] == frames.ENCODING_UTF16BE:
+        text = parsed["text"].decode("utf-16-be", errors="replace")
     else:
-        raise Implausible(f"unknown content code {parsed.encoding:#04x} in a 0x21 answer")
+        raise Implausible(f"unknown content code {parsed['encoding']:#04x} in a 0x21 answer")
     return text.rstrip("\x00")

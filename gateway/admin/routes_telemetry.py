@@ -18,8 +18,7 @@ router = APIRouter(tags=["vehicle state and commands"], route_class=AdminRoute)
 
 @router.get("/vehicles/{vehicle_id}/state")
 async def vehicle_state(vehicle_id: str, ctx: Ctx) -> dict:
-    await ctx.registry.get_vehicle(vehicle_id)  # 404 for an unknown vehicle
-    return await ctx.store.read(telemetry.get_state, vehicle_id)
+    return await ctx.registry.vehicle_state(vehicle_id)
 
 
 @router.get("/vehicles/{vehicle_id}/records")
