@@ -1,15 +1,15 @@
 """The codec's path through JT/T 808 frames: hand ``struct`` readers of the header and of
 the bodies that carry records or answers, and a builder of the frames the platform sends.
 
-The construct declarations in frames.py stay the specification. Interpreted, they cost
-more than everything else a location frame needs (the header, a location and the frame
-of its 0x8001 answer: about three quarters of the time; the check code and the escapes
-cost little), and the Containers they return are slow to read. The functions here read
-and build the same bytes with ``struct``; tests/drivers/test_jt808_fast.py holds each to
-its declaration on arbitrary bytes and on every vector: the same values, and for the bytes
-a declaration refuses the same error class (for these bodies always LengthError: they are
-fixed fields and length prefixes, so only running out of bytes or having some left over
-can fail). Speed: benchmarks/decode.py.
+The construct declarations in frames.py stay the specification. Interpreted, they took
+most of a location frame's decode plus ACK (the header, the body and the 0x8001 answer:
+about two thirds; the check code and the escapes cost little), and the Containers they
+return are slow to read. The functions here read and build the same bytes with
+``struct``; tests/drivers/test_jt808_fast.py holds each to its declaration on arbitrary
+bytes and on every vector: the same values, and for the bytes a declaration refuses the
+same error class (for these bodies always LengthError: they are fixed fields and length
+prefixes, so only running out of bytes or having some left over can fail). Speed:
+benchmarks/decode.py and the README.
 """
 
 from __future__ import annotations
