@@ -157,17 +157,16 @@ def jt808_rows() -> list[Row]:
     def reply(i: int) -> bytes:
         return i.to_bytes(2, "big") + typical_location(i)
 
-    f = jt808_frames
     return [
-        row("0x0200 location, 8 items", f.LOCATION, typical_location),
-        row("0x0200 location, 8 items, 2019 header", f.LOCATION, typical_location, version=1),
-        row("0x0200 location, no items", f.LOCATION, lambda i: typical_location(i, items=False)),
-        row("0x0704 batch, 1 location", f.BATCH, batch(1)),
-        row("0x0704 batch, 5 locations", f.BATCH, batch(5)),
-        row("0x0201 position reply", f.POSITION_REPLY, reply),
-        row("0x0500 control reply", f.CONTROL_REPLY, reply),
-        row("0x0001 general response", f.TERMINAL_RESPONSE, lambda i: bytes([0, i]) + b"\x85\x00\x00"),
-        row("0x0002 heartbeat", f.HEARTBEAT, lambda i: b""),
+        row("0x0200 location, 8 items", jt808_frames.LOCATION, typical_location),
+        row("0x0200 location, 8 items, 2019 header", jt808_frames.LOCATION, typical_location, version=1),
+        row("0x0200 location, no items", jt808_frames.LOCATION, lambda i: typical_location(i, items=False)),
+        row("0x0704 batch, 1 location", jt808_frames.BATCH, batch(1)),
+        row("0x0704 batch, 5 locations", jt808_frames.BATCH, batch(5)),
+        row("0x0201 position reply", jt808_frames.POSITION_REPLY, reply),
+        row("0x0500 control reply", jt808_frames.CONTROL_REPLY, reply),
+        row("0x0001 general response", jt808_frames.TERMINAL_RESPONSE, lambda i: bytes([0, i]) + b"\x85\x00\x00"),
+        row("0x0002 heartbeat", jt808_frames.HEARTBEAT, lambda i: b""),
     ]
 
 

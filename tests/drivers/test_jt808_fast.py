@@ -191,7 +191,7 @@ def test_every_vector_frame_reads_as_declared():
         if readers is not None:
             assert_same(*readers, content[header.size : -1])
             bodies += 1
-    assert bodies > 100  # vectors.json and field.json: about 150 locations, batches and answers
+    assert bodies > 100  # vectors.json and field.json: 126 locations, batches and answers
 
 
 @settings(max_examples=150, deadline=None)
