@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from drivers.brands import BRANDS
 
@@ -48,8 +48,56 @@ class CommandsConfig(_Section):
     timeout: float = Field(20, gt=0)
 
 
+class AmqpConfig(_Section):
+    url: str = ""  # "amqp://user:password@host:5672/vhost" publishes the event log to RabbitMQ; "" = off
+    exchange: str = Field("fleetgate.events", min_length=1, max_length=255)  # a durable topic exchange
+
+    @field_validator("url")
+    @classmethod
+    def _amqp_url(cls, value: str) -> str:
+        if value and not value.startswith(("amqp://", "amqps://")):
+            raise ValueError("must be an amqp:// or amqps:// URL")  # never repeat it: it may hold a password
+        return value
+
+
 class EventsConfig(_Section):
     heartbeat: float = Field(15, gt=0)  # seconds between keepalive comments on an idle event stream
+    amqp: AmqpConfig = AmqpConfig()
+
+
+class ApiConfig(_Section):
+    """The HTTPS door: the admin API for booking software on other machines."""
+
+    listen: str = ""  # "host:port" opens the door; "" = off
+    tls_cert: Path | None = None  # PEM certificate chain
+    tls_key: Path | None = None  # PEM private key
+    token_lifetime: int = Field(900, ge=1, le=86_400)  # seconds a bearer token is valid
+    allow_plain_http: bool = False  # without tls_cert / tls_key, on a loopback address only
+
+    @field_validator("tls_cert", "tls_key", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value):
+        return None if value == "" else value  # `tls_cert = ""` as API.md writes the default, not Path(".")
+
+    @field_validator("listen")
+    @classmethod
+    def _host_and_port(cls, value: str) -> str:
+        if value:
+            host_and_port(value)
+        return value
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return host_and_port(self.listen)
+
+
+def host_and_port(value: str) -> tuple[str, int]:
+    """``host:port`` (an IPv6 host in brackets) as (host, port); ValueError otherwise."""
+    host, sep, port = value.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"'{value}' is not host:port")
+    return host, int(port)
 
 
 class ListenerConfig(_Section):
@@ -118,6 +166,7 @@ class Config(_Section):
     sessions: SessionsConfig = SessionsConfig()
     commands: CommandsConfig = CommandsConfig()
     events: EventsConfig = EventsConfig()
+    api: ApiConfig = ApiConfig()
     drivers: DriversConfig = DriversConfig()
 
     @property
