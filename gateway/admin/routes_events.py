@@ -6,18 +6,19 @@ import json
 from typing import Annotated, Literal
 
 import trio
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import StreamingResponse
 from pydantic import Field, StrictStr
 
 from gateway.admin import views
+from gateway.admin.auth import Access
 from gateway.admin.context import Ctx
 from gateway.admin.json_body import AdminRoute
 from gateway.admin.schemas import Body
 from gateway.registry import Invalid
 from gateway.store.events import EVENT_TYPES, Event, last_event_id, query_events
 
-router = APIRouter(tags=["events"], route_class=AdminRoute)
+router = APIRouter(tags=["events"], route_class=AdminRoute, dependencies=[Depends(Access("events:read"))])
 EventType = Literal[EVENT_TYPES]
 REPLAY_PAGE = 500
 
