@@ -215,6 +215,55 @@ def events_tail(client: AdminClient, args: argparse.Namespace) -> None:
         pass
 
 
+API_CLIENT_COLUMNS = [("id", "id"), ("name", "name"), ("client id", "client_id"), ("scopes", "scopes"),
+                      ("created", "created_at"), ("rotated", "rotated_at")]
+
+
+def show_api_client_secret(args: argparse.Namespace, row: dict[str, Any]) -> None:
+    """The client and its secret, printed this once; the warning goes to stderr, so that
+    `--json` output stays a document."""
+    show(args, row, lambda r: table([r], API_CLIENT_COLUMNS) + f"\nclient secret: {r['client_secret']}")
+    print("Store the client secret now: the gateway keeps only a hash of it and cannot show it again.",
+          file=sys.stderr)
+
+
+def api_clients_add(client: AdminClient, args: argparse.Namespace) -> None:
+    scopes = [scope.strip() for scope in args.scopes.split(",") if scope.strip()]
+    show_api_client_secret(args, client.post("/api-clients", {"name": args.name, "scopes": scopes}))
+
+
+def api_clients_list(client: AdminClient, args: argparse.Namespace) -> None:
+    show(args, client.all_items("/api-clients"), lambda rows: table(rows, API_CLIENT_COLUMNS))
+
+
+def api_clients_rotate(client: AdminClient, args: argparse.Namespace) -> None:
+    show_api_client_secret(args, client.request("POST", f"/api-clients/{args.api_client_id}/rotate"))
+
+
+def api_clients_remove(client: AdminClient, args: argparse.Namespace) -> None:
+    client.delete(f"/api-clients/{args.api_client_id}")
+    show(args, {"removed": args.api_client_id},
+         lambda r: f"API client {args.api_client_id} removed; its tokens no longer work")
+
+
+def add_api_client_parsers(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    api_clients = commands.add_parser("api-clients", help="clients of the HTTPS door (OAuth2 client credentials)"
+                                      ).add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = api_clients.add_parser("add", parents=[common], help="add a client; its secret is printed once")
+    add.add_argument("--name", required=True, help="who uses it, e.g. booking")
+    add.add_argument("--scopes", required=True,
+                     help="comma-separated: vehicles:read, vehicles:write, commands, credentials, events:read")
+    add.set_defaults(run=api_clients_add)
+    api_clients.add_parser("list", parents=[common], help="list clients (never their secrets)").set_defaults(
+        run=api_clients_list)
+    for name, run, helptext in (("rotate", api_clients_rotate, "a new secret, printed once; the old one and its "
+                                 "tokens stop working"),
+                                ("remove", api_clients_remove, "remove a client; its tokens stop working")):
+        p = api_clients.add_parser(name, parents=[common], help=helptext)
+        p.add_argument("api_client_id", metavar="ID")
+        p.set_defaults(run=run)
+
+
 def add_parsers(commands: argparse._SubParsersAction) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--socket", help="admin socket (default: $FLEETGATE_SOCKET or fleetgate-data/admin.sock)")
@@ -287,6 +336,8 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     available = units.add_parser("available", parents=[common], help="units seen but not in a vehicle")
     available.add_argument("--brand", required=True)
     available.set_defaults(run=units_available)
+
+    add_api_client_parsers(commands, common)
 
 
 def run_admin_command(args: argparse.Namespace) -> int:
