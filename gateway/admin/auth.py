@@ -11,7 +11,7 @@ fails for a route with no decision.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -45,6 +45,7 @@ class Caller:
 
     uid: int | None = None
     client_id: str | None = None
+    token: str | None = field(default=None, repr=False)  # the bearer token, for a stream that outlives a request
 
 
 class Access:
@@ -81,7 +82,7 @@ class Access:
             raise Problem("forbidden", 403, f"This request needs the scope '{rule}'; the token carries: {shown}.",
                           {"WWW-Authenticate": f'{REALM}, error="insufficient_scope", scope="{rule}"'},
                           {"error": "insufficient_scope"})
-        request.state.caller = Caller(client_id=grant.client_id)
+        request.state.caller = Caller(client_id=grant.client_id, token=token)
 
 
 def bearer_token(request: Request) -> str | None:

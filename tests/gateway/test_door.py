@@ -17,6 +17,7 @@ from gateway.store import telemetry
 from tests.conftest import TEST_TIMEOUT, eventually, listener_port
 from tests.gateway.door_client import bearer, door_client, door_config, door_url, new_api_client, token_of
 from tests.gateway.seed import TELTONIKA_MODEL, unit_body
+from tests.gateway.test_events import SseReader
 from tests.teltonika_unit import ScriptedUnit, avl_packet
 
 IMEI = "356307042441013"
@@ -25,7 +26,7 @@ REPOSITORY = Path(__file__).parents[2]
 
 @pytest.fixture
 def extra_config(certificates) -> str:
-    return door_config(certificates)
+    return door_config(certificates) + "[events]\nheartbeat = 0.2\n"
 
 
 async def _vehicle_of_unit(api, imei: str) -> str | None:
@@ -156,3 +157,21 @@ async def test_the_door_speaks_tls_1_2_or_newer_only(gateway):
         assert await trio.to_thread.run_sync(_handshake, port, ssl.TLSVersion.TLSv1_3) == "TLSv1.3"
         assert await trio.to_thread.run_sync(_handshake, port, ssl.TLSVersion.TLSv1_2) == "TLSv1.2"
         assert (await trio.to_thread.run_sync(_handshake, port, ssl.TLSVersion.TLSv1_1)).startswith("refused")
+
+
+async def test_an_event_stream_ends_when_its_client_is_removed(gateway, api, certificates):
+    client = await new_api_client(api, "events:read", "vehicles:write")
+    async with door_client(gateway, certificates) as door:
+        headers = bearer(await token_of(door, client))
+        with trio.fail_after(TEST_TIMEOUT):
+            async with door.stream("GET", "/events", headers=headers) as response:
+                assert response.status_code == 200
+                reader = SseReader(response)
+                vehicle = (await door.post("/vehicles", json=unit_body("TELTONIKA", IMEI, TELTONIKA_MODEL),
+                                           headers=headers)).json()
+                created = await reader.next()
+                assert (created["event"], created["data"]["vehicle_id"]) == ("VehicleChanged", vehicle["id"])
+                assert (await api.delete(f"/api-clients/{client['id']}")).status_code == 204
+                dropped = await reader.next()
+                assert dropped == {"id": None, "event": "StreamDropped",
+                                   "data": {"reason": "token expired or revoked", "resume_after": created["id"]}}
