@@ -57,7 +57,9 @@ def _describe_access(app: FastAPI, document: dict) -> None:
         if not isinstance(route, APIRoute) or not route.include_in_schema:
             continue
         access = access_of(route)
-        for method in route.methods if access is not None else ():  # none: create_app refuses to start
+        if access is None:  # create_app refuses such an app
+            continue
+        for method in route.methods:
             operation = document["paths"][route.path_format][method.lower()]
             rule = access.rule(method)
             operation["security"] = [{"oauth2": [rule]}] if rule in SCOPES else []
