@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 logging.getLogger("pika").setLevel(logging.CRITICAL)
 
 CONFIRM_TIMEOUT = 30.0  # seconds for the broker to confirm a batch; then the link is given up
+LIVENESS_CHECK = 1.0  # seconds between looks at the connection while a batch waits
 
 
 class LinkError(Exception):
@@ -89,7 +90,12 @@ class BrokerLink:
         batch = _Batch()
         self._in_thread(partial(self._publish, messages, batch))
         with trio.move_on_after(CONFIRM_TIMEOUT) as waited:
-            await batch.done.wait()
+            while not batch.done.is_set():
+                with trio.move_on_after(LIVENESS_CHECK):
+                    await batch.done.wait()
+                # A connection that ended before its thread took the batch never answers for it.
+                if not self.alive and not batch.done.is_set():
+                    raise LinkError(self.reason or "the connection closed")
         if waited.cancelled_caught:
             raise LinkError(f"the broker confirmed nothing within {CONFIRM_TIMEOUT:g} s")
         if batch.error is not None:
