@@ -55,8 +55,16 @@ class AmqpConfig(_Section):
     @field_validator("url")
     @classmethod
     def _amqp_url(cls, value: str) -> str:
+        # The message never repeats the URL: it may hold a password.
         if value and not value.startswith(("amqp://", "amqps://")):
-            raise ValueError("must be an amqp:// or amqps:// URL")  # never repeat it: it may hold a password
+            raise ValueError("must be an amqp:// or amqps:// URL")
+        if value:
+            from pika import URLParameters  # only a gateway that publishes needs pika loaded
+
+            try:
+                URLParameters(value)
+            except ValueError as exc:  # a port or a query parameter pika cannot read
+                raise ValueError(f"is not a URL pika can use: {str(exc).split(':')[0]}") from None
         return value
 
 

@@ -88,7 +88,8 @@ def test_the_documented_keys_load_and_a_bad_broker_url_is_not_repeated(tmp_path)
     config = load_config(path)
     assert (config.api.listen, config.api.tls_cert, config.api.tls_key) == ("", None, None)
     assert (config.events.amqp.url, config.events.amqp.exchange) == ("", "fleetgate.events")
-    path.write_text('[events.amqp]\nurl = "http://fleetgate:S3cret-Broker-Pass@rabbit:5672/"\n')
-    with pytest.raises(ConfigError) as refused:
-        load_config(path)
-    assert "events.amqp.url" in str(refused.value) and "S3cret-Broker-Pass" not in str(refused.value)
+    for url in ("http://fleetgate:S3cret-Broker-Pass@rabbit:5672/", "amqp://fleetgate:S3cret-Broker-Pass@rabbit:56x2/"):
+        path.write_text(f'[events.amqp]\nurl = "{url}"\n')
+        with pytest.raises(ConfigError) as refused:
+            load_config(path)
+        assert "events.amqp.url" in str(refused.value) and "S3cret-Broker-Pass" not in str(refused.value)
