@@ -51,6 +51,14 @@ def short_dir():
 
 
 @pytest.fixture
+def certificates(tmp_path):
+    """A CA and a certificate for 127.0.0.1 signed by it (tests/tls.py)."""
+    from tests.tls import make_certificates
+
+    return make_certificates(tmp_path)
+
+
+@pytest.fixture
 def extra_config() -> str:
     """TOML appended to the test gateway's config; a test module overrides this fixture."""
     return ""
