@@ -14,8 +14,10 @@ the same run.
 
 Frames: Teltonika packets of one typical FMB920 record (benchmarks/teltonika_decode.py);
 for GT06, every vector of protocol_specs/gt06 a unit sends as one frame of that message
-type (vendor examples and frames of real units). A protocol is added by a function that
-returns its rows, entered in ``PROTOCOLS``.
+type (vendor examples and frames of real units); for JT/T 808, frames of one terminal built
+here (the vectors come from many terminals, and a session takes only its own): locations
+with eight additional items, six of the standard's and two vendors', as in field captures.
+A protocol is added by a function that returns its rows, entered in ``PROTOCOLS``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from drivers.base import (  # noqa: E402
 )
 from drivers.gt06 import Gt06Codec  # noqa: E402
 from drivers.gt06 import frames as gt06_frames  # noqa: E402
+from drivers.jt808 import Jt808Codec  # noqa: E402
+from drivers.jt808 import frames as jt808_frames  # noqa: E402
 from drivers.teltonika import TeltonikaCodec  # noqa: E402
 from drivers.teltonika import frames as teltonika_frames  # noqa: E402
 
@@ -119,7 +123,54 @@ def gt06_rows() -> list[Row]:
             for protocol, frames in sorted(by_protocol.items())]
 
 
-PROTOCOLS: dict[str, Callable[[], list[Row]]] = {"teltonika": teltonika_rows, "gt06": gt06_rows}
+JT808_PHONE, JT808_PHONE_2019 = "013912345678", "00000000000223456789"
+
+
+def typical_location(i: int, items: bool = True) -> bytes:
+    """A 0x0200 body: a fix on the move and, with ``items``, eight additional items."""
+    additional = [(0x01, (123_456 + i).to_bytes(4, "big")), (0x02, (450).to_bytes(2, "big")),  # mileage, fuel
+                  (0x25, bytes(4)), (0x2B, bytes.fromhex("01F40BB8")),  # vehicle signals, analog inputs
+                  (0x30, bytes([20])), (0x31, bytes([10])),  # signal strength, satellites
+                  (0xE1, bytes.fromhex("0072")), (0xEB, bytes.fromhex("000600890000FFEF0004002D0FA5"))]  # vendors'
+    return jt808_frames.Location.build({
+        "alarm": 0, "status": 0b11 | 1 << 18, "latitude": 22_543_096 + i, "longitude": 114_057_865 - i,
+        "altitude": 30, "speed": 423, "course": 90, "time": bytes.fromhex(f"2409151230{i % 60:02d}"),
+        "additional": [{"id": item, "value": value} for item, value in additional] if items else [],
+    })
+
+
+def jt808_rows() -> list[Row]:
+    def login(phone: str, version: int | None) -> bytes:
+        code = b"bench-code"
+        body = code if version is None else bytes([len(code)]) + code + b"123456789012345" + bytes(20)
+        return jt808_frames.frame(jt808_frames.AUTHENTICATION, phone, 0, body, version)
+
+    def row(message: str, message_id: int, body: Callable[[int], bytes], version: int | None = None) -> Row:
+        phone = JT808_PHONE if version is None else JT808_PHONE_2019
+        frames = tuple(jt808_frames.frame(message_id, phone, i, body(i), version) for i in range(10))
+        return Row("jt808", message, logged_in(Jt808Codec, login(phone, version)), frames)
+
+    def batch(count: int) -> Callable[[int], bytes]:
+        return lambda i: jt808_frames.Batch.build(
+            {"type": 1, "locations": [jt808_frames.Location.parse(typical_location(i + k)) for k in range(count)]})
+
+    def reply(i: int) -> bytes:
+        return i.to_bytes(2, "big") + typical_location(i)
+
+    return [
+        row("0x0200 location, 8 items", jt808_frames.LOCATION, typical_location),
+        row("0x0200 location, 8 items, 2019 header", jt808_frames.LOCATION, typical_location, version=1),
+        row("0x0200 location, no items", jt808_frames.LOCATION, lambda i: typical_location(i, items=False)),
+        row("0x0704 batch, 1 location", jt808_frames.BATCH, batch(1)),
+        row("0x0704 batch, 5 locations", jt808_frames.BATCH, batch(5)),
+        row("0x0201 position reply", jt808_frames.POSITION_REPLY, reply),
+        row("0x0500 control reply", jt808_frames.CONTROL_REPLY, reply),
+        row("0x0001 general response", jt808_frames.TERMINAL_RESPONSE, lambda i: bytes([0, i]) + b"\x85\x00\x00"),
+        row("0x0002 heartbeat", jt808_frames.HEARTBEAT, lambda i: b""),
+    ]
+
+
+PROTOCOLS: dict[str, Callable[[], list[Row]]] = {"teltonika": teltonika_rows, "gt06": gt06_rows, "jt808": jt808_rows}
 
 
 # --- measuring --------------------------------------------------------------------------------

@@ -16,12 +16,15 @@ from drivers.brands import BRANDS
 from drivers.registry import DRIVERS
 from gateway import locks
 from gateway.admin.app import create_app
+from gateway.admin.door import DoorError, open_door, serve_door
 from gateway.admin.server import admin_socket_lock, bind_admin_socket, remove_admin_socket, serve_admin
+from gateway.amqp import EventPublisher
+from gateway.api_clients import ApiClients
 from gateway.cluster.event_pump import EventPump
 from gateway.clock import now_text, rfc3339, utc_now
 from gateway.cloud import CloudFleet
 from gateway.commands import Commands
-from gateway.config import Config
+from gateway.config import ApiConfig, Config
 from gateway.metrics import Metrics
 from gateway.registry import Registry
 from gateway.runtime import Runtime
@@ -90,6 +93,27 @@ def _register_metrics(runtime: Runtime) -> None:
               "Store operations failed by the disk or the database file, by kind: commit, checkpoint, read,"
               " probe (a retry while faulted).",
               lambda: [({"kind": kind}, count) for kind, count in store.faults.items()])
+    publisher = runtime.amqp
+    if publisher is not None:
+        m.gauge("fleetgate_amqp_backlog", "Events committed and not yet confirmed by the AMQP broker.",
+                lambda: [({}, publisher.backlog)])
+        m.counter("fleetgate_amqp_published_total", "Events the AMQP broker confirmed, repeats after a lost "
+                  "connection included.", lambda: [({}, publisher.published)])
+        m.gauge("fleetgate_amqp_connected", "1 while the connection to the AMQP broker is up, else 0.",
+                lambda: [({}, int(publisher.connected))])
+
+
+def _fan_out(runtime: Runtime):
+    """The store's hook after each commit: the live stream, and the publisher's wake-up."""
+    bus, publisher = runtime.events, runtime.amqp
+    if publisher is None:
+        return bus.publish
+
+    def committed(events) -> None:
+        bus.publish(events)
+        publisher.committed(events)
+
+    return committed
 
 
 async def prune_forever(runtime: Runtime) -> None:
@@ -130,12 +154,39 @@ def open_store(config: Config) -> Store:
                  busy_timeout=config.store.busy_timeout)
 
 
+@contextmanager
+def door_socket(config: ApiConfig):
+    """The HTTPS door's socket and TLS context, when the config opens the door. Bound before
+    anything else starts, so that a door that cannot open stops the start with one line."""
+    if not config.listen:
+        yield None
+        return
+    try:
+        sock, context = open_door(config)
+    except DoorError as exc:
+        raise StartupError(str(exc)) from None
+    with sock:
+        yield sock, context
+
+
+async def open_doors(nursery: trio.Nursery, runtime: Runtime, app, door) -> None:
+    """The HTTPS door and the event publisher, when the config asks for them."""
+    if runtime.amqp is not None:
+        await nursery.start(runtime.amqp.run)
+    if door is not None:
+        sock, context = door
+        host, port = sock.getsockname()[:2]
+        runtime.door = {"host": host, "port": port, "tls": context is not None}
+        await nursery.start(serve_door, app, sock, context)
+        log.info("HTTPS door on %s:%d%s", host, port, "" if context else " (plain HTTP, loopback only)")
+
+
 async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
     """Run until cancelled. ``task_status.started`` gets the Runtime once the listeners
     and the admin socket accept connections."""
     data_dir = config.data_dir
     socket_path = config.admin_socket
-    with data_dir_lock(data_dir), admin_socket_lock(socket_path):
+    with data_dir_lock(data_dir), admin_socket_lock(socket_path), door_socket(config.api) as door:
         limit = raise_open_file_limit()
         try:
             box = SecretBox.open(data_dir)
@@ -151,10 +202,13 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
                 await store.write(telemetry.reset_life_status, tcp_brands, now_text())
                 runtime = Runtime(config=config, store=store, registry=registry, metrics=Metrics(),
                                   version=gateway_version())
-                if config.store.url:  # every node's events, in the cluster's order
-                    await nursery.start(EventPump(store, config.store.url, runtime.events.publish).run)
+                runtime.api_clients = ApiClients(store, config.api.token_lifetime)
+                if config.events.amqp.url:
+                    runtime.amqp = EventPublisher(store, config.events.amqp, registry.fleet_id)
+                if config.store.url:  # every node's events, in the cluster's order, from the log
+                    await nursery.start(EventPump(store, config.store.url, _fan_out(runtime)).run)
                 else:
-                    store.on_events = runtime.events.publish
+                    store.on_events = _fan_out(runtime)
                 runtime.sessions = SessionTable()
                 store.on_recovered = lambda: nursery.start_soon(settle_life_status, runtime, tcp_brands)
                 await nursery.start(runtime.sessions.enforce_deadlines)
@@ -179,6 +233,7 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
                 sock, bound = bind_admin_socket(socket_path, config.admin.group)
                 try:
                     await nursery.start(serve_admin, app, sock)
+                    await open_doors(nursery, runtime, app, door)
                     log.info(
                         "fleetgate %s serving fleet %s: admin API on %s, data in %s, open-file limit %d",
                         runtime.version, registry.fleet_id, socket_path, data_dir, limit,

@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from drivers.brands import BRANDS
 
@@ -60,8 +60,70 @@ class CommandsConfig(_Section):
     timeout: float = Field(20, gt=0, description="Seconds to wait for a unit's answer to a command, else 504.")
 
 
+class AmqpConfig(_Section):
+    url: str = Field("", description='"amqp://user:password@host:5672/vhost" publishes the event log to RabbitMQ; '
+                                     '"" keeps it off.')
+    exchange: str = Field("fleetgate.events", min_length=1, max_length=255,
+                          description="The durable topic exchange events are published to; the routing key is the "
+                                      "event type.")
+
+    @field_validator("url")
+    @classmethod
+    def _amqp_url(cls, value: str) -> str:
+        # The message never repeats the URL: it may hold a password.
+        if value and not value.startswith(("amqp://", "amqps://")):
+            raise ValueError("must be an amqp:// or amqps:// URL")
+        if value:
+            from pika import URLParameters  # only a gateway that publishes needs pika loaded
+
+            try:
+                URLParameters(value)
+            except ValueError as exc:  # a port or a query parameter pika cannot read
+                raise ValueError(f"is not a URL pika can use: {str(exc).split(':')[0]}") from None
+        return value
+
+
 class EventsConfig(_Section):
     heartbeat: float = Field(15, gt=0, description="Seconds between keepalive comments on an idle event stream.")
+    amqp: AmqpConfig = Field(AmqpConfig(), description="Every event of the event log published to RabbitMQ.")
+
+
+class ApiConfig(_Section):
+    """The HTTPS door: the admin API for booking software on other machines."""
+
+    listen: str = Field("", description='"host:port" opens the HTTPS door for booking software on other '
+                                        'machines; "" keeps it closed.')
+    tls_cert: Path | None = Field(None, examples=["/etc/fleetgate/door.crt"],
+                                  description="PEM certificate chain of the door.")
+    tls_key: Path | None = Field(None, examples=["/etc/fleetgate/door.key"], description="PEM private key of the door.")
+    token_lifetime: int = Field(900, ge=1, le=86_400, description="Seconds a bearer token is valid.")
+    allow_plain_http: bool = Field(False, description="Without tls_cert and tls_key, plain HTTP on a loopback "
+                                                      "address only (for a TLS-terminating proxy on the host).")
+
+    @field_validator("tls_cert", "tls_key", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value):
+        return None if value == "" else value  # `tls_cert = ""` as API.md writes the default, not Path(".")
+
+    @field_validator("listen")
+    @classmethod
+    def _host_and_port(cls, value: str) -> str:
+        if value:
+            host_and_port(value)
+        return value
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return host_and_port(self.listen)
+
+
+def host_and_port(value: str) -> tuple[str, int]:
+    """``host:port`` (an IPv6 host in brackets) as (host, port); ValueError otherwise."""
+    host, sep, port = value.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"'{value}' is not host:port")
+    return host, int(port)
 
 
 class ListenerConfig(_Section):
@@ -145,6 +207,7 @@ class Config(_Section):
     sessions: SessionsConfig = Field(SessionsConfig(), description="Units' TCP connections.")
     commands: CommandsConfig = Field(CommandsConfig(), description="Commands to units.")
     events: EventsConfig = Field(EventsConfig(), description="The live event stream (GET /events).")
+    api: ApiConfig = Field(ApiConfig(), description="The HTTPS door with OAuth2 client credentials (off by default).")
     drivers: DriversConfig = Field(DriversConfig(), description="One table per driver, named by protocol.")
 
     @property

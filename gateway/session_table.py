@@ -26,14 +26,16 @@ class AuthThrottle:
     and one misconfigured unit must not lock out its neighbours.
     """
 
-    def __init__(self, base: float = 0.5, cap: float = 30.0):
-        self.base, self.cap = base, cap
+    def __init__(self, base: float = 0.5, cap: float = 30.0, max_keys: int = 100_000):
+        self.base, self.cap, self.max_keys = base, cap, max_keys
         self._failures: dict[tuple[str, str], int] = {}
 
     def failed(self, key: tuple[str, str]) -> float:
         """Count a failure; return how long to wait before answering it."""
-        count = self._failures.get(key, 0) + 1
-        self._failures[key] = count
+        count = self._failures.pop(key, 0) + 1
+        self._failures[key] = count  # now the newest: ids that stop failing are forgotten first
+        if len(self._failures) > self.max_keys:  # made-up ids must not grow it without bound
+            del self._failures[next(iter(self._failures))]
         return min(self.cap, self.base * 2 ** (count - 1))
 
     def succeeded(self, key: tuple[str, str]) -> None:

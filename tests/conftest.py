@@ -56,6 +56,14 @@ def short_dir():
 
 
 @pytest.fixture
+def certificates(tmp_path):
+    """A CA and a certificate for 127.0.0.1 signed by it (tests/tls.py)."""
+    from tests.tls import make_certificates
+
+    return make_certificates(tmp_path)
+
+
+@pytest.fixture
 def extra_config() -> str:
     """TOML appended to the test gateway's config; a test module overrides this fixture."""
     return ""
@@ -98,7 +106,7 @@ def store_url(request, store_backend) -> str:
         return ""
     server = request.getfixturevalue("postgres_server")
     if server is None:
-        missing("PostgreSQL (Debian package postgresql)")
+        missing("PostgreSQL is not installed (apt-get install postgresql)")
     return server.new_database()
 
 

@@ -11,6 +11,7 @@ from datetime import datetime, timezone, tzinfo
 
 from drivers.base import Position, Record, parse
 from drivers.jt808 import frames
+from drivers.jt808.fast import Location
 
 
 def text_field(raw: bytes) -> str:
@@ -66,12 +67,12 @@ def truncated_items(message_id: int, locations) -> tuple[str, ...]:
     return tuple(f"{message_id:#06x} item {loc.truncated[0]:#04x}" for loc in locations if loc.truncated)
 
 
-def location_record(location, device_tz: tzinfo) -> Record:
-    """One Record from a parsed 0x0200 body (spec §4.5)."""
-    status = location.status
+def location_record(location: Location, device_tz: tzinfo) -> Record:
+    """One Record from a 0x0200 body as fast.location reads it (spec §4.5)."""
+    alarm, status, latitude, longitude, altitude, speed, course, time, additional, truncated = location
     fields: dict = {
-        "alarm_flags": location.alarm,
-        "alarms": [name for bit, name in enumerate(frames.ALARM_NAMES) if location.alarm >> bit & 1],
+        "alarm_flags": alarm,
+        "alarms": [name for bit, name in enumerate(frames.ALARM_NAMES) if alarm >> bit & 1] if alarm else [],
         "status_flags": status,
         "acc_on": bool(status & 1),
         "positioned": bool(status >> 1 & 1),
@@ -80,33 +81,35 @@ def location_record(location, device_tz: tzinfo) -> Record:
         "door_locked": bool(status >> 12 & 1),
     }
     raw_items: dict[str, str] = {}
-    for item in location.additional:
-        known = frames.ITEMS.get(item.id)
-        value = item.value
+    for item_id, value in additional:
+        known = frames.ITEMS.get(item_id)
         if known is not None and len(value) == known[1]:
             number = int.from_bytes(value, "big")
             fields[known[0]] = number / known[2] if known[2] else number
-        elif item.id == frames.ANALOG and len(value) == 4:
+        elif item_id == frames.ANALOG and len(value) == 4:
             fields["analog_ad0"] = int.from_bytes(value[2:], "big")
             fields["analog_ad1"] = int.from_bytes(value[:2], "big")
         else:  # unknown, vendor-defined, or a known id with an unexpected length
-            raw_items[f"{item.id:02x}"] = value.hex()
+            raw_items[f"{item_id:02x}"] = value.hex()
     if raw_items:
         fields["raw_items"] = raw_items
-    if location.truncated:  # kept as sent, for a later version to read
-        fields["truncated_item"] = location.truncated.hex()
-    latitude, longitude = location.latitude / 1e6, location.longitude / 1e6
+    if truncated:  # kept as sent, for a later version to read
+        fields["truncated_item"] = truncated.hex()
+    latitude, longitude = latitude / 1e6, longitude / 1e6
     if status & 0b100:
         latitude = -latitude
     if status & 0b1000:
         longitude = -longitude
     in_range = abs(latitude) <= 90 and abs(longitude) <= 180 and (latitude, longitude) != (0, 0)
     position = Position(
-        latitude=latitude, longitude=longitude, altitude_m=float(location.altitude),
-        speed_kmh=location.speed / 10, course_deg=float(location.course),
-        satellites=fields.get("satellites"), valid=fields["positioned"] and in_range,
+        latitude=latitude, longitude=longitude, altitude_m=float(altitude), speed_kmh=speed / 10,
+        course_deg=float(course), satellites=fields.get("satellites"), valid=fields["positioned"] and in_range,
     )
-    return Record(device_time=_device_time(location.time, fields, device_tz), position=position, fields=fields)
+    return Record(device_time=_device_time(time, fields, device_tz), position=position, fields=fields)
+
+
+# BCD byte -> its two digits' value; bytes with a nibble above 9 are refused before the look-up
+_BCD = [(byte >> 4) * 10 + (byte & 0xF) for byte in range(256)]
 
 
 def _device_time(bcd: bytes, fields: dict, device_tz: tzinfo) -> datetime | None:
@@ -114,7 +117,7 @@ def _device_time(bcd: bytes, fields: dict, device_tz: tzinfo) -> datetime | None
     try:
         if not digits.isdigit():
             raise ValueError("not BCD")
-        year, month, day, hour, minute, second = (int(digits[i : i + 2]) for i in range(0, 12, 2))
+        year, month, day, hour, minute, second = [_BCD[byte] for byte in bcd]
         local = datetime(2000 + year, month, day, hour, minute, second, tzinfo=device_tz)
     except ValueError:
         # No time yet (all zeros), an impossible date or a nibble that is no digit: keep

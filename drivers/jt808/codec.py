@@ -26,9 +26,9 @@ from drivers.base import (
     NEED_DATA, Acknowledge, BufferedCodec, ChecksumError, CodecState, CommandRequest, CommandResponse, FrameError,
     Heartbeat, InboundEvent, LengthError, Login, LoginAccepted, LoginRejected, ProtocolError,
     RecordBatch, RefusalReason, Registration, RegistrationAccepted, RegistrationRefused, Undecoded,
-    UnexpectedMessage, UnsupportedMessage, _NeedData, parse,
+    UnexpectedMessage, UnsupportedMessage, _NeedData,
 )
-from drivers.jt808 import bodies, frames
+from drivers.jt808 import bodies, fast, frames
 from drivers.jt808.commands import command_body
 
 State = CodecState
@@ -138,7 +138,7 @@ class Jt808Codec(BufferedCodec):
     def _command(self, event: CommandRequest) -> bytes:
         message_id, body = command_body(event.text, self.protocol_version)
         serial = self._take_serial() if event.correlation is None else event.correlation & 0xFFFF
-        return frames.frame(message_id, self.unit_id, serial, body, self.protocol_version)
+        return fast.frame(message_id, self.unit_id, serial, body, self.protocol_version)
 
     ENCODERS = {
         LoginAccepted: _login_decided, LoginRejected: _login_decided,
@@ -157,11 +157,10 @@ class Jt808Codec(BufferedCodec):
         return serial
 
     def _frame(self, message_id: int, ctx: MessageContext, body: bytes) -> bytes:
-        return frames.frame(message_id, ctx.unit_id, self._take_serial(), body, ctx.protocol_version)
+        return fast.frame(message_id, ctx.unit_id, self._take_serial(), body, ctx.protocol_version)
 
     def _general_response(self, ctx: MessageContext, serial: int, result: int) -> bytes:
-        body = frames.GeneralResponse.build({"reply_serial": serial, "reply_id": ctx.message_id, "result": result})
-        return self._frame(frames.PLATFORM_RESPONSE, ctx, body)
+        return self._frame(frames.PLATFORM_RESPONSE, ctx, fast.general_response_body(serial, ctx.message_id, result))
 
     # --- inbound: frames --------------------------------------------------------------
 
@@ -204,23 +203,20 @@ class Jt808Codec(BufferedCodec):
         sent, computed = content[-1], frames.check_code(content[:-1])
         if sent != computed:
             raise ChecksumError(f"check code {sent:#04x}, computed {computed:#04x}")
-        wide, size, fits = frames.header_layout(content)
-        if len(content) - 1 < size:
-            raise FrameError(f"{len(content)} bytes are too few for a message with a {size}-byte header")
-        header = parse(frames.HEADERS[wide], content[:size], "header")
+        header = fast.header(content)
         ctx = MessageContext(header.message_id, (header.serial,), header.phone, header.protocol_version)
         self._check_allowed(ctx)
-        props = header.properties
-        if not fits:
-            detail = f"the body has {len(content) - 1 - size} bytes, its header declares {props.body_length}"
+        size = header.size
+        if not header.fits:
+            detail = f"the body has {len(content) - 1 - size} bytes, its header declares {header.body_length}"
             return self._not_decoded(ctx, raw, detail, LengthError)
-        if props.encryption:
-            detail = f"an encrypted body (encryption bits {props.encryption:03b}): fleetgate holds no RSA key"
+        if header.encryption:
+            detail = f"an encrypted body (encryption bits {header.encryption:03b}): fleetgate holds no RSA key"
             return self._not_decoded(ctx, raw, detail, UnsupportedMessage)
         body = content[size:-1]
         package = header.package
-        if package is not None and (package.total, package.index) != (1, 1):
-            return self._package(ctx, package.total, package.index, body, raw)
+        if package is not None and package != (1, 1):
+            return self._package(ctx, *package, body, raw)
         return self._decode(ctx, body, raw)
 
     def _check_allowed(self, ctx: MessageContext) -> None:
@@ -294,13 +290,13 @@ class Jt808Codec(BufferedCodec):
         return event
 
     def _location(self, ctx: MessageContext, body: bytes, raw: bytes) -> RecordBatch:
-        return self._batch_of(ctx, [parse(frames.Location, body, "location body")], raw)
+        return self._batch_of(ctx, [fast.location(body)], raw)
 
     def _batch(self, ctx: MessageContext, body: bytes, raw: bytes) -> RecordBatch:
-        batch = parse(frames.Batch, body, "batch body")
-        if batch.count == 0:
+        _, locations = fast.batch(body)
+        if not locations:
             raise FrameError("a batch upload announces 0 locations")
-        return self._batch_of(ctx, batch.locations, raw)
+        return self._batch_of(ctx, locations, raw)
 
     def _batch_of(self, ctx: MessageContext, locations, raw: bytes) -> RecordBatch:
         records = tuple(bodies.location_record(location, self.device_tz) for location in locations)
@@ -308,15 +304,15 @@ class Jt808Codec(BufferedCodec):
                            undecoded=bodies.truncated_items(ctx.message_id, locations))
 
     def _terminal_response(self, ctx: MessageContext, body: bytes, raw: bytes) -> CommandResponse:
-        answer = parse(frames.GeneralResponse, body, "general response body")
-        text = RESULT_WORDS.get(answer.result, f"RESULT_{answer.result}")
-        context = replace(ctx, reply_id=answer.reply_id, result=answer.result)
-        return CommandResponse(text=text, correlation=answer.reply_serial, raw=raw, context=context)
+        reply_serial, reply_id, result = fast.general_response(body)
+        text = RESULT_WORDS.get(result, f"RESULT_{result}")
+        context = replace(ctx, reply_id=reply_id, result=result)
+        return CommandResponse(text=text, correlation=reply_serial, raw=raw, context=context)
 
     def _location_reply(self, ctx: MessageContext, body: bytes, raw: bytes) -> CommandResponse:
-        reply = parse(frames.LocationReply, body, "location reply body")
-        return CommandResponse(text="OK", correlation=reply.reply_serial, raw=raw,
-                               records=(bodies.location_record(reply.location, self.device_tz),), context=ctx)
+        reply_serial, location = fast.location_reply(body)
+        return CommandResponse(text="OK", correlation=reply_serial, raw=raw,
+                               records=(bodies.location_record(location, self.device_tz),), context=ctx)
 
 
 # The message ids each state takes, and how their bodies are read (spec §3). Before the

@@ -11,13 +11,16 @@ from gateway.admin import (
     docs,
     openapi,
     problems,
+    routes_api_clients,
     routes_brands,
     routes_credentials,
     routes_events,
     routes_gateway,
+    routes_oauth,
     routes_telemetry,
     routes_vehicles,
 )
+from gateway.admin.auth import DoorPaths, undecided_routes
 from gateway.admin.limits import BodyLimits
 from gateway.console import pages as console_pages
 from gateway.runtime import Runtime
@@ -42,8 +45,9 @@ def create_app(ctx: Runtime) -> FastAPI:
         lambda: [({"driver": b["driver"], "port": str(b["port"])}, 1) for b in ctx.listeners],
     )
 
-    # Added first, so it runs inside the flow-id middleware below and its answers carry a flow id.
+    # Added first, so they run inside the flow-id middleware below and their answers carry a flow id.
     app.add_middleware(BodyLimits, max_bytes=ctx.config.admin.max_body, timeout=ctx.config.admin.body_timeout)
+    app.add_middleware(DoorPaths)
 
     @app.middleware("http")
     async def flow_id_and_errors(request: Request, call_next):
@@ -63,8 +67,12 @@ def create_app(ctx: Runtime) -> FastAPI:
 
     problems.install(app)
     openapi.install(app)
-    for module in (routes_vehicles, routes_telemetry, routes_events, routes_credentials, routes_brands, routes_gateway):
+    for module in (routes_vehicles, routes_telemetry, routes_events, routes_credentials, routes_brands, routes_gateway,
+                   routes_api_clients, routes_oauth):
         app.include_router(module.router)
     docs.install(app)
     console_pages.mount(app)
+    undecided = undecided_routes(app)
+    if undecided:  # it would be open to anyone on the HTTPS door
+        raise RuntimeError(f"routes without an access rule (gateway/admin/auth.py): {', '.join(undecided)}")
     return app

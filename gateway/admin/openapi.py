@@ -6,6 +6,10 @@ from __future__ import annotations
 from http import HTTPStatus
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from gateway.admin.auth import SOCKET_ONLY, access_of, every_route
+from gateway.api_clients import SCOPES
 
 PROBLEM = {
     "type": "object",
@@ -33,10 +37,36 @@ def install(app: FastAPI) -> None:
 
     def openapi() -> dict:
         if app.openapi_schema is None:
-            _describe_problems(generate())  # generate() keeps the document in app.openapi_schema
+            document = generate()  # generate() keeps the document in app.openapi_schema
+            _describe_access(app, document)
+            _describe_problems(document)
         return app.openapi_schema
 
     app.openapi = openapi
+
+
+def _describe_access(app: FastAPI, document: dict) -> None:
+    """Each operation's scope on the HTTPS door (none on the admin socket)."""
+    document.setdefault("components", {})["securitySchemes"] = {"oauth2": {
+        "type": "oauth2",
+        "description": "On the HTTPS door only: a bearer token for an API client's credentials. "
+                       "The admin socket needs none.",
+        "flows": {"clientCredentials": {"tokenUrl": "/auth/oauth/token", "scopes": SCOPES}},
+    }}
+    for route in every_route(app):
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue
+        access = access_of(route)
+        if access is None:  # create_app refuses such an app
+            continue
+        for method in route.methods:
+            operation = document["paths"][route.path_format][method.lower()]
+            rule = access.rule(method)
+            operation["security"] = [{"oauth2": [rule]}] if rule in SCOPES else []
+            if rule in SCOPES:
+                operation["responses"].update(documented(401, 403))
+            elif rule == SOCKET_ONLY:
+                operation["description"] = (operation.get("description", "") + "\n\nOn the admin socket only.").strip()
 
 
 def _describe_problems(document: dict) -> None:

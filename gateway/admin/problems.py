@@ -26,6 +26,8 @@ TITLES = {
     "vehicle/conflicting-state": "Conflicting state",
     "telematics-unit/error": "Telematics unit error",
     "telematics-unit/timeout": "Telematics unit timeout",
+    "unauthorized": "Unauthorized",
+    "forbidden": "Forbidden",
     "service-unavailable": "Service unavailable",
     "internal-server-error": "Internal server error",
 }
@@ -34,18 +36,23 @@ METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")  # what a
 
 
 class Problem(Exception):
-    """Raise from a route to answer with a problem."""
+    """Raise from a route to answer with a problem; ``members`` are added to the problem
+    object (RFC 9457 extension members, e.g. OAuth2's ``error``)."""
 
-    def __init__(self, name: str, status: int, detail: str):
+    def __init__(self, name: str, status: int, detail: str, headers: dict[str, str] | None = None,
+                 members: dict[str, str] | None = None):
         super().__init__(detail)
         self.name, self.status, self.detail = name, status, detail
+        self.headers, self.members = headers, members or {}
 
 
 def problem_response(
-    request: Request, name: str, status: int, detail: str, headers: dict[str, str] | None = None
+    request: Request, name: str, status: int, detail: str, headers: dict[str, str] | None = None,
+    members: dict[str, str] | None = None,
 ) -> JSONResponse:
     flow_id = getattr(request.state, "flow_id", None)
-    body = {"type": f"/problems/{name}", "title": TITLES[name], "status": status, "detail": detail, "flow_id": flow_id}
+    body = {"type": f"/problems/{name}", "title": TITLES[name], "status": status, "detail": detail, "flow_id": flow_id,
+            **(members or {})}
     return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
 
 
@@ -117,4 +124,4 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(request, exc.name, exc.status, exc.detail)
+        return problem_response(request, exc.name, exc.status, exc.detail, exc.headers, exc.members)

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from drivers.brands import lookup
 from gateway.admin import views
+from gateway.admin.auth import Access
 from gateway.admin.context import Ctx
 from gateway.admin.json_body import AdminRoute
 from gateway.admin.openapi import documented
 from gateway.admin.schemas import CredentialsIn, CredentialsPatch
 from gateway.registry import Invalid
 
-router = APIRouter(tags=["credentials"], route_class=AdminRoute)
+router = APIRouter(tags=["credentials"], route_class=AdminRoute, dependencies=[Depends(Access("credentials"))])
 
 
 @router.post("/credentials", status_code=201)

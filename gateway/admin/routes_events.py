@@ -6,18 +6,19 @@ import json
 from typing import Annotated, Literal
 
 import trio
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import StreamingResponse
 from pydantic import Field, StrictStr
 
 from gateway.admin import views
+from gateway.admin.auth import Access, CallerOf
 from gateway.admin.context import Ctx
 from gateway.admin.json_body import AdminRoute
 from gateway.admin.schemas import Body
 from gateway.registry import Invalid
-from gateway.store.events import EVENT_TYPES, START, Event, last_position, position_of, query_events
+from gateway.store.events import EVENT_TYPES, START, Event, Position, last_position, position_of, query_events
 
-router = APIRouter(tags=["events"], route_class=AdminRoute)
+router = APIRouter(tags=["events"], route_class=AdminRoute, dependencies=[Depends(Access("events:read"))])
 EventType = Literal[EVENT_TYPES]
 REPLAY_PAGE = 500
 
@@ -60,6 +61,11 @@ def _sse(event: Event) -> str:
     return f"id: {event.id}\nevent: {event.type}\ndata: {json.dumps(event.to_api())}\n\n"
 
 
+def _dropped(reason: str, last: Position) -> str:
+    """The stream's last event: where a client resumes (the id of the last event it got)."""
+    return f"event: StreamDropped\ndata: {json.dumps({'reason': reason, 'resume_after': str(last[1])})}\n\n"
+
+
 class EventStream(StreamingResponse):
     media_type = "text/event-stream"  # also what the OpenAPI document says /events answers
 
@@ -67,13 +73,15 @@ class EventStream(StreamingResponse):
 @router.get("/events", response_class=EventStream)
 async def stream(
     ctx: Ctx,
+    caller: CallerOf,
     vehicle_id: Annotated[str | None, Query()] = None,
     event_types: Annotated[str | None, Query()] = None,
     after: Annotated[str | None, Query()] = None,
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> EventStream:
     """Live events; `Last-Event-ID` (or `?after=`) replays what was missed first, so a
-    reconnecting client sees every event once, in commit order."""
+    reconnecting client sees every event once, in commit order. On the HTTPS door the
+    stream ends once its token expired or was revoked (checked every heartbeat)."""
     types = _types(event_types)
     resume = last_event_id_header or after
     start = None if resume is None else views.row_id(resume)
@@ -101,7 +109,13 @@ async def stream(
                     last = event.position
                 if len(page) < REPLAY_PAGE:
                     break
+            checked = trio.current_time()
             while True:  # live
+                if caller.token is not None and trio.current_time() - checked >= heartbeat:
+                    checked = trio.current_time()
+                    if await ctx.api_clients.grant(caller.token) is None:
+                        yield _dropped("token expired or revoked", last)
+                        return
                 events = None
                 with trio.move_on_after(heartbeat):
                     events = await subscription.next_events()
@@ -109,8 +123,7 @@ async def stream(
                     yield ": keepalive\n\n"  # keeps idle proxies from closing the stream
                     continue
                 if subscription.dropped:
-                    data = json.dumps({"reason": "too far behind", "resume_after": str(last[1])})
-                    yield f"event: StreamDropped\ndata: {data}\n\n"
+                    yield _dropped("too far behind", last)
                     return
                 for event in events:
                     if event.position > last:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from gateway.admin import views
+from gateway.admin.auth import Access, CallerOf
 from gateway.admin.context import Ctx
 from gateway.admin.json_body import AdminRoute
 from gateway.admin.openapi import documented
-from gateway.admin.server import PEER_UID
 from gateway.store import telemetry
 
-router = APIRouter(tags=["vehicle state and commands"], route_class=AdminRoute)
+router = APIRouter(tags=["vehicle state and commands"], route_class=AdminRoute,
+                   dependencies=[Depends(Access("vehicles:read", write="commands"))])
 
 
 @router.get("/vehicles/{vehicle_id}/state")
@@ -43,5 +44,5 @@ async def vehicle_records(
 
 
 @router.post("/vehicles/{vehicle_id}/commands/{command}", responses=documented(409, 502, 504))
-async def run_command(vehicle_id: str, command: str, ctx: Ctx) -> dict:
-    return await ctx.commands.execute(vehicle_id, command, PEER_UID.get())
+async def run_command(vehicle_id: str, command: str, ctx: Ctx, caller: CallerOf) -> dict:
+    return await ctx.commands.execute(vehicle_id, command, caller.uid, caller.client_id)

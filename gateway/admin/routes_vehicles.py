@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from drivers.brands import BRANDS, unit_id_problem
 from gateway.admin import views
+from gateway.admin.auth import Access
 from gateway.admin.context import Ctx
 from gateway.admin.json_body import AdminRoute
 from gateway.admin.openapi import documented
@@ -15,7 +16,8 @@ from gateway.admin.schemas import AuthenticationIn, Setup, VehicleIn, VehiclePat
 from gateway.runtime import Runtime
 from gateway.registry import Authentication, Invalid
 
-router = APIRouter(tags=["vehicles"], route_class=AdminRoute)
+router = APIRouter(tags=["vehicles"], route_class=AdminRoute,
+                   dependencies=[Depends(Access("vehicles:read", write="vehicles:write"))])
 
 
 def _render(ctx: Runtime, row: dict) -> dict:

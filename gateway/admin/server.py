@@ -24,9 +24,14 @@ log = logging.getLogger(__name__)
 # The uid of the process on the other end of the admin socket (SO_PEERCRED), for the
 # command audit. Set per connection; the request tasks hypercorn spawns inherit it.
 PEER_UID: ContextVar[int | None] = ContextVar("admin_peer_uid", default=None)
+# Which door a request came in by: SOCKET (full rights) or HTTPS (a bearer token with the
+# route's scope, gateway/admin/auth.py). Set per connection; anything else counts as HTTPS.
+SOCKET, HTTPS = "socket", "https"
+DOOR: ContextVar[str | None] = ContextVar("admin_door", default=None)
 
 MAX_SOCKET_PATH = 100  # the kernel's limit is 108 bytes including the terminator
 PROBE_TIMEOUT = 1.0  # seconds for a connect to a socket that may be served
+HANDSHAKE_TIMEOUT = 10.0  # seconds for a TLS handshake on the HTTPS door
 
 
 class AdminSocketError(Exception):
@@ -119,21 +124,38 @@ def _peer_uid(sock) -> int | None:
     return uid
 
 
-async def serve_admin(app, sock: socket.socket, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-    """Serve HTTP/1.1 on the bound Unix socket with hypercorn's trio connection handler.
+async def serve_http(app, sock: socket.socket, on_connection, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """Serve HTTP/1.1 on a bound, listening socket with hypercorn's trio connection handler.
 
-    We run the accept loop ourselves (hypercorn's worker_serve would do the same) so
-    each connection's peer uid can be read before hypercorn takes the stream over.
+    We run the accept loop ourselves (hypercorn's worker_serve would do the same) so that
+    ``on_connection(stream, serve)`` sees each connection first: it may read the peer, set
+    context variables the requests inherit, wrap the stream (TLS), then ``await serve(stream)``.
     """
     config = HypercornConfig()
     config.accesslog = None
     config.errorlog = logging.getLogger("gateway.admin.hypercorn")
+    config.ssl_handshake_timeout = HANDSHAKE_TIMEOUT
     asgi = wrap_app(app, config.wsgi_max_body_size, "asgi")
     context = WorkerContext(None)
     listener = trio.SocketListener(trio.socket.from_stdlib_socket(sock))
 
-    async def handle(stream: trio.SocketStream) -> None:
-        PEER_UID.set(_peer_uid(stream.socket))
+    async def serve(stream: trio.abc.Stream) -> None:
         await TCPServer(asgi, config, context, {}, stream)
 
+    async def handle(stream: trio.SocketStream) -> None:
+        await on_connection(stream, serve)
+
     await trio.serve_listeners(handle, [listener], task_status=task_status)
+
+
+async def serve_admin(app, sock: socket.socket, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """Serve the admin socket: whoever may open the socket file has every right."""
+
+    async def on_connection(stream: trio.SocketStream, serve) -> None:
+        PEER_UID.set(_peer_uid(stream.socket))
+        # Only a Unix socket is the administrator's door; this also serves the console's
+        # loopback TCP door, whose own app checks who comes in.
+        DOOR.set(SOCKET if stream.socket.family == socket.AF_UNIX else None)
+        await serve(stream)
+
+    await serve_http(app, sock, on_connection, task_status=task_status)

@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "units": ("telematics units that are in no vehicle yet", "gateway.cli.units:add_arguments"),
     "brands": ("the telematics brands and how their units authenticate", "gateway.cli.brands:add_arguments"),
     "credentials": ("shared credentials for cloud brands (NIU)", "gateway.cli.credentials:add_arguments"),
+    "api-clients": ("clients of the HTTPS door (OAuth2 client credentials)", "gateway.cli.api_clients:add_arguments"),
     "events": ("the event log: query it, or follow it live", "gateway.cli.events:add_arguments"),
     "health": ("one line on whether the gateway is healthy; exit status 0 if it is",
                "gateway.cli.health:add_health"),

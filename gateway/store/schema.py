@@ -132,7 +132,33 @@ MIGRATIONS: list[str | dict[str, str]] = [
     """
     ALTER TABLE credentials ADD COLUMN kind TEXT NOT NULL DEFAULT 'client' CHECK (kind IN ('client', 'account'));
     """,
-    # 6: the cluster. PostgreSQL keeps the transaction that wrote each event: readers follow
+    # 6: the HTTPS door: API clients (OAuth2 client credentials), their bearer tokens, and
+    # which API client sent a command.
+    """
+    CREATE TABLE api_clients (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL,
+        client_id   TEXT NOT NULL UNIQUE,
+        secret_hash TEXT NOT NULL,            -- scrypt with a salt of its own; never the secret
+        scopes      TEXT NOT NULL,            -- JSON array
+        created_at  TEXT NOT NULL,
+        rotated_at  TEXT
+    ) STRICT;
+
+    -- Opaque tokens by their SHA-256: every node of a cluster checks them here, and
+    -- removing or rotating a client deletes its tokens at once.
+    CREATE TABLE api_tokens (
+        token_hash  BLOB PRIMARY KEY,
+        client      TEXT NOT NULL REFERENCES api_clients(id) ON DELETE CASCADE,
+        scopes      TEXT NOT NULL,            -- JSON array
+        expires_at  TEXT NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX api_tokens_by_client ON api_tokens (client);
+    CREATE INDEX api_tokens_by_expiry ON api_tokens (expires_at);
+
+    ALTER TABLE command_audit ADD COLUMN requested_by_client TEXT;   -- API client id, on the HTTPS door
+    """,
+    # 7: the cluster. PostgreSQL keeps the transaction that wrote each event: readers follow
     # the log by (xid, id) below the oldest transaction in flight (events.py). Nodes hold
     # leases; each unit's live session is claimed by one node; commands reach the node
     # holding the session through their audit row (gateway/cluster/).

@@ -12,6 +12,7 @@ from simulators.teltonika import imei_for, run_fleet
 from tests.conftest import eventually, listener_port, writer_held
 from tests.gateway.history import field_variants_sent, history
 from tests.gateway.seed import TELTONIKA_MODEL, unit_body
+from tests.teltonika_unit import ScriptedUnit
 
 
 @pytest.fixture
@@ -117,8 +118,10 @@ async def test_commands_follow_every_rule(gateway, api, nursery):
     assert unsupported.json()["type"] == "/problems/vehicle/command-not-supported"
     assert (await api.post("/vehicles/NOPE1/commands/disable-driving")).status_code == 404
 
-    report = await nursery.start(lambda task_status: run_fleet(
-        "127.0.0.1", port, 1, 0.5, retry_delay=0.2, task_status=task_status))
+    # A scripted unit that answers only when told: the first command is still waiting for
+    # it when the second arrives, however busy the machine.
+    unit = await ScriptedUnit.connect(port, "356307042441013")
+    assert await unit.login() == b"\x01"
     await eventually(lambda: _is_online(api, vehicle["id"]))
 
     # Two at once: one runs, the other is refused as conflicting.
@@ -130,11 +133,14 @@ async def test_commands_follow_every_rule(gateway, api, nursery):
     async with trio.open_nursery() as inner:
         inner.start_soon(send)
         inner.start_soon(send)
-    statuses = sorted(r.status_code for r in results)
-    assert statuses == [200, 409]
-    busy = next(r for r in results if r.status_code == 409).json()
-    assert busy["type"] == "/problems/vehicle/conflicting-command"
-    assert report.units[0].outputs[0] == 1
+        assert await unit.read_command() == "setdigout 1"  # the first reached the unit
+        await eventually(lambda: len(results) == 1)  # the second was refused meanwhile
+        busy = results[0]
+        assert busy.status_code == 409, busy.text
+        assert busy.json()["type"] == "/problems/vehicle/conflicting-command"
+        await unit.answer("DOUT1:1 Timeout:INFINITY DOUT2:0 Timeout:INFINITY")
+    assert results[1].status_code == 200, results[1].text
+    assert results[1].json()["driving_enabled"]["value"] is False
     nursery.cancel_scope.cancel()
 
 
