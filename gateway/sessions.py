@@ -166,16 +166,20 @@ class UnitSession:
             if discarded != self._discarded:  # bytes skipped to resynchronise on a frame start
                 self._bytes_discarded(discarded - self._discarded)
                 self._discarded = discarded
-            if event is not NEED_DATA:
+            # The frame deadline runs from the first byte the codec holds until it holds
+            # none: an event between the packages of a subpackaged message (a JT/T 808
+            # heartbeat) does not restart it, so no unit keeps a reassembly open forever.
+            buffered = self.codec.buffered
+            if not buffered:
                 self._partial_since = None
+            if event is not NEED_DATA:
                 self._frame_received()
                 return event
             now = trio.current_time()
-            if self.codec.buffered:
+            if buffered:
                 self._partial_since = self._partial_since or now
                 deadline, reason = self._partial_since + self._timeouts.frame_timeout, "frame_timeout"
             else:
-                self._partial_since = None
                 deadline, reason = now + self._timeouts.idle_timeout, "idle_timeout"
             if login_deadline is not None and login_deadline <= deadline:
                 deadline, reason = login_deadline, "login_timeout"
