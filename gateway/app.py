@@ -29,6 +29,7 @@ from gateway.secrets import SecretBox
 from gateway.session_table import SessionTable
 from gateway.sessions import serve_driver
 from gateway.store import Store, StoreError, telemetry
+from gateway.strangers import Strangers
 from gateway.tuning import raise_open_file_limit
 
 log = logging.getLogger(__name__)
@@ -158,7 +159,10 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
             async with httpx.AsyncClient() as http, trio.open_nursery() as nursery:
                 await nursery.start(store.run)
                 await nursery.start(store.run_checkpoints)
-                registry = await Registry.open(store, box)
+                strangers = Strangers(store, config.sessions.max_seen_units,
+                                      config.sessions.unit_seen_events_per_minute)
+                await nursery.start(strangers.run)
+                registry = await Registry.open(store, box, strangers)
                 tcp_brands = [b.name for b in BRANDS.values() if b.transport is Transport.TCP]
                 await store.write(telemetry.reset_life_status, tcp_brands, now_text())
                 runtime = Runtime(config=config, store=store, registry=registry, metrics=Metrics(),

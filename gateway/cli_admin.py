@@ -176,9 +176,9 @@ def credentials_remove(client: AdminClient, args: argparse.Namespace) -> None:
 
 
 def units_available(client: AdminClient, args: argparse.Namespace) -> None:
-    items = client.get(f"/telematics-brands/{args.brand}/available-telematics-units")["items"]
+    items = client.all_items(f"/telematics-brands/{args.brand}/available-telematics-units")
     columns = [("unit", "id"), ("brand", "brand"), ("first seen", "first_seen_at"), ("last seen", "last_seen_at"),
-               ("from", "remote_address")]
+               ("times", "seen_count"), ("from", "remote_address")]
     show(args, items, lambda rows: table(rows, columns))
 
 

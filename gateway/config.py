@@ -40,6 +40,11 @@ class SessionsConfig(_Section):
     # A record whose device time is further ahead than this is stored but does not
     # update state: a unit with a broken clock must not pin a property for days.
     max_clock_skew: float = Field(600, ge=0)
+    # Units in no vehicle: at most this many are listed (the one seen longest ago makes
+    # room), and at most this many UnitSeen events are logged per minute, fleet-wide, so
+    # random ids cannot grow the database or the event log without bound.
+    max_seen_units: int = Field(10_000, ge=1)
+    unit_seen_events_per_minute: int = Field(60, ge=0)
 
 
 class CommandsConfig(_Section):

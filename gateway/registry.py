@@ -16,7 +16,9 @@ from gateway.clock import now_text
 from gateway.secrets import SecretBox
 from gateway.store import Store
 from gateway.store import queries as q
+from gateway.store import seen_units
 from gateway.store.events import log_event
+from gateway.strangers import Strangers
 
 
 class DomainError(Exception):
@@ -56,10 +58,11 @@ class Authentication:
 
 
 class Registry:
-    def __init__(self, store: Store, box: SecretBox, fleet_id: str):
+    def __init__(self, store: Store, box: SecretBox, fleet_id: str, strangers: Strangers):
         self.store = store
         self.box = box
         self.fleet_id = fleet_id
+        self.strangers = strangers
         self.catalog = load_catalog()
         # Hooks for the live sessions: called with the deleted vehicle's row (the
         # session hangs up) and with (vehicle_id, model_id) after a model change.
@@ -72,9 +75,9 @@ class Registry:
         self.on_credentials_changed: list = []  # called with the id after PATCH or DELETE
 
     @classmethod
-    async def open(cls, store: Store, box: SecretBox) -> Registry:
+    async def open(cls, store: Store, box: SecretBox, strangers: Strangers) -> Registry:
         fleet_id = await store.write(q.put_meta_once, "fleet_id", ids.short_id())
-        return cls(store, box, fleet_id)
+        return cls(store, box, fleet_id, strangers)
 
     # --- vehicles --------------------------------------------------------------------
 
@@ -377,11 +380,12 @@ class Registry:
 
     # --- units -----------------------------------------------------------------------
 
-    async def record_seen(self, brand: str, unit_id: str, remote_address: str) -> bool:
-        return await self.store.write(q.record_seen_unit, brand, unit_id, now_text(), remote_address)
+    async def record_seen(self, brand: str, unit_id: str, remote_address: str) -> None:
+        """A unit in no vehicle reached a listener: listed as available, at bounded cost."""
+        await self.strangers.seen(brand, unit_id, remote_address)
 
-    async def available_units(self, brand: Brand) -> list[dict[str, Any]]:
-        return await self.store.read(q.available_units, brand.name)
+    async def available_units(self, brand: Brand, after: str, limit: int) -> list[dict[str, Any]]:
+        return await self.store.read(seen_units.available, brand.name, after, limit)
 
 
 def _password_binding(brand: str, unit_id: str) -> str:

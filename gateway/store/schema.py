@@ -124,6 +124,15 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE credentials ADD COLUMN kind TEXT NOT NULL DEFAULT 'client' CHECK (kind IN ('client', 'account'));
     """,
+    # 6: strangers cost bounded space: one row per unit id, counted, and the table capped
+    # by evicting the unit seen longest ago. announced_at: when its last UnitSeen event
+    # was logged; NULL while the fleet-wide limit held it back.
+    """
+    ALTER TABLE seen_units ADD COLUMN seen_count INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE seen_units ADD COLUMN announced_at TEXT;
+    UPDATE seen_units SET announced_at = last_seen_at;
+    CREATE INDEX seen_units_by_last_seen ON seen_units (last_seen_at);
+    """,
 ]
 
 MINIMUM_SQLITE = (3, 37, 0)  # STRICT tables
