@@ -120,6 +120,11 @@ def vehicles_remove(client: AdminClient, args: argparse.Namespace) -> None:
     show(args, {"removed": args.vehicle_id}, lambda r: f"vehicle {args.vehicle_id} removed; its unit is available again")
 
 
+def vehicles_enrol(client: AdminClient, args: argparse.Namespace) -> None:
+    window = client.post(f"/vehicles/{args.vehicle_id}/telematics-unit/enrolment", {"expires_in": args.expires_in})
+    show(args, window, lambda w: f"vehicle {args.vehicle_id}: its unit may register once, until {w['expires_at']}")
+
+
 def state_lines(state: dict[str, Any]) -> str:
     if not state:
         return "no state reported yet"
@@ -248,6 +253,11 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     command.add_argument("vehicle_id")
     command.add_argument("command_name", metavar="COMMAND")
     command.set_defaults(run=vehicles_command)
+    enrol = vehicles.add_parser("enrol", parents=[common],
+                                help="let the vehicle's JT808 unit register once and receive its password")
+    enrol.add_argument("vehicle_id")
+    enrol.add_argument("--expires-in", type=int, default=600, metavar="S", help="seconds the window stays open")
+    enrol.set_defaults(run=vehicles_enrol)
     set_model = vehicles.add_parser("set-model", parents=[common], help="change a vehicle's model")
     set_model.add_argument("vehicle_id")
     set_model.add_argument("model")

@@ -266,8 +266,8 @@ class UnitSession:
             log.info("%s unit %s from %s enrolled", brand, registration.unit_id, self.remote)
             await self._send(self.codec.send(RegistrationAccepted(registration, password)))
         else:
-            log.info("%s unit %s from %s registered again; enrolment is closed", brand, registration.unit_id,
-                     self.remote)
+            log.info("%s unit %s from %s registered, but its enrolment window is not open: refused", brand,
+                     registration.unit_id, self.remote)
             await self._send(self.codec.send(RegistrationRefused(registration, RefusalReason.ALREADY_REGISTERED)))
 
     async def _authenticate(self, login: Login) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
 FuelType = Literal["ELECTRIC", "PETROL", "DIESEL", "HYBRID", "HYDROGEN", "GAS", "OTHER"]
 Transmission = Literal["AUTOMATIC", "MANUAL"]
@@ -125,3 +125,7 @@ class CredentialsPatch(Body):
     client_secret: SecretText | None = None
     account: Identity | None = None
     password: SecretText | None = None
+
+
+class EnrolmentIn(Body):
+    expires_in: Annotated[StrictInt, Field(ge=1, le=86_400)] = 600  # seconds the window stays open

@@ -141,10 +141,15 @@ def delete_vehicle(conn: sqlite3.Connection, vehicle_id: str) -> dict[str, Any] 
     return row
 
 
-def close_enrolment(conn: sqlite3.Connection, vehicle_id: str) -> bool:
-    """Take the vehicle's one enrolment; True when it was still open."""
+def open_enrolment(conn: sqlite3.Connection, vehicle_id: str, expires_at: str) -> bool:
+    return conn.execute("UPDATE vehicles SET enrolment_expires_at = ? WHERE id = ?",
+                        (expires_at, vehicle_id)).rowcount == 1
+
+
+def take_enrolment(conn: sqlite3.Connection, vehicle_id: str, now: str) -> bool:
+    """Close the vehicle's enrolment window; True when it was open until after ``now``."""
     return conn.execute(
-        "UPDATE vehicles SET enrolment_open = 0 WHERE id = ? AND enrolment_open = 1", (vehicle_id,)
+        "UPDATE vehicles SET enrolment_expires_at = NULL WHERE id = ? AND enrolment_expires_at > ?", (vehicle_id, now)
     ).rowcount == 1
 
 

@@ -133,6 +133,12 @@ MIGRATIONS: list[str] = [
     UPDATE seen_units SET announced_at = last_seen_at;
     CREATE INDEX seen_units_by_last_seen ON seen_units (last_seen_at);
     """,
+    # 7: JT/T 808 enrolment is a window the operator opens for one unit, not a standing
+    # offer: NULL is closed; else it is open until its first use or this time.
+    """
+    ALTER TABLE vehicles DROP COLUMN enrolment_open;
+    ALTER TABLE vehicles ADD COLUMN enrolment_expires_at TEXT;
+    """,
 ]
 
 MINIMUM_SQLITE = (3, 37, 0)  # STRICT tables
