@@ -26,7 +26,7 @@ from gateway.metrics import Metrics
 from gateway.registry import Registry
 from gateway.runtime import Runtime
 from gateway.secrets import SecretBox
-from gateway.session_table import SessionTable
+from gateway.session_table import AuthThrottle, SessionTable
 from gateway.sessions import serve_driver
 from gateway.store import Store, StoreError, telemetry
 from gateway.strangers import Strangers
@@ -168,7 +168,7 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
                 runtime = Runtime(config=config, store=store, registry=registry, metrics=Metrics(),
                                   version=gateway_version())
                 store.on_events = runtime.events.publish
-                runtime.sessions = SessionTable()
+                runtime.sessions = SessionTable(AuthThrottle(address_threshold=config.sessions.address_auth_failures))
                 store.on_recovered = lambda: nursery.start_soon(settle_life_status, runtime, tcp_brands)
                 await nursery.start(runtime.sessions.enforce_deadlines)
                 runtime.commands = Commands(runtime)

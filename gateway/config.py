@@ -45,6 +45,10 @@ class SessionsConfig(_Section):
     # random ids cannot grow the database or the event log without bound.
     max_seen_units: int = Field(10_000, ge=1)
     unit_seen_events_per_minute: int = Field(60, ge=0)
+    # Failed authentications from one source address within ten minutes before the
+    # answers to that address are slowed too. Keep it high: a fleet behind a carrier NAT
+    # shares one address, and the per-unit brake already slows each unit's guesses.
+    address_auth_failures: int = Field(100, ge=0)
 
 
 class CommandsConfig(_Section):

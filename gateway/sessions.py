@@ -12,7 +12,7 @@ import hmac
 import logging
 import math
 import os
-from contextlib import suppress
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field, replace
 from functools import partial
 
@@ -44,6 +44,7 @@ from gateway.clock import now_text, utc_now
 from gateway.config import ListenerConfig
 from gateway.ingest import prepare_batch
 from gateway.runtime import Runtime
+from gateway.session_table import AttemptInFlight
 from gateway.store import StoreError
 from gateway.store import queries as q
 from gateway.store import telemetry
@@ -229,13 +230,18 @@ class UnitSession:
             if isinstance(login, Login):
                 break
             if isinstance(login, Registration):
-                await self._enrol(login)
+                with self._attempt(login.unit_id):
+                    await self._enrol(login)
             elif isinstance(login, Heartbeat):  # JT/T 808 units may beat before they authenticate
                 await self._send(self.codec.send(Acknowledge(login)))
             else:
                 raise UnexpectedMessage(f"expected a login, got {type(login).__name__}")
-        if not await self._authenticate(login):
-            return
+        with self._attempt(login.unit_id):
+            if not await self._authenticate(login):
+                return
+        await self.runtime.store.write(telemetry.set_life_status, self.vehicle_id, "ONLINE", now_text())
+        log.info("%s unit %s (vehicle %s) online from %s", self.driver.brand, self.unit_id, self.vehicle_id,
+                 self.remote)
         while True:
             event = await self._next_event()
             if isinstance(event, RecordBatch):
@@ -252,6 +258,15 @@ class UnitSession:
                 self._deliver(event)
             else:
                 raise UnexpectedMessage(f"unexpected {type(event).__name__} after login")
+
+    def _attempt(self, unit_id: str) -> ExitStack:
+        """The unit id's one authentication (or registration) in flight: a second
+        connection trying meanwhile is hung up at once, so guesses cannot run in parallel."""
+        try:
+            return self.runtime.sessions.throttle.attempt((self.driver.brand, unit_id))
+        except AttemptInFlight:
+            raise SessionEnded(f"{self.driver.brand} unit {unit_id}: another authentication of it is in flight",
+                               "auth_in_flight") from None
 
     async def _enrol(self, registration: Registration) -> None:
         runtime, brand = self.runtime, self.driver.brand
@@ -288,20 +303,23 @@ class UnitSession:
         if self.driver.password_at_login:
             expected = await runtime.registry.unit_password(vehicle["id"]) or ""
             presented = login.password or ""
-            key = (brand, login.unit_id)
+            key, address, throttle = (brand, login.unit_id), self.remote.rpartition(":")[0], runtime.sessions.throttle
+            delay = throttle.delay(key, address)
+            # The login arrived in time; its answer may now take as long as the brake says.
+            self._wait_until(trio.current_time() + delay + SEND_TIMEOUT, "login_timeout")
             if not hmac.compare_digest(presented.encode(), expected.encode()):
-                delay = runtime.sessions.throttle.failed(key)
+                throttle.failed(key, address)
                 self._count("fleetgate_frames_refused_total", reason="auth_failure")
                 log.warning("%s unit %s from %s presented a wrong password", brand, login.unit_id, self.remote)
                 await trio.sleep(delay)
                 await self._send(self.codec.send(LoginRejected(login)))
                 return False
-            runtime.sessions.throttle.succeeded(key)
+            if throttle.engaged(key, address):
+                await trio.sleep(delay)  # as long as a wrong code's answer: the time tells nothing
+            throttle.succeeded(key)
         self.vehicle_id, self.model_id = vehicle["id"], vehicle["model_id"]
         runtime.sessions.attach(self.vehicle_id, self)
         await self._send(self.codec.send(LoginAccepted(login)))
-        await runtime.store.write(telemetry.set_life_status, self.vehicle_id, "ONLINE", now_text())
-        log.info("%s unit %s (vehicle %s) online from %s", brand, login.unit_id, self.vehicle_id, self.remote)
         return True
 
     async def _ingest(self, batch: RecordBatch) -> None:
