@@ -22,6 +22,7 @@ from gateway.clock import now_text, rfc3339, utc_now
 from gateway.cloud import CloudFleet
 from gateway.commands import Commands
 from gateway.config import Config
+from gateway.listeners import UnitConnections
 from gateway.metrics import Metrics
 from gateway.registry import Registry
 from gateway.runtime import Runtime
@@ -176,11 +177,15 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
                 registry.on_model_changed.append(runtime.sessions.model_changed)
                 _register_metrics(runtime)
                 app = create_app(runtime)
+                try:
+                    connections = UnitConnections(config.sessions.fd_reserve, runtime.metrics)
+                except ValueError as exc:
+                    raise StartupError(str(exc)) from None
                 for name, driver in DRIVERS.items():
                     listener = config.listener(name)  # None for a cloud driver
                     if listener is not None and listener.enabled:
                         try:
-                            await nursery.start(serve_driver, runtime, driver, listener)
+                            await nursery.start(serve_driver, runtime, driver, listener, connections)
                         except OSError as exc:
                             raise StartupError(
                                 f"cannot listen for {name} on {listener.host}:{listener.port}: {exc.strerror}"

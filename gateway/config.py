@@ -49,6 +49,10 @@ class SessionsConfig(_Section):
     # answers to that address are slowed too. Keep it high: a fleet behind a carrier NAT
     # shares one address, and the per-unit brake already slows each unit's guesses.
     address_auth_failures: int = Field(100, ge=0)
+    # File descriptors unit connections never take, all listeners together: the admin
+    # socket's clients, the cloud client and the store keep working when units (or a
+    # flood of strangers) reach the open-file limit.
+    fd_reserve: int = Field(256, ge=0)
 
 
 class CommandsConfig(_Section):
@@ -64,7 +68,12 @@ class ListenerConfig(_Section):
     host: str = "0.0.0.0"
     port: int = Field(ge=0, le=65535)  # 0 = ephemeral; GET /health reports the bound port
     max_frame: int = Field(2048, ge=64, le=1 << 20)
-
+    # Strangers' brakes (gateway/listeners.py): connections at once; of those, not yet
+    # logged in (over it, the oldest of them is closed to make room); accepts per second,
+    # in bursts of one second's worth.
+    max_connections: int = Field(50_000, ge=1)
+    max_unauthenticated: int = Field(1_000, ge=1)
+    accepts_per_second: float = Field(500, gt=0)
 
     def codec_options(self) -> dict:
         """Driver-specific codec arguments (besides max_frame)."""

@@ -12,6 +12,7 @@ import hmac
 import logging
 import math
 import os
+from collections.abc import Callable
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -43,6 +44,7 @@ from drivers.base import (
 from gateway.clock import now_text, utc_now
 from gateway.config import ListenerConfig
 from gateway.ingest import prepare_batch
+from gateway.listeners import Admission, UnitConnections, UnitListener
 from gateway.runtime import Runtime
 from gateway.session_table import AttemptInFlight
 from gateway.store import StoreError
@@ -101,6 +103,8 @@ class UnitSession:
         self.deadline = math.inf  # what the session waits for must happen by then
         self._deadline_reason = ""
         self._expired = ""
+        self._shed = ""
+        self.on_authenticated: Callable[[], None] = lambda: None  # the listener stops counting it a stranger
         self._scope = trio.CancelScope()
         self._send_lock = trio.Lock()
         self._partial_since: float | None = None
@@ -124,6 +128,11 @@ class UnitSession:
         self._expired = self._deadline_reason
         self._scope.cancel()
 
+    def shed(self, reason: str) -> None:
+        """Hang up to keep the listener within its limits; gateway/listeners.py counts it."""
+        self._shed = reason
+        self._scope.cancel()
+
     async def run(self) -> None:
         self.runtime.sessions.track(self)
         with self._scope:
@@ -144,6 +153,8 @@ class UnitSession:
         if self._expired:
             self._count("fleetgate_frames_refused_total", reason=self._expired)
             log.info("%s connection from %s closed: %s", self.driver.name, self.remote, self._expired.replace("_", " "))
+        elif self._shed:
+            log.debug("%s connection from %s closed: %s", self.driver.name, self.remote, self._shed)
         await self._finish()
 
     async def _finish(self) -> None:
@@ -319,6 +330,7 @@ class UnitSession:
             throttle.succeeded(key)
         self.vehicle_id, self.model_id = vehicle["id"], vehicle["model_id"]
         runtime.sessions.attach(self.vehicle_id, self)
+        self.on_authenticated()
         await self._send(self.codec.send(LoginAccepted(login)))
         return True
 
@@ -441,19 +453,23 @@ def _address(stream: trio.SocketStream) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-async def serve_driver(runtime: Runtime, driver: Driver, listener: ListenerConfig, *, task_status=trio.TASK_STATUS_IGNORED):
+async def serve_driver(runtime: Runtime, driver: Driver, listener: ListenerConfig, connections: UnitConnections, *,
+                       task_status=trio.TASK_STATUS_IGNORED):
     """One TCP listener for ``driver``; every connection gets its own UnitSession."""
-    listeners = await trio.open_tcp_listeners(listener.port, host=listener.host or None)
-    port = listeners[0].socket.getsockname()[1]
+    unit_listener = UnitListener(driver.name, listener, connections)
+    port = await unit_listener.bind()
     runtime.listeners.append({"driver": driver.name, "brand": driver.brand, "host": listener.host, "port": port})
     log.info("%s listener on %s:%d", driver.name, listener.host, port)
     task_status.started(port)
-    await trio.serve_listeners(partial(_handle, runtime, driver, listener), listeners)
+    await unit_listener.serve(partial(_handle, runtime, driver, listener))
 
 
-async def _handle(runtime: Runtime, driver: Driver, listener: ListenerConfig, stream: trio.SocketStream) -> None:
+async def _handle(runtime: Runtime, driver: Driver, listener: ListenerConfig, stream: trio.SocketStream,
+                  admission: Admission) -> None:
     runtime.metrics.inc("fleetgate_connections_total", driver=driver.name)
     session = UnitSession(runtime, driver, listener, stream)
+    session.on_authenticated = admission.authenticated
+    admission.on_evict(session.shed)
     try:
         await session.run()
     except Exception:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -16,13 +17,20 @@ def fleetgate_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "gateway", *args]
 
 
-def start_gateway(config: Path, cwd: Path | None = None) -> subprocess.Popen:
+def start_gateway(config: Path, cwd: Path | None = None, *, stderr=subprocess.PIPE,
+                  open_files: int | None = None) -> subprocess.Popen:
+    """``open_files``: the gateway's open-file limit, soft and hard (it cannot raise it)."""
+
+    def limit_open_files() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
     return subprocess.Popen(
         fleetgate_command("serve", "--config", str(config)),
         cwd=cwd,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
         text=True,
+        preexec_fn=limit_open_files if open_files else None,
     )
 
 
@@ -31,7 +39,8 @@ async def wait_until_serving(process: subprocess.Popen, socket: Path, timeout: f
     with trio.fail_after(timeout):
         while True:
             if process.poll() is not None:
-                raise AssertionError(f"gateway exited with {process.returncode}: {process.stderr.read()}")
+                said = process.stderr.read() if process.stderr else "(its stderr went to a file)"
+                raise AssertionError(f"gateway exited with {process.returncode}: {said}")
             if socket.exists():
                 try:
                     return await trio.to_thread.run_sync(_health, socket)

@@ -23,7 +23,8 @@ LOGINS, CONNECTIONS = 5000, 50
 
 @pytest.fixture
 def extra_config() -> str:
-    return f"[sessions]\nmax_seen_units = {CAP}\nunit_seen_events_per_minute = {EVENTS_PER_MINUTE}\n"
+    return (f"[sessions]\nmax_seen_units = {CAP}\nunit_seen_events_per_minute = {EVENTS_PER_MINUTE}\n"
+            "[drivers.teltonika]\naccepts_per_second = 100000\n")  # the accept rate is not the subject
 
 
 async def unit_seen_events(gateway) -> int:
