@@ -283,7 +283,7 @@ class Registry:
 
     async def open_enrolment(self, vehicle_id: str, expires_in: float) -> str:
         """Open the one-unit window in which the vehicle's unit may register and receive its
-        password (JT/T 808); return when it closes unless used first."""
+        password (JT/T 808); return the time it closes unless used first."""
         row = await self.get_vehicle(vehicle_id)
         brand = BRANDS[row["unit_brand"]]
         # Only a unit that presents its password at login has one to learn by enrolling.

@@ -78,6 +78,8 @@ class Strangers:
                 await self.store.write(self.flush, sightings)
             except StoreError as exc:  # a store fault: these strangers go unlisted
                 log.debug("%d sightings of units in no vehicle not stored: %s", len(sightings), exc)
+            except Exception:  # a bug here must not stop the listing, nor the gateway
+                log.exception("%d sightings of units in no vehicle not stored", len(sightings))
             finally:
                 stored.set()
 
