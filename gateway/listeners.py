@@ -216,8 +216,7 @@ class UnitListener:
         try:
             await handler(stream, admission)
         finally:
-            with trio.CancelScope(shield=True):
-                await stream.aclose()
+            stream.socket.close()  # the handler's job; done again (a no-op then) whatever it did
             self.unauthenticated.pop(admission, None)
             self.open -= 1
             self.closing -= admission.closing
