@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/abuse.py            # full run: 20,000 silent connections, 1 million fake logins
     .venv/bin/python benchmarks/abuse.py --quick    # 2,000 silent connections, 20,000 fake logins
     .venv/bin/python benchmarks/abuse.py --quick --no-listener-caps   # only the descriptor reserve holds
+    .venv/bin/python benchmarks/abuse.py --quick --nice -10   # on a machine busy with other work (as root)
 
 The gateway runs as its own process (`python -m gateway serve`, default settings but for
 the seen-units cap) on a temporary data dir. 100 real Teltonika units
@@ -87,8 +88,8 @@ def flood(mode: str, port: int, **options) -> subprocess.Popen:
     command = [sys.executable, str(ROOT / "benchmarks" / "flood.py"), mode, "--port", str(port)]
     for name, value in options.items():
         command += [f"--{name.replace('_', '-')}", str(value)]
-    # At the lowest CPU priority: the attackers stand in for machines elsewhere, whose work
-    # should not be taken out of the gateway's share of this machine's cores.
+    # 19 below the rest: the attackers stand in for machines elsewhere, whose work should
+    # not be taken out of the gateway's share of this machine's cores.
     return subprocess.Popen(command, stdout=subprocess.PIPE, text=True, preexec_fn=lambda: os.nice(19))
 
 
@@ -135,37 +136,32 @@ def run(args) -> dict:
         port = next(item["port"] for item in wait_for_health(socket, gateway)["listeners"]
                     if item["driver"] == "teltonika")
         trio.run(register, socket, UNITS)
-        print("baseline: 100 units, 1 packet/s each ...", file=sys.stderr)
-        with AdminProbe(socket) as probe:
-            baseline = loadgen(port, UNITS, 1, 1.0, args.duration, gateway.pid)
-        baseline["admin"] = probe.summary()
+        print("alone: 100 units, 1 packet/s each ...", file=sys.stderr)
+        alone, _ = window(port, gateway.pid, socket, args)
         rss_before = rss_kib(gateway.pid)
 
         print(f"attack: {args.silent:,} silent connections and {args.logins:,} fake logins ...", file=sys.stderr)
-        # The fleet is connected first, as it would be; the attack starts once it is.
-        attacked: dict = {}
-        units = threading.Thread(target=lambda: attacked.update(
-            loadgen(port, UNITS, 1, 1.0, args.duration, gateway.pid, connect_time=CONNECT + args.settle)))
-        with AdminProbe(socket) as probe:
-            units.start()
-            time.sleep(CONNECT)
+        started: list[float] = []
+
+        def attack() -> None:
             hold = args.settle + args.duration + 10
-            for start in range(0, args.silent, SILENT_PER_PROCESS):
-                floods.append(flood("silent", port, count=min(SILENT_PER_PROCESS, args.silent - start), duration=hold))
-            logins = flood("logins", port, count=args.logins, connections=args.login_connections)
-            attack_started = time.perf_counter()
-            time.sleep(args.settle + args.duration / 2)
-            during = metrics(socket)
-            units.join()
-        attacked["admin"] = probe.summary()
-        silent = [json.loads(process.communicate()[0]) for process in floods]
+            for first in range(0, args.silent, SILENT_PER_PROCESS):
+                floods.append(flood("silent", port, count=min(SILENT_PER_PROCESS, args.silent - first), duration=hold))
+            floods.append(flood("logins", port, count=args.logins, connections=args.login_connections))
+            started.append(time.perf_counter())
+
+        attacked, during = window(port, gateway.pid, socket, args, attack)
+        *silent_floods, logins = floods
+        silent = [json.loads(process.communicate()[0]) for process in silent_floods]
         print("fake logins to their end ...", file=sys.stderr)
         peak = attacked["peak_rss_kib"]
         while logins.poll() is None:
             peak = max(peak, rss_kib(gateway.pid))
             time.sleep(0.5)
         login_flood = json.loads(logins.stdout.read())
-        login_seconds = time.perf_counter() - attack_started
+        login_seconds = time.perf_counter() - started[0]
+        print("alone again ...", file=sys.stderr)
+        again, _ = window(port, gateway.pid, socket, args)
         after = metrics(socket)
         rss_after = rss_kib(gateway.pid)
         database = counted(work / "data" / "fleetgate.db")
@@ -179,7 +175,7 @@ def run(args) -> dict:
     return {
         "settings": {"silent": args.silent, "logins": args.logins, "seen_cap": args.seen_cap,
                      "listener_caps": not args.no_listener_caps, "duration": args.duration},
-        "baseline": baseline, "attacked": attacked,
+        "alone": alone, "attacked": attacked, "alone_after": again,
         "silent_flood": silent, "login_flood": {**login_flood, "wall_seconds": login_seconds},
         "gateway": {
             "rss_before_kib": rss_before, "rss_peak_kib": peak, "rss_after_kib": rss_after,
@@ -195,30 +191,60 @@ def run(args) -> dict:
     }
 
 
+def window(port: int, gateway_pid: int, socket: Path, args, attack=None) -> tuple[dict, str]:
+    """100 units logged in, then (``attack()`` called, if given, and) ``args.settle`` s, then
+    one measured window of ``args.duration`` s, GET /vehicles timed all along. Returns the
+    window's figures and a /metrics reading from its middle."""
+    result: dict = {}
+    units = threading.Thread(target=lambda: result.update(
+        loadgen(port, UNITS, 1, 1.0, args.duration, gateway_pid, connect_time=CONNECT + args.settle)))
+    with AdminProbe(socket) as probe:
+        units.start()
+        time.sleep(CONNECT)  # the fleet is connected first, as it would be
+        if attack is not None:
+            attack()
+        time.sleep(args.settle)
+        opened = metrics(socket)
+        time.sleep(args.duration / 2)
+        middle = metrics(socket)
+        units.join()
+        result["commits"] = commits(opened, metrics(socket))
+    result["admin"] = probe.summary()
+    return result, middle
+
+
+def commits(before: str, after: str) -> dict:
+    """Commits between two /metrics readings: how many jobs each, how long each took."""
+    batches, jobs, seconds = (metric_sum(after, name) - metric_sum(before, name) for name in (
+        "fleetgate_commit_batches_total", "fleetgate_commit_jobs_total", "fleetgate_commit_seconds_total"))
+    return {"batches": batches, "jobs_per_batch": jobs / max(batches, 1), "mean_ms": seconds / max(batches, 1) * 1000}
+
+
 def cores(window: dict) -> float:
     """The gateway's CPU use in a loadgen window, in cores (loadgen measures it per packet)."""
     return window.get("server_cpu_us_per_packet", 0) * window["packets"] / window["duration"] / 1e6
 
 
 def report(result: dict) -> str:
-    b, a, g = result["baseline"], result["attacked"], result["gateway"]
+    windows, g = (result["alone"], result["attacked"], result["alone_after"]), result["gateway"]
     logins = result["login_flood"]
-    rows = [
-        ("ACK p50 / p99 / max (ms), 100 units", f"{b['p50_ms']:.1f} / {b['p99_ms']:.1f} / {b['max_ms']:.1f}",
-         f"{a['p50_ms']:.1f} / {a['p99_ms']:.1f} / {a['max_ms']:.1f}"),
-        ("units connected / errors", f"{b['connected']} / {b['errors']}", f"{a['connected']} / {a['errors']}"),
-        ("gateway CPU (cores)", f"{cores(b):.2f}", f"{cores(a):.2f}"),
-        ("GET /vehicles p50 / p99 / max (ms)",
-         f"{b['admin']['p50_ms']:.1f} / {b['admin']['p99_ms']:.1f} / {b['admin']['max_ms']:.1f}",
-         f"{a['admin']['p50_ms']:.1f} / {a['admin']['p99_ms']:.1f} / {a['admin']['max_ms']:.1f}"
-         f" ({a['admin']['failures']} failed)"),
-        ("unit connections open in the gateway", "100", f"{g['connections_open_during']:,.0f}"),
-    ]
+
+    def row(name: str, cell) -> str:
+        return f"{name:36}" + "".join(f"{cell(w):>26}" for w in windows)
+
+    lines = [f"{os.cpu_count()} cores; gateway, units, floods and probe on one machine (load average "
+             f"{os.getloadavg()[0]:.1f}); listener caps {'on (defaults)' if result['settings']['listener_caps'] else 'off'}",
+             f"{'':36}{'alone':>26}{'under attack':>26}{'alone again':>26}",
+             row("ACK p50 / p99 / max (ms), 100 units", lambda w: f"{w['p50_ms']:.1f} / {w['p99_ms']:.1f} / {w['max_ms']:.1f}"),
+             row("units connected / errors", lambda w: f"{w['connected']} / {w['errors']}"),
+             row("GET /vehicles p50 / p99 / max (ms)",
+                 lambda w: f"{w['admin']['p50_ms']:.1f} / {w['admin']['p99_ms']:.1f} / {w['admin']['max_ms']:.1f}"
+                           + (f" ({w['admin']['failures']} failed)" if w["admin"]["failures"] else "")),
+             row("gateway CPU (cores)", lambda w: f"{cores(w):.2f}"),
+             row("commits: mean ms / jobs each",
+                 lambda w: f"{w['commits']['mean_ms']:.1f} / {w['commits']['jobs_per_batch']:.1f}"),
+             f"unit connections open in the gateway under attack: {g['connections_open_during']:,.0f}"]
     silent_opened = sum(s["opened"] for s in result["silent_flood"])
-    lines = [f"{os.cpu_count()} cores; gateway, units, floods and probe on one machine; "
-             f"listener caps {'on (defaults)' if result['settings']['listener_caps'] else 'off'}",
-             f"{'':40} {'alone':>24} {'under attack':>36}"]
-    lines += [f"{name:40} {alone:>24} {attacked:>36}" for name, alone, attacked in rows]
     lines += [
         f"silent connections held by the flood: {result['settings']['silent']:,} "
         f"({silent_opened:,} opened in all, the gateway evicted {g['evicted']:,.0f} strangers, "
@@ -248,7 +274,12 @@ if __name__ == "__main__":
     parser.add_argument("--no-listener-caps", action="store_true",
                         help="lift max_unauthenticated and accepts_per_second: only the descriptor reserve holds")
     parser.add_argument("--quick", action="store_true", help="2,000 silent connections, 20,000 fake logins, 15 s")
+    parser.add_argument("--nice", type=int, default=0,
+                        help="niceness of the gateway, the units and the probe (negative, as root: ahead of other "
+                             "work on a shared machine; the floods stay 19 below)")
     args = parser.parse_args()
+    if args.nice:
+        os.nice(args.nice)  # inherited by every process started from here
     if args.quick:
         args.silent, args.logins, args.duration, args.settle = 2_000, 20_000, 15, 5
     result = run(args)

@@ -70,7 +70,7 @@ class ListenerConfig(_Section):
     max_frame: int = Field(2048, ge=64, le=1 << 20)
     # Strangers' brakes (gateway/listeners.py): connections at once; of those, not yet
     # logged in (over it, the oldest of them is closed to make room); accepts per second,
-    # in bursts of one second's worth.
+    # in bursts of a tenth of a second's worth.
     max_connections: int = Field(50_000, ge=1)
     max_unauthenticated: int = Field(1_000, ge=1)
     accepts_per_second: float = Field(500, gt=0)

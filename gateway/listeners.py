@@ -38,6 +38,7 @@ OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 ACCEPT_RETRY = 0.1  # seconds between accepts while out of resources
 FULL_RETRY = 1.0  # seconds a full listener waits at most for a connection to end
 LOG_EVERY = 10.0  # seconds between two log lines about the same accept error
+BURST = 0.1  # seconds' worth of accepts that may come at once
 
 
 def open_descriptors() -> int:
@@ -136,7 +137,7 @@ class UnitListener:
         self.open = 0
         self.closing = 0
         self.unauthenticated: OrderedDict[Admission, float] = OrderedDict()  # -> accepted at, oldest first
-        self._tokens, self._tokens_at = float(config.accepts_per_second), 0.0
+        self._tokens, self._tokens_at = max(1.0, config.accepts_per_second * BURST), 0.0
         self._errors = 0  # accept errors since the last log line
         self._next_log = 0.0
         self._sockets: list[trio.SocketListener] = []
@@ -223,11 +224,14 @@ class UnitListener:
             self.connections.ended(admission)
 
     async def _pace(self) -> None:
-        """At most accepts_per_second, with bursts of one second's worth."""
+        """At most accepts_per_second, in bursts of a tenth of a second's worth at most: a
+        burst of new connections is work the event loop does at once, ahead of the ACKs
+        of the units it serves."""
         rate = self.config.accepts_per_second
+        burst = max(1.0, rate * BURST)
         while True:
             now = trio.current_time()
-            self._tokens = min(rate, self._tokens + (now - self._tokens_at) * rate)
+            self._tokens = min(burst, self._tokens + (now - self._tokens_at) * rate)
             self._tokens_at = now
             if self._tokens >= 1:
                 self._tokens -= 1

@@ -76,15 +76,15 @@ async def test_the_oldest_strangers_make_room_and_logged_in_units_never_do(gatew
 
 
 async def test_accepts_are_paced(autojump_clock):
-    """Virtual time: two accepts at once (a second's burst), then one per half second."""
-    listener = UnitListener("teltonika", ListenerConfig(port=0, accepts_per_second=2),
+    """Virtual time: a tenth of a second's worth at once, then one every 1/rate seconds."""
+    listener = UnitListener("teltonika", ListenerConfig(port=0, accepts_per_second=20),
                             UnitConnections(fd_reserve=0, metrics=Metrics()))
     for _ in range(2):
         await listener._pace()
     assert trio.current_time() == 0
-    await listener._pace()
-    await listener._pace()
-    assert trio.current_time() == pytest.approx(1.0)
+    for _ in range(3):
+        await listener._pace()
+    assert trio.current_time() == pytest.approx(0.15)
 
 
 def _open(gateway) -> float:
