@@ -67,6 +67,9 @@ class Admission:
         if self.closing:
             hang_up("evicted")
 
+    def ended(self) -> None:
+        self._hang_up = None
+
     def authenticated(self) -> None:
         """The unit logged in: never evicted from now on."""
         self.listener.unauthenticated.pop(self, None)
@@ -218,6 +221,9 @@ class UnitListener:
             await handler(stream, admission)
         finally:
             stream.socket.close()  # the handler's job; done again (a no-op then) whatever it did
+            # The session and its admission refer to each other: without this, each ended
+            # session would wait for the cycle collector, whose passes then stall the loop.
+            admission.ended()
             self.unauthenticated.pop(admission, None)
             self.open -= 1
             self.closing -= admission.closing
