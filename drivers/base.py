@@ -324,7 +324,10 @@ class BufferedCodec:
     ``receive_data``, ``next_event`` and the subclass's ``send`` (which calls
     ``_raise_if_broken`` first) raise an error of the same class, so a broken codec stays broken.
 
-    A subclass implements ``send`` and these hooks:
+    A subclass implements ``send``, or gives the two tables the ``send`` here follows (h11's
+    transition table): ``OUTBOUND`` maps (state, event class, class of what an Acknowledge
+    acknowledges or None) to the state after sending the event, ``ENCODERS`` an event class
+    to the method that returns its bytes. And it implements these hooks:
 
     - ``_next_event()``: decode the next event from the front of ``_buffer``, deleting the bytes
       it consumed, or return NEED_DATA; raise a ProtocolError subclass for bad input. It may read
@@ -338,10 +341,30 @@ class BufferedCodec:
     and no decision is awaited, ``next_event`` raises FrameError: the stream ended inside a frame.
     """
 
+    OUTBOUND: Mapping[tuple[Any, type, type | None], Any] = {}
+    ENCODERS: Mapping[type, Callable[[Any, Any], bytes]] = {}
+    state: Any  # what OUTBOUND is keyed by: a CodecState (or the codec's own states)
+
     def __init__(self) -> None:
         self._buffer = bytearray()
         self._eof = False
         self._error: ProtocolError | None = None
+
+    def send(self, event: OutboundEvent) -> bytes:
+        """The bytes for ``event`` by the tables; TypeError for an event this codec never
+        sends, RuntimeError for one its state does not allow: the caller's bug, not the unit's."""
+        self._raise_if_broken()
+        encode = self.ENCODERS.get(type(event))
+        if encode is None:
+            raise TypeError(f"not an outbound event for this codec: {type(event).__name__}")
+        subject = type(event.event) if isinstance(event, Acknowledge) else None
+        after = self.OUTBOUND.get((self.state, type(event), subject))
+        if after is None:
+            what = type(event).__name__ + (f"({subject.__name__})" if subject else "")
+            raise RuntimeError(f"cannot send {what} in state {self.state.value}")
+        data = encode(self, event)
+        self.state = after
+        return data
 
     @property
     def buffered(self) -> int:

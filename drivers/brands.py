@@ -37,8 +37,9 @@ BRANDS: dict[str, Brand] = {
             password_forbidden=",# ",
         ),
         Brand(
-            "JT808", CredentialKind.INDIVIDUAL, Transport.TCP, "jt808", 5015, "JT808", r"^(\d{12}|\d{20})$",
-            "the terminal phone number: 12 digits (JT/T 808-2013) or 20 digits (2019), leading zeros kept",
+            "JT808", CredentialKind.INDIVIDUAL, Transport.TCP, "jt808", 5015, "JT808", r"^([0-9A-F]{12}|[0-9A-F]{20})$",
+            "the terminal phone number as its header carries it: 12 digits (JT/T 808-2013) or 20 (2019), "
+            "leading zeros kept; a number that is not BCD as its hex digits, upper case",
         ),
         Brand("NIU", CredentialKind.SHARED, Transport.CLOUD, "niu", None, "NIU", r"^[A-Z0-9]{6,32}$",
               "the scooter serial number (sn), 6 to 32 upper-case letters or digits"),

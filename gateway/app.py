@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import timedelta
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import httpx
@@ -16,12 +13,16 @@ import trio
 from drivers.base import Transport
 from drivers.brands import BRANDS
 from drivers.registry import DRIVERS
+from gateway import locks
 from gateway.admin.app import create_app
-from gateway.admin.server import bind_admin_socket, serve_admin
+from gateway.admin.door import DoorError, open_door, serve_door
+from gateway.admin.server import admin_socket_lock, bind_admin_socket, remove_admin_socket, serve_admin
+from gateway.amqp import EventPublisher
+from gateway.api_clients import ApiClients
 from gateway.clock import now_text, rfc3339, utc_now
 from gateway.cloud import CloudFleet
 from gateway.commands import Commands
-from gateway.config import Config
+from gateway.config import ApiConfig, Config
 from gateway.listeners import UnitConnections
 from gateway.metrics import Metrics
 from gateway.registry import Registry
@@ -32,6 +33,7 @@ from gateway.sessions import serve_driver
 from gateway.store import Store, StoreError, telemetry
 from gateway.strangers import Strangers
 from gateway.tuning import raise_open_file_limit
+from gateway.version import gateway_version
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +47,6 @@ class StartupError(Exception):
     """The gateway cannot start; the message says why in one line."""
 
 
-def gateway_version() -> str:
-    try:
-        return version("fleetgate")
-    except PackageNotFoundError:
-        return "0+unknown"
-
-
 @contextmanager
 def data_dir_lock(data_dir: Path):
     """An exclusive lock on the data dir, held for the gateway's lifetime.
@@ -60,27 +55,14 @@ def data_dir_lock(data_dir: Path):
     dir must stop here instead of replacing the first one's socket.
     """
     path = data_dir / LOCK_FILE
-    try:
-        data_dir.mkdir(mode=0o750, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
-    except OSError as exc:  # a read-only or full disk, a data dir that is a file ...
-        raise StartupError(f"cannot open {path}: {exc.strerror}") from None
-    try:
+    with ExitStack() as held:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise StartupError(
-                f"another fleetgate (pid {holder}) is already running on data dir {data_dir}"
-            ) from None
-        try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        except OSError as exc:
-            raise StartupError(f"cannot write {path}: {exc.strerror}") from None
+            data_dir.mkdir(mode=0o750, parents=True, exist_ok=True)
+            held.enter_context(locks.hold(path, lambda pid: StartupError(
+                f"another fleetgate (pid {pid}) is already running on data dir {data_dir}")))
+        except OSError as exc:  # a read-only or full disk, a data dir that is a file ...
+            raise StartupError(f"cannot lock {path}: {exc.strerror}") from None
         yield
-    finally:
-        os.close(fd)  # closing releases the lock
 
 
 def _register_metrics(runtime: Runtime) -> None:
@@ -110,6 +92,27 @@ def _register_metrics(runtime: Runtime) -> None:
               "Store operations failed by the disk or the database file, by kind: commit, checkpoint, read,"
               " probe (a retry while faulted).",
               lambda: [({"kind": kind}, count) for kind, count in store.faults.items()])
+    publisher = runtime.amqp
+    if publisher is not None:
+        m.gauge("fleetgate_amqp_backlog", "Events committed and not yet confirmed by the AMQP broker.",
+                lambda: [({}, publisher.backlog)])
+        m.counter("fleetgate_amqp_published_total", "Events the AMQP broker confirmed, repeats after a lost "
+                  "connection included.", lambda: [({}, publisher.published)])
+        m.gauge("fleetgate_amqp_connected", "1 while the connection to the AMQP broker is up, else 0.",
+                lambda: [({}, int(publisher.connected))])
+
+
+def _fan_out(runtime: Runtime):
+    """The store's hook after each commit: the live stream, and the publisher's wake-up."""
+    bus, publisher = runtime.events, runtime.amqp
+    if publisher is None:
+        return bus.publish
+
+    def committed(events) -> None:
+        bus.publish(events)
+        publisher.committed(events)
+
+    return committed
 
 
 async def prune_forever(runtime: Runtime) -> None:
@@ -142,12 +145,39 @@ async def settle_life_status(runtime: Runtime, brands: list[str]) -> None:
         log.info("%d vehicles whose session ended during the store fault are offline", settled)
 
 
+@contextmanager
+def door_socket(config: ApiConfig):
+    """The HTTPS door's socket and TLS context, when the config opens the door. Bound before
+    anything else starts, so that a door that cannot open stops the start with one line."""
+    if not config.listen:
+        yield None
+        return
+    try:
+        sock, context = open_door(config)
+    except DoorError as exc:
+        raise StartupError(str(exc)) from None
+    with sock:
+        yield sock, context
+
+
+async def open_doors(nursery: trio.Nursery, runtime: Runtime, app, door) -> None:
+    """The HTTPS door and the event publisher, when the config asks for them."""
+    if runtime.amqp is not None:
+        await nursery.start(runtime.amqp.run)
+    if door is not None:
+        sock, context = door
+        host, port = sock.getsockname()[:2]
+        runtime.door = {"host": host, "port": port, "tls": context is not None}
+        await nursery.start(serve_door, app, sock, context)
+        log.info("HTTPS door on %s:%d%s", host, port, "" if context else " (plain HTTP, loopback only)")
+
+
 async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
     """Run until cancelled. ``task_status.started`` gets the Runtime once the listeners
     and the admin socket accept connections."""
     data_dir = config.data_dir
     socket_path = config.admin_socket
-    with data_dir_lock(data_dir):
+    with data_dir_lock(data_dir), admin_socket_lock(socket_path), door_socket(config.api) as door:
         limit = raise_open_file_limit()
         try:
             box = SecretBox.open(data_dir)
@@ -168,7 +198,10 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
                 await store.write(telemetry.reset_life_status, tcp_brands, now_text())
                 runtime = Runtime(config=config, store=store, registry=registry, metrics=Metrics(),
                                   version=gateway_version())
-                store.on_events = runtime.events.publish
+                runtime.api_clients = ApiClients(store, config.api.token_lifetime)
+                if config.events.amqp.url:
+                    runtime.amqp = EventPublisher(store, config.events.amqp, registry.fleet_id)
+                store.on_events = _fan_out(runtime)
                 runtime.sessions = SessionTable(AuthThrottle(address_threshold=config.sessions.address_auth_failures))
                 store.on_recovered = lambda: nursery.start_soon(settle_life_status, runtime, tcp_brands)
                 await nursery.start(runtime.sessions.enforce_deadlines)
@@ -194,9 +227,10 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
                     runtime.cloud = CloudFleet(runtime, config.drivers.niu, http)
                     await nursery.start(runtime.cloud.run)
                 nursery.start_soon(prune_forever, runtime)
-                sock = bind_admin_socket(socket_path, config.admin.group)
+                sock, bound = bind_admin_socket(socket_path, config.admin.group)
                 try:
                     await nursery.start(serve_admin, app, sock)
+                    await open_doors(nursery, runtime, app, door)
                     log.info(
                         "fleetgate %s serving fleet %s: admin API on %s, data in %s, open-file limit %d",
                         runtime.version, registry.fleet_id, socket_path, data_dir, limit,
@@ -204,6 +238,6 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
                     task_status.started(runtime)
                     await trio.sleep_forever()
                 finally:
-                    socket_path.unlink(missing_ok=True)
+                    remove_admin_socket(socket_path, bound)
         finally:
             store.close()

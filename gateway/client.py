@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from gateway.cli import PROG
 
 DEFAULT_SOCKET = Path("fleetgate-data") / "admin.sock"
 
@@ -37,10 +40,7 @@ class AdminClient:
         try:
             response = self._http.request(method, url, **kwargs)
         except (httpx.ConnectError, FileNotFoundError, ConnectionRefusedError):
-            raise ClientError(
-                f"no fleetgate is answering on {self.path}: start one with `fleetgate serve`, "
-                "or point --socket / FLEETGATE_SOCKET at its admin socket"
-            ) from None
+            raise self._not_answering() from None
         except PermissionError:
             raise ClientError(f"no permission to use {self.path}: ask for its group") from None
         except httpx.TimeoutException:
@@ -58,8 +58,10 @@ class AdminClient:
             return response.json()
         return response.text
 
-    def stream_events(self, params: dict[str, str], last_event_id: str | None = None):
-        """Yield the live event stream's events as dicts, until the stream ends."""
+    def stream_events(self, params: dict[str, str], last_event_id: str | None = None,
+                      opened: Callable[[], None] = lambda: None):
+        """Yield the live event stream's events as dicts, until the stream ends; ``opened()``
+        is called once the gateway has answered."""
         headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
         try:
             with self._http.stream("GET", "/events", params=params, headers=headers, timeout=None) as response:
@@ -67,6 +69,7 @@ class AdminClient:
                     response.read()
                     problem = response.json()
                     raise ClientError(f"{response.status_code} {problem.get('title')}: {problem.get('detail')}")
+                opened()
                 fields: dict[str, str] = {}
                 for line in response.iter_lines():
                     if line.startswith(":"):
@@ -78,7 +81,11 @@ class AdminClient:
                         yield fields.get("event", ""), json.loads(fields.get("data", "{}"))
                         fields = {}
         except (httpx.ConnectError, FileNotFoundError, ConnectionRefusedError):
-            raise ClientError(f"no fleetgate is answering on {self.path}: start one with `fleetgate serve`") from None
+            raise self._not_answering() from None
+
+    def _not_answering(self) -> ClientError:
+        return ClientError(f"no fleetgate is answering on {self.path}: start one with `{PROG} serve`, "
+                           "or point --socket / FLEETGATE_SOCKET at its admin socket")
 
     def get(self, url: str, **kwargs: Any) -> Any:
         return self.request("GET", url, **kwargs)

@@ -28,4 +28,7 @@ def parse_rfc3339(text: str) -> datetime:
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if moment.tzinfo is None:
         raise ValueError("timestamp needs a time zone (use Z for UTC)")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is in year 0 in UTC; 9999-12-31T23:59-01:00 in 10000
+        raise ValueError("timestamp is outside the years 1 to 9999 in UTC") from None

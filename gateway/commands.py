@@ -54,8 +54,11 @@ class Commands:
         self._busy: set[str] = set()
         runtime.metrics.counter("fleetgate_commands_total", "Commands by command and result.")
 
-    async def execute(self, vehicle_id: str, command: str, requested_by: int | None) -> dict[str, Any]:
-        """Run ``command`` on the vehicle's unit; return the vehicle's state afterwards."""
+    async def execute(self, vehicle_id: str, command: str, requested_by: int | None,
+                      api_client: str | None = None) -> dict[str, Any]:
+        """Run ``command`` on the vehicle's unit; return the vehicle's state afterwards.
+        ``requested_by`` is the caller's uid on the admin socket, ``api_client`` the client id
+        of an API client on the HTTPS door."""
         runtime = self.runtime
         vehicle = await runtime.registry.get_vehicle(vehicle_id)
         capability = capability_of(command)
@@ -81,16 +84,17 @@ class Commands:
             raise Busy(f"Another command is running on vehicle '{vehicle_id}'.")
         self._busy.add(vehicle_id)
         try:
-            return await self._run(vehicle, capability, model.options, brand, driver, session, requested_by)
+            return await self._run(vehicle, capability, model.options, brand, driver, session,
+                                   {"requested_by": requested_by, "requested_by_client": api_client})
         finally:
             self._busy.discard(vehicle_id)
 
-    async def _run(self, vehicle, capability, options, brand, driver, session, requested_by) -> dict[str, Any]:
+    async def _run(self, vehicle, capability, options, brand, driver, session, requester) -> dict[str, Any]:
         store, vehicle_id = self.runtime.store, vehicle["id"]
         # The audit row exists before any byte goes to the unit.
         audit_id = await store.write(telemetry.audit_command, {
             "vehicle_id": vehicle_id, "brand": brand.name, "unit_id": vehicle["unit_id"], "command": capability,
-            "requested_at": now_text(), "requested_by": requested_by,
+            "requested_at": now_text(), **requester,
         })
         password = None
         if brand.credential_kind is CredentialKind.INDIVIDUAL:
@@ -117,7 +121,7 @@ class Commands:
         log.info("%s on vehicle %s: %s in %.0f ms", capability, vehicle_id, result, (trio.current_time() - started) * 1000)
         if not outcome.succeeded:
             raise UnitRefused(f"The unit refused '{capability}': {outcome.detail}")
-        return await store.read(telemetry.get_state, vehicle_id)
+        return await self.runtime.registry.vehicle_state(vehicle_id)
 
     async def _run_in_cloud(self, vehicle, capability: str, audit_id: int, started: float,
                             timeout: float) -> dict[str, Any]:
@@ -132,7 +136,7 @@ class Commands:
                            round((trio.current_time() - started) * 1000))
         if not succeeded:
             raise UnitRefused(detail)
-        return await self.runtime.store.read(telemetry.get_state, vehicle_id)
+        return await self.runtime.registry.vehicle_state(vehicle_id)
 
     async def _finish(self, vehicle_id: str, audit_id: int, capability: str, result: str, detail: str,
                       state: dict[str, Any] | None = None, duration_ms: int | None = None) -> None:

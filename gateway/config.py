@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from drivers.brands import BRANDS
 
@@ -17,63 +17,139 @@ class _Section(BaseModel):
 
 
 class AdminConfig(_Section):
-    socket: Path | None = None  # default: <data_dir>/admin.sock
-    group: str = ""  # group owning the socket (mode 0660); "" keeps the gateway's group
+    socket: Path | None = Field(
+        None, examples=["/run/fleetgate/admin.sock"],
+        description="The admin API's Unix socket (mode 0660); unset, <data_dir>/admin.sock. Keep the path under "
+                    "100 bytes (the kernel's limit is 108).")
+    group: str = Field("", description='Group owning the socket: its members may use the API. "" keeps the '
+                                       "gateway's own group.")
+    max_body: int = Field(1 << 20, ge=1024, description="Largest request body, bytes; a larger one is refused "
+                                                        "at once (413).")
+    body_timeout: float = Field(10, gt=0, description="Seconds to receive a request's whole body, else 408.")
 
 
 class LogConfig(_Section):
-    level: Literal["debug", "info", "warning", "error"] = "info"
-    format: Literal["text", "json"] = "text"
+    level: Literal["debug", "info", "warning", "error"] = Field("info", description="Least severe level logged.")
+    format: Literal["text", "json"] = Field("text", description="json: one object per line on stderr.")
 
 
 class StoreConfig(_Section):
-    synchronous: Literal["FULL", "NORMAL"] = "FULL"
-    busy_timeout: float = Field(5.0, gt=0)  # seconds a reader waits for a lock
-    record_retention_days: float = Field(90, ge=0)  # records and raw frames; 0 keeps them forever
-    event_retention_days: float = Field(90, ge=0)  # the event log; 0 keeps it forever
+    synchronous: Literal["FULL", "NORMAL"] = Field(
+        "FULL", description="FULL: an acknowledged record survives a power loss. NORMAL: fewer flushes; a power "
+                            "loss may undo the last commits.")
+    busy_timeout: float = Field(5.0, gt=0, description="Seconds a reader waits for a lock.")
+    record_retention_days: float = Field(90, ge=0, description="Days records and their raw frames are kept; 0 "
+                                                               "keeps them forever.")
+    event_retention_days: float = Field(90, ge=0, description="Days the event log is kept; 0 keeps it forever.")
 
 
 class SessionsConfig(_Section):
-    login_timeout: float = Field(10, gt=0)  # seconds from accept to a valid login
-    frame_timeout: float = Field(30, gt=0)  # seconds to complete a frame once it started
-    idle_timeout: float = Field(600, gt=0)  # seconds without any byte from the unit
-    # A record whose device time is further ahead than this is stored but does not
-    # update state: a unit with a broken clock must not pin a property for days.
-    max_clock_skew: float = Field(600, ge=0)
-    # Units in no vehicle: at most this many are listed (the one seen longest ago makes
-    # room), and at most this many UnitSeen events are logged per minute, fleet-wide, so
-    # random ids cannot grow the database or the event log without bound.
-    max_seen_units: int = Field(10_000, ge=1)
-    unit_seen_events_per_minute: int = Field(60, ge=0)
-    # Failed authentications from one source address within ten minutes before the
-    # answers to that address are slowed too. Keep it high: a fleet behind a carrier NAT
-    # shares one address, and the per-unit brake already slows each unit's guesses.
-    address_auth_failures: int = Field(100, ge=0)
-    # File descriptors unit connections never take, all listeners together: the admin
-    # socket's clients, the cloud client and the store keep working when units (or a
-    # flood of strangers) reach the open-file limit.
-    fd_reserve: int = Field(256, ge=0)
+    login_timeout: float = Field(10, gt=0, description="Seconds from a unit's connection to a valid login.")
+    frame_timeout: float = Field(30, gt=0, description="Seconds to complete a frame once it started.")
+    idle_timeout: float = Field(600, gt=0, description="Seconds without a byte from a unit before its "
+                                                       "connection is closed.")
+    max_clock_skew: float = Field(
+        600, ge=0, description="Seconds a device time may be ahead: a record further ahead is stored but does not "
+                               "update state, so that a unit with a broken clock cannot pin a property for days.")
+    max_seen_units: int = Field(
+        10_000, ge=1, description="Units in no vehicle kept listed; the one seen longest ago makes room for a new "
+                                  "one, so random ids cannot grow the database without bound.")
+    unit_seen_events_per_minute: int = Field(
+        60, ge=0, description="UnitSeen events logged in any minute, fleet-wide, so random ids cannot flood the "
+                              "event log.")
+    address_auth_failures: int = Field(
+        100, ge=0, description="Failed logins from one source address within ten minutes before that address is "
+                               "slowed too. Keep it high: a fleet behind a carrier NAT shares one address, and the "
+                               "per-unit brake already slows each unit's guesses.")
+    fd_reserve: int = Field(
+        256, ge=0, description="File descriptors unit connections never take, all listeners together: the admin "
+                               "API, the cloud client and the store keep working when strangers hold every "
+                               "connection they may.")
 
 
 class CommandsConfig(_Section):
-    timeout: float = Field(20, gt=0)
+    timeout: float = Field(20, gt=0, description="Seconds to wait for a unit's answer to a command, else 504.")
+
+
+class AmqpConfig(_Section):
+    url: str = Field("", description='"amqp://user:password@host:5672/vhost" publishes the event log to RabbitMQ; '
+                                     '"" keeps it off.')
+    exchange: str = Field("fleetgate.events", min_length=1, max_length=255,
+                          description="The durable topic exchange events are published to; the routing key is the "
+                                      "event type.")
+
+    @field_validator("url")
+    @classmethod
+    def _amqp_url(cls, value: str) -> str:
+        # The message never repeats the URL: it may hold a password.
+        if value and not value.startswith(("amqp://", "amqps://")):
+            raise ValueError("must be an amqp:// or amqps:// URL")
+        if value:
+            from pika import URLParameters  # only a gateway that publishes needs pika loaded
+
+            try:
+                URLParameters(value)
+            except ValueError as exc:  # a port or a query parameter pika cannot read
+                raise ValueError(f"is not a URL pika can use: {str(exc).split(':')[0]}") from None
+        return value
 
 
 class EventsConfig(_Section):
-    heartbeat: float = Field(15, gt=0)  # seconds between keepalive comments on an idle event stream
+    heartbeat: float = Field(15, gt=0, description="Seconds between keepalive comments on an idle event stream.")
+    amqp: AmqpConfig = Field(AmqpConfig(), description="Every event of the event log published to RabbitMQ.")
+
+
+class ApiConfig(_Section):
+    """The HTTPS door: the admin API for booking software on other machines."""
+
+    listen: str = Field("", description='"host:port" opens the HTTPS door for booking software on other '
+                                        'machines; "" keeps it closed.')
+    tls_cert: Path | None = Field(None, examples=["/etc/fleetgate/door.crt"],
+                                  description="PEM certificate chain of the door.")
+    tls_key: Path | None = Field(None, examples=["/etc/fleetgate/door.key"], description="PEM private key of the door.")
+    token_lifetime: int = Field(900, ge=1, le=86_400, description="Seconds a bearer token is valid.")
+    allow_plain_http: bool = Field(False, description="Without tls_cert and tls_key, plain HTTP on a loopback "
+                                                      "address only (for a TLS-terminating proxy on the host).")
+
+    @field_validator("tls_cert", "tls_key", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value):
+        return None if value == "" else value  # `tls_cert = ""` as API.md writes the default, not Path(".")
+
+    @field_validator("listen")
+    @classmethod
+    def _host_and_port(cls, value: str) -> str:
+        if value:
+            host_and_port(value)
+        return value
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return host_and_port(self.listen)
+
+
+def host_and_port(value: str) -> tuple[str, int]:
+    """``host:port`` (an IPv6 host in brackets) as (host, port); ValueError otherwise."""
+    host, sep, port = value.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"'{value}' is not host:port")
+    return host, int(port)
 
 
 class ListenerConfig(_Section):
-    enabled: bool = True
-    host: str = "0.0.0.0"
-    port: int = Field(ge=0, le=65535)  # 0 = ephemeral; GET /health reports the bound port
-    max_frame: int = Field(2048, ge=64, le=1 << 20)
-    # Strangers' brakes (gateway/listeners.py): connections at once; of those, not yet
-    # logged in (over it, the oldest of them is closed to make room); accepts per second,
-    # in bursts of a tenth of a second's worth.
-    max_connections: int = Field(50_000, ge=1)
-    max_unauthenticated: int = Field(1_000, ge=1)
-    accepts_per_second: float = Field(500, gt=0)
+    enabled: bool = Field(True, description="Listen for this protocol's units.")
+    host: str = Field("0.0.0.0", description="Address to listen on.")
+    port: int = Field(ge=0, le=65535, description="TCP port; 0 takes a free one (GET /health reports the bound "
+                                                  "port).")
+    max_frame: int = Field(2048, ge=64, le=1 << 20, description="Largest frame, bytes: a unit announcing a "
+                                                                "longer one is disconnected.")
+    max_connections: int = Field(50_000, ge=1, description="Connections at once on this listener.")
+    max_unauthenticated: int = Field(
+        1_000, ge=1, description="Connections not logged in yet; over it, the oldest of them is closed to make room.")
+    accepts_per_second: float = Field(
+        500, gt=0, description="New connections accepted per second, in bursts of a tenth of a second's worth; size "
+                               "it to let the whole fleet back in after a restart.")
 
     def codec_options(self) -> dict:
         """Driver-specific codec arguments (besides max_frame)."""
@@ -81,33 +157,43 @@ class ListenerConfig(_Section):
 
 
 class Gt06ListenerConfig(ListenerConfig):
-    # Offset of device times from UTC for units whose login carries no time zone (the
-    # older GT06 firmware): minutes east of UTC.
-    time_zone_minutes: int = Field(0, ge=-12 * 60, le=14 * 60)
+    time_zone_minutes: int = Field(
+        0, ge=-12 * 60, le=14 * 60,
+        description="Minutes east of UTC of the device times of units whose login carries no time zone (older "
+                    "GT06 firmware).")
 
     def codec_options(self) -> dict:
         return {"default_tz_minutes": self.time_zone_minutes}
 
 
 class Jt808ListenerConfig(ListenerConfig):
-    # JT/T 808 location times are local time; the standard means Beijing time (GMT+8).
-    time_zone_hours: float = Field(8.0, ge=-12, le=14)
+    time_zone_hours: float = Field(
+        8.0, ge=-12, le=14,
+        description="Hours east of UTC of device times: JT/T 808 location times are local, and the standard "
+                    "means Beijing time (8).")
 
     def codec_options(self) -> dict:
         return {"device_tz_hours": self.time_zone_hours}
 
 
 class NiuConfig(_Section):
-    enabled: bool = True
-    base_url: str = "http://127.0.0.1:8808"  # fleet API (client credentials); the bundled simulator's default
+    enabled: bool = Field(True, description="Talk to NIU's cloud. false: NIU vehicles are accepted when their "
+                                            "credentials exist, and nothing talks to the cloud.")
+    base_url: str = Field("http://127.0.0.1:8808", description="The fleet API (client credentials). The default "
+                                                               "is the bundled simulator's address.")
     # NIU account credentials sign in at the account host and read from the app-API host;
     # unset, each is base_url (the simulator serves both on one port).
-    account_url: str | None = None
-    app_url: str | None = None
-    poll_interval: float = Field(30, gt=0)  # seconds between two polls of one scooter
-    max_requests_per_second: float = Field(20, gt=0)  # polls started per second, fleet-wide
-    max_concurrent_requests: int = Field(16, ge=1)
-    request_timeout: float = Field(10, gt=0)
+    account_url: str | None = Field(
+        None, examples=["https://account-fk.niu.com"],
+        description="NIU's account host, where NIU accounts sign in (account.niu.com in China); unset, base_url.")
+    app_url: str | None = Field(
+        None, examples=["https://app-api-fk.niu.com"],
+        description="NIU's app-API host, where account scooters are read and commanded (app-api.niu.com in "
+                    "China); unset, base_url.")
+    poll_interval: float = Field(30, gt=0, description="Seconds between two polls of one scooter.")
+    max_requests_per_second: float = Field(20, gt=0, description="Polls started per second, fleet-wide.")
+    max_concurrent_requests: int = Field(16, ge=1, description="Requests to the cloud at once, fleet-wide.")
+    request_timeout: float = Field(10, gt=0, description="Seconds to wait for the cloud's answer.")
 
     @property
     def account_host(self) -> str:
@@ -120,21 +206,26 @@ class NiuConfig(_Section):
 
 class DriversConfig(_Section):
     # Default ports are the brands' (drivers/brands.py), written down once.
-    teltonika: ListenerConfig = ListenerConfig(port=BRANDS["TELTONIKA"].default_port)
-    gt06: Gt06ListenerConfig = Gt06ListenerConfig(port=BRANDS["CONCOX"].default_port, max_frame=1024)
-    jt808: Jt808ListenerConfig = Jt808ListenerConfig(port=BRANDS["JT808"].default_port)
-    niu: NiuConfig = NiuConfig()
+    teltonika: ListenerConfig = Field(ListenerConfig(port=BRANDS["TELTONIKA"].default_port),
+                                      description="Teltonika units (brand TELTONIKA).")
+    gt06: Gt06ListenerConfig = Field(Gt06ListenerConfig(port=BRANDS["CONCOX"].default_port, max_frame=1024),
+                                     description="Concox GT06 units (brand CONCOX).")
+    jt808: Jt808ListenerConfig = Field(Jt808ListenerConfig(port=BRANDS["JT808"].default_port),
+                                       description="JT/T 808 terminals (brand JT808).")
+    niu: NiuConfig = Field(NiuConfig(), description="NIU scooters, through NIU's cloud (brand NIU).")
 
 
 class Config(_Section):
-    data_dir: Path = Path("fleetgate-data")
-    admin: AdminConfig = AdminConfig()
-    log: LogConfig = LogConfig()
-    store: StoreConfig = StoreConfig()
-    sessions: SessionsConfig = SessionsConfig()
-    commands: CommandsConfig = CommandsConfig()
-    events: EventsConfig = EventsConfig()
-    drivers: DriversConfig = DriversConfig()
+    data_dir: Path = Field(Path("fleetgate-data"), description="The database, the key that encrypts secrets "
+                                                               "(secrets.key) and, by default, the admin socket.")
+    admin: AdminConfig = Field(AdminConfig(), description="The admin API, on a Unix socket.")
+    log: LogConfig = Field(LogConfig(), description="Logs go to stderr.")
+    store: StoreConfig = Field(StoreConfig(), description="The SQLite database in data_dir.")
+    sessions: SessionsConfig = Field(SessionsConfig(), description="Units' TCP connections.")
+    commands: CommandsConfig = Field(CommandsConfig(), description="Commands to units.")
+    events: EventsConfig = Field(EventsConfig(), description="The live event stream (GET /events).")
+    api: ApiConfig = Field(ApiConfig(), description="The HTTPS door with OAuth2 client credentials (off by default).")
+    drivers: DriversConfig = Field(DriversConfig(), description="One table per driver, named by protocol.")
 
     @property
     def admin_socket(self) -> Path:

@@ -18,7 +18,9 @@ import httpx
 import trio
 
 from gateway.app import run_gateway
-from gateway.cli_admin import VEHICLE_COLUMNS, state_lines, table
+from gateway.cli import PROG
+from gateway.cli.output import state_lines, table
+from gateway.cli.vehicles import VEHICLE_COLUMNS
 from gateway.config import load_config
 from gateway.store.events import last_event_id
 from simulators import gt06, jt808, niu_cloud, teltonika
@@ -173,9 +175,10 @@ async def _niu(api: httpx.AsyncClient, password: str, cloud_port: int) -> None:
         vehicle_ids.append((await api.post("/vehicles", json=body)).json()["id"])
     vehicle_id = vehicle_ids[0]
 
-    async def polled():
-        state = (await api.get(f"/vehicles/{vehicle_id}/state")).json()
-        return state if {"fuel_level_in_percent", "position", "top_case_lock"} <= set(state) else None
+    async def polled():  # every scooter, so that the summary finds them all online
+        states = [(await api.get(f"/vehicles/{v}/state")).json() for v in vehicle_ids]
+        ready = all({"fuel_level_in_percent", "position", "top_case_lock"} <= set(state) for state in states)
+        return states[0] if ready else None
 
     before = await _poll(polled)
     say(f"   {vehicle_id}, polled through the cloud:")
@@ -194,7 +197,7 @@ async def _summary(api: httpx.AsyncClient, runtime) -> None:
     say(f"\n{len(FLEETS) + 5}. Summary")
     say(f"   vehicles: {len(listing)}, {online} online; records persisted: {runtime.store.records_new}; events logged: {events}")
     say(f"   store: {runtime.store.batches} commits for {runtime.store.batch_jobs} jobs (group commit)")
-    say("   try: fleetgate events tail, fleetgate vehicles list, GET /metrics")
+    say(f"   try: {PROG} events tail, {PROG} vehicles list, GET /metrics")
 
 
 def run_demo() -> int:
@@ -203,5 +206,5 @@ def run_demo() -> int:
         trio.run(_demo, data_dir)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
-    say("\nDone. `./dev serve` runs a gateway of your own; README.md shows what to do with it.")
+    say(f"\nDone. `{PROG} serve` runs a gateway of your own; README.md shows what to do with it.")
     return 0

@@ -19,7 +19,7 @@ from gateway.clock import now_text, rfc3339, utc_now
 from gateway.secrets import SecretBox
 from gateway.store import Store
 from gateway.store import queries as q
-from gateway.store import seen_units
+from gateway.store import seen_units, telemetry
 from gateway.store.events import log_event
 from gateway.strangers import Strangers
 
@@ -182,6 +182,16 @@ class Registry:
         if row is None:
             raise NotFound(f"There is no vehicle with id '{vehicle_id}'.")
         return row
+
+    async def vehicle_state(self, vehicle_id: str) -> dict[str, Any]:
+        """The vehicle's latest state, limited to the properties its current model lists.
+        What another model gave stays stored (and in the history), and shows again when the
+        vehicle is switched back to a model that lists it."""
+        row = await self.get_vehicle(vehicle_id)
+        state = await self.store.read(telemetry.get_state, vehicle_id)
+        model = self.catalog.get(row["model_id"])
+        listed = {name.lower() for name in model.vehicle_state} if model is not None else set()
+        return {name: value for name, value in state.items() if name in listed}
 
     async def list_vehicles(self, after: tuple[str, str], limit: int, query: str | None) -> list[dict[str, Any]]:
         return await self.store.read(q.list_vehicles, after, limit, query)

@@ -12,6 +12,8 @@ from gateway.registry import Registry
 from gateway.store import Store
 
 if TYPE_CHECKING:
+    from gateway.amqp import EventPublisher
+    from gateway.api_clients import ApiClients
     from gateway.cloud import CloudFleet
     from gateway.commands import Commands
     from gateway.session_table import SessionTable
@@ -27,5 +29,8 @@ class Runtime:
     sessions: SessionTable = None  # type: ignore[assignment]  # set by the composition root
     commands: Commands = None  # type: ignore[assignment]
     cloud: CloudFleet | None = None  # None when the NIU driver is disabled
+    api_clients: ApiClients = None  # type: ignore[assignment]
+    amqp: EventPublisher | None = None  # None unless [events.amqp] url is set
+    door: dict[str, Any] | None = None  # the HTTPS door's bound address, when it is open
     listeners: list[dict[str, Any]] = field(default_factory=list)  # filled as listeners bind
     events: EventBus = field(default_factory=EventBus)

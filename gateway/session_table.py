@@ -31,9 +31,10 @@ class AuthThrottle:
     neighbours.
     """
 
-    def __init__(self, base: float = 0.5, cap: float = 30.0, address_threshold: int = 100):
-        self.base, self.cap, self.address_threshold = base, cap, address_threshold
-        self._failures: dict[tuple[str, str], int] = {}  # attached units only: bounded by the fleet
+    def __init__(self, base: float = 0.5, cap: float = 30.0, address_threshold: int = 100,
+                 max_keys: int = 100_000):
+        self.base, self.cap, self.address_threshold, self.max_keys = base, cap, address_threshold, max_keys
+        self._failures: dict[tuple[str, str], int] = {}
         self._in_flight: set[tuple[str, str]] = set()
         # address -> (start of its counting window, failures in it), newest last
         self._by_address: OrderedDict[str, tuple[float, int]] = OrderedDict()
@@ -48,23 +49,30 @@ class AuthThrottle:
         release.callback(self._in_flight.discard, key)
         return release
 
-    def _over_threshold(self, address: str) -> int:
+    def _over_threshold(self, address: str | None) -> int:
+        if address is None:
+            return 0
         start, failures = self._by_address.get(address, (0.0, 0))
         if trio.current_time() - start > ADDRESS_WINDOW:
             return 0
         return max(0, failures - self.address_threshold)
 
-    def delay(self, key: tuple[str, str], address: str) -> float:
+    def delay(self, key: tuple[str, str], address: str | None = None) -> float:
         """How long the answer to this attempt waits if the code is wrong, and also if it
-        is right while ``engaged``."""
+        is right while ``engaged``. Without an address (API clients, whose door sits
+        behind proxies) only the key counts."""
         failures = max(self._failures.get(key, 0), self._over_threshold(address))
         return min(self.cap, self.base * 2 ** failures)
 
-    def engaged(self, key: tuple[str, str], address: str) -> bool:
+    def engaged(self, key: tuple[str, str], address: str | None = None) -> bool:
         return key in self._failures or self._over_threshold(address) > 0
 
-    def failed(self, key: tuple[str, str], address: str) -> None:
-        self._failures[key] = self._failures.get(key, 0) + 1
+    def failed(self, key: tuple[str, str], address: str | None = None) -> None:
+        self._failures[key] = self._failures.pop(key, 0) + 1  # now the newest: forgotten last
+        if len(self._failures) > self.max_keys:  # API client ids are anyone's to make up
+            del self._failures[next(iter(self._failures))]
+        if address is None:
+            return
         now = trio.current_time()
         start, failures = self._by_address.pop(address, (now, 0))
         if now - start > ADDRESS_WINDOW:

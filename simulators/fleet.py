@@ -75,9 +75,14 @@ class UnitStats:
     logins_unanswered: int = 0
     registrations: int = 0
     registrations_refused: int = 0
+    connect_failed: int = 0  # connections the server's address refused or never answered
+    connected: bool = False  # a link to the server is open now
 
 
-COUNTED = ("generated", "sent", "acked", "resent", "reconnects")
+COUNTED = ("generated", "sent", "acked", "resent", "reconnects", "connect_failed")
+# How each protocol's server says no: Teltonika and JT/T 808 refuse a login, a GT06
+# server leaves it unanswered, a JT/T 808 one may refuse a registration.
+REFUSALS = ("logins_rejected", "logins_unanswered", "registrations_refused")
 
 
 @dataclass
@@ -88,13 +93,23 @@ class FleetReport:
     units: list = field(default_factory=list)
     counted: ClassVar[tuple[str, ...]] = COUNTED
 
+    def total(self, name: str) -> int:
+        return sum(getattr(unit.stats, name) for unit in self.units)
+
     def __getattr__(self, name: str) -> int:
         if name in self.counted:
-            return sum(getattr(unit.stats, name) for unit in self.units)
+            return self.total(name)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def summary(self) -> str:
         return " ".join([f"units={len(self.units)}", *(f"{name}={getattr(self, name)}" for name in self.counted)])
+
+    def status(self) -> str:
+        """The fleet now, in one line: links open, logins refused, records sent, acknowledged
+        and sent again, connections that failed."""
+        refused = sum(self.total(name) for name in REFUSALS)
+        return (f"units={len(self.units)} connected={self.total('connected')} refused={refused} "
+                f"sent={self.sent} acked={self.acked} resent={self.resent} connect_failed={self.connect_failed}")
 
 
 MAX_BUFFERED = 100_000  # what a unit keeps while offline before the oldest is dropped
@@ -162,13 +177,16 @@ async def stay_connected(unit: Any, host: str, port: int, session: Session) -> N
         try:
             stream = await trio.open_tcp_stream(host, port)
         except OSError:
-            pass
+            unit.stats.connect_failed += 1
         else:
+            unit.stats.connected = True
             async with stream:
                 try:
                     await session(stream, welcomed)
                 except* LINK_LOST:
                     pass
+                finally:
+                    unit.stats.connected = False
         await trio.sleep(delay)
         delay = min(delay * 2, unit.max_retry_delay)
 

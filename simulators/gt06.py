@@ -11,7 +11,10 @@ echoes their serial number; heartbeats, alarms and such locations without a repl
 ``reply_timeout`` make the unit drop the link, reconnect and send what it kept again.
 Online commands (0x80): ``DYD,<password>#`` cuts fuel/electricity and ``HFYD,<password>#``
 restores it, only with the unit's password; the answer (0x15 or 0x21) echoes the server
-flag, and the next status packets carry the relay state.
+flag, and the next status packets carry the relay state. With ``--profile field`` units
+also send what units of the family send in the field (simulators/gt06_field.py): variants
+of the documented packets, cells, Wi-Fi, information packets, types fleetgate keeps raw,
+and 0x15 answers whose length byte is 0.
 
     fleetgate simulate gt06 --units 10 --port 5023 --interval 5 --password <the units' password>
 """
@@ -23,14 +26,14 @@ import hmac
 import re
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import trio
 
 from drivers.gt06 import frames
-from simulators import fleet
+from simulators import fleet, gt06_field
 from simulators.fleet import Disconnected
+from simulators.gt06_field import Packet, time_bytes
 
 FIRST_IMEI = "353413532150362"  # the unit of [GT06] Appendix B; Luhn-valid
 MAX_SERVER_FRAME = 4096
@@ -49,20 +52,6 @@ class FleetReport(fleet.FleetReport):
         return {unit.imei: not unit.oil_cut for unit in self.units}
 
 
-@dataclass
-class _Packet:
-    protocol: int
-    content: bytes
-    needs_reply: bool
-    resend: bool  # kept and sent again when its reply does not come
-    transmissions: int = 0
-
-
-def _time_bytes(moment: datetime) -> dict:
-    return {"year": moment.year - 2000, "month": moment.month, "day": moment.day, "hour": moment.hour,
-            "minute": moment.minute, "second": moment.second}
-
-
 class SimulatedUnit:
     def __init__(
         self,
@@ -79,6 +68,7 @@ class SimulatedUnit:
         alarm_every: int = 25,
         tz_minutes: int = 0,
         response_protocol: int | None = None,
+        profile: str = fleet.STANDARD,
     ) -> None:
         if not password:
             raise ValueError("a simulated unit needs its password; there is no default")
@@ -89,10 +79,13 @@ class SimulatedUnit:
         self.heartbeat_every, self.alarm_every, self.tz_minutes = heartbeat_every, alarm_every, tz_minutes
         # even units answer in 0x15 (GT06 document), odd ones in 0x21 (newer firmware)
         self.response_protocol = response_protocol or (frames.SHORT_RESPONSE if index % 2 == 0 else frames.LONG_RESPONSE)
+        self.field = profile == fleet.FIELD
         self.oil_cut = False
         self.online = False
         self.stats = fleet.UnitStats()
-        self.pending: deque[_Packet] = deque()
+        self.pending: deque[Packet] = deque()
+        self.records_sent = 0  # packets the server keeps as a record, counted at their first transmission
+        self._heartbeats = 0
         self.has_data = trio.Event()
         self._serial = 0
         self.trip = fleet.Trip(index, origin=(22.5431, 114.0579))  # in Shenzhen
@@ -111,51 +104,69 @@ class SimulatedUnit:
         )
         return frames.frame(frames.LOGIN, content, serial)
 
-    def _gps(self) -> dict:
+    def gps(self, acc_in_course: bool = False) -> dict:
         trip = self.trip
-        course = {"reserved": 0, "differential": False, "positioned": True, "west": trip.longitude < 0,
-                  "north": trip.latitude >= 0, "course": int(trip.heading) % 360}
+        course = {"acc": acc_in_course and trip.speed > 0, "acc_reported": acc_in_course, "differential": False,
+                  "positioned": True, "west": trip.longitude < 0, "north": trip.latitude >= 0,
+                  "course": int(trip.heading) % 360}
         return {"info": {"length": 12, "satellites": 9}, "latitude": round(abs(trip.latitude) * 1_800_000),
                 "longitude": round(abs(trip.longitude) * 1_800_000), "speed": trip.speed, "course_status": course}
 
-    def _status(self, alarm_bits: int = 0, alarm: int = 0) -> dict:
+    def status(self, alarm_bits: int = 0, alarm: int = 0) -> dict:
         info = {"oil_electricity_cut": self.oil_cut, "gps_tracking": True, "alarm": alarm_bits, "charging": True,
                 "acc": self.trip.speed > 0, "defence": False}
         return {"terminal_info": info, "voltage_level": 6, "gsm_signal": 4, "alarm": alarm, "language": 2}
 
-    def _lbs(self) -> dict:
+    def lbs(self) -> dict:
         return {"mcc": 460, "mnc": 0, "lac": 0x287D, "cell_id": 0x1F00 + self.trip.steps % 64}
+
+    def location_utc(self, now: datetime) -> bytes:
+        """The content of a 0x22 location ([VL] §3.1)."""
+        trip = self.trip
+        return frames.LocationUtcContent.build({
+            "time": time_bytes(now), "gps": self.gps(), "lbs": self.lbs(), "acc": int(trip.speed > 0),
+            "upload_mode": 0, "reupload": int(not self.online), "mileage": trip.odometer_m,
+        })
 
     def make_location(self, interval: float = 0.0) -> None:
         trip = self.trip
         trip.step(interval)  # parked (speed 0): ACC low
         now = datetime.now(timezone.utc)
-        content = frames.LocationUtcContent.build({
-            "time": _time_bytes(now), "gps": self._gps(), "lbs": self._lbs(), "acc": int(trip.speed > 0),
-            "upload_mode": 0, "reupload": int(not self.online), "mileage": trip.odometer_m, "extension": b"",
-        })
-        needs_reply = self.require_location_replies
-        fleet.keep(self, _Packet(frames.LOCATION_UTC, content, needs_reply=needs_reply, resend=needs_reply))
+        if self.field:
+            fleet.keep(self, gt06_field.location(self, now))
+        else:
+            needs_reply = self.require_location_replies
+            fleet.keep(self, Packet(frames.LOCATION_UTC, self.location_utc(now), needs_reply, needs_reply))
         self.stats.generated += 1
         if self.online and trip.steps % self.heartbeat_every == 0:
             self.make_heartbeat()
         if trip.steps % self.alarm_every == 0:
             self.make_alarm(sos=trip.steps // self.alarm_every % 2 == 0)
+        if self.field:
+            for packet in gt06_field.extras(self, now):
+                fleet.keep(self, packet)
 
     def make_heartbeat(self) -> None:
-        content = frames.StatusContent.build({"status": self._status(), "extension": b""})
-        fleet.keep(self, _Packet(frames.STATUS, content, needs_reply=True, resend=False))
+        self._heartbeats += 1
+        if self.field:
+            fleet.keep(self, gt06_field.heartbeat(self, self._heartbeats))
+        else:
+            fleet.keep(self, Packet(frames.STATUS, frames.StatusContent.build({"status": self.status()}), True))
 
     def make_alarm(self, sos: bool = False) -> None:
-        # 0x16 carries the unit's local time, 0x26 UTC ([VL] §I.1.1)
         now = datetime.now(timezone.utc)
-        protocol, moment = (frames.ALARM, now + timedelta(minutes=self.tz_minutes)) if sos else (frames.ALARM_UTC, now)
-        status = self._status(alarm_bits=4, alarm=0x01) if sos else self._status(alarm_bits=1, alarm=0x03)
-        content = frames.CONTENTS[protocol].build({
-            "time": _time_bytes(moment), "gps": self._gps(), "lbs_length": 9, "lbs": self._lbs(), "status": status,
-            "mileage": None, "extension": b"",
-        })
-        fleet.keep(self, _Packet(protocol, content, needs_reply=True, resend=True))
+        if self.field:
+            fleet.keep(self, gt06_field.alarm(self, now, sos))
+        else:
+            # 0x16 carries the unit's local time, 0x26 UTC ([VL] §I.1.1)
+            local = now + timedelta(minutes=self.tz_minutes)
+            protocol, moment = (frames.ALARM, local) if sos else (frames.ALARM_UTC, now)
+            status = self.status(alarm_bits=4, alarm=0x01) if sos else self.status(alarm_bits=1, alarm=0x03)
+            content = frames.AlarmContent.build({
+                "time": time_bytes(moment), "gps": self.gps(), "lbs_length": 9, "lbs": self.lbs(), "status": status,
+                "mileage": None,
+            })
+            fleet.keep(self, Packet(protocol, content, needs_reply=True, resend=True))
         self.stats.generated += 1
 
     def answer(self, command: str) -> str:
@@ -175,6 +186,8 @@ class SimulatedUnit:
         return f"{word}=Success!"
 
     def response_frame(self, server_flag: int, text: str) -> bytes:
+        if self.response_protocol == frames.SHORT_RESPONSE and self.field:
+            return gt06_field.short_answer(server_flag, text, self.next_serial())
         payload = text.encode("ascii")
         if self.response_protocol == frames.SHORT_RESPONSE:
             content = frames.ShortResponseContent.build({"server_flag": server_flag, "text": payload, "language": 2})
@@ -246,7 +259,8 @@ class _Link:
             packet.transmissions += 1
             if packet.needs_reply:
                 self.awaiting, self.answered = (packet.protocol, serial), trio.Event()
-            await self.write(frames.frame(packet.protocol, packet.content, serial))
+            await self.write(frames.frame(packet.protocol, packet.content, serial, long=packet.long))
+            unit.records_sent += int(packet.stored and packet.transmissions == 1)
             if not packet.needs_reply:
                 unit.pending.popleft()
                 continue
@@ -306,6 +320,7 @@ async def run_fleet(
     password_for: Callable[[int], str],
     require_location_replies: bool = False,
     retry_delay: float = 1.0,
+    profile: str = fleet.STANDARD,
     task_status: trio.TaskStatus[FleetReport] = trio.TASK_STATUS_IGNORED,
     **unit_options,
 ) -> FleetReport:
@@ -314,7 +329,7 @@ async def run_fleet(
     and is returned at the end. ``unit_options`` go to SimulatedUnit (timeouts, cadence)."""
     report = FleetReport([
         SimulatedUnit(imei_for(i, first_imei), password_for(i), index=i, retry_delay=retry_delay,
-                      require_location_replies=require_location_replies, **unit_options)
+                      require_location_replies=require_location_replies, profile=profile, **unit_options)
         for i in range(units)
     ])
     return await fleet.run_units(report, duration, task_status, host, port, interval)
@@ -332,8 +347,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-async def main_async(args: argparse.Namespace) -> FleetReport:
+async def main_async(
+    args: argparse.Namespace, task_status: trio.TaskStatus[FleetReport] = trio.TASK_STATUS_IGNORED
+) -> FleetReport:
     return await run_fleet(
         args.host, args.port, args.units, args.interval, args.duration, args.first_imei,
         password_for=lambda index: args.password, require_location_replies=args.require_location_replies,
+        profile=args.profile, task_status=task_status,
     )

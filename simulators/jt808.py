@@ -12,6 +12,12 @@ only once the platform's 0x8001 for it arrives. Whatever is still unacknowledged
 status bit shows in its 0x0500 answer and its next locations), answers 0x8201 with 0x0201,
 and anything else with a 0x0001 "unsupported".
 
+With ``--profile field`` the fleet also speaks as terminals in the field do (issue 13): every
+fourth terminal's number is not BCD (hex letters in it), every fourth 2013 terminal sets
+the 2019 version flag on its 2013 header, locations carry vendor additional items and every
+fifth ends with an item that runs past its body, and every sixth location is followed by a
+0x0900 transparent-data message, which the platform keeps raw and answers "not supported".
+
     fleetgate simulate jt808 --units 10 --port 5015 --interval 5 --auth-code 'pw-{phone}'
 """
 
@@ -35,13 +41,24 @@ DEVICE_TZ = timezone(timedelta(hours=8))  # the standard's GMT+8
 BATCH_TYPE_BLIND_AREA = 1
 
 
-def phone_for(index: int, version: int = 2013, first_phone: str = FIRST_PHONE) -> str:
-    """The index-th terminal phone number: 12 BCD digits (2013) or 20 (2019), counted up."""
+NOT_BCD = "4E"  # what the field profile's odd terminals send in place of their first two digits
+VENDOR_ITEMS = [{"id": 0xE1, "value": bytes.fromhex("0072")},  # shapes seen in real captures (corpus)
+                {"id": 0xEB, "value": bytes.fromhex("000600890000FFEF0004002D0FA5")}]
+RUNS_PAST = bytes.fromhex("E3040064")  # an item announcing 4 bytes with 2 left in the body
+COUNTER_ITEM = 0xFA  # field profile: the location's sequence number, as some vendors count their records
+TRANSPARENT = 0x0900
+
+
+def phone_for(index: int, version: int = 2013, first_phone: str = FIRST_PHONE, profile: str = fleet.STANDARD) -> str:
+    """The index-th terminal phone number: 12 BCD digits (2013) or 20 (2019), counted up; in
+    the field profile every fourth one is not BCD."""
     number = int(first_phone) + index
     digits = 20 if version == 2019 else 12
     text = f"{number:0{digits}d}"
     if index < 0 or len(text) != digits:
         raise ValueError(f"no {digits}-digit phone number at index {index} from {first_phone}")
+    if profile == fleet.FIELD and index % 4 == 3:
+        text = NOT_BCD + text[2:]
     return text
 
 
@@ -55,11 +72,17 @@ class FleetReport(fleet.FleetReport):
 
 class SimulatedUnit:
     def __init__(self, phone: str, auth_code: str | None = None, version: int = 2013, *, index: int = 0,
-                 retry_delay: float = 1.0, max_retry_delay: float = 60.0, response_timeout: float = 30.0) -> None:
-        if version not in (2013, 2019) or len(phone) != (20 if version == 2019 else 12) or not phone.isdigit():
-            raise ValueError(f"a {version} terminal phone number has {20 if version == 2019 else 12} digits")
+                 retry_delay: float = 1.0, max_retry_delay: float = 60.0, response_timeout: float = 30.0,
+                 profile: str = fleet.STANDARD) -> None:
+        digits = 20 if version == 2019 else 12
+        if version not in (2013, 2019) or len(phone) != digits or not set(phone) <= frames.HEX_DIGITS:
+            raise ValueError(f"a {version} terminal phone number has {digits} (hex) digits")
         self.phone, self.auth_code, self.version = phone, auth_code, version
         self.protocol_version = 1 if version == 2019 else None  # the 2019 header's version byte
+        self.field = profile == fleet.FIELD
+        # A 2013 header with the 2019 version flag set, as some terminals send them.
+        self.version_flag = True if self.field and version == 2013 and index % 4 == 1 else None
+        self.others_sent = 0  # field profile: messages of other ids (0x0900) the platform answered
         self.enrolled = False  # True when auth_code came from a registration
         self.retry_delay, self.max_retry_delay, self.response_timeout = retry_delay, max_retry_delay, response_timeout
         self.door_locked = False
@@ -79,24 +102,31 @@ class SimulatedUnit:
 
     def frame(self, message_id: int, body: bytes) -> tuple[int, bytes]:
         serial = self.next_serial()
-        return serial, frames.frame(message_id, self.phone, serial, body, self.protocol_version)
+        return serial, frames.frame(message_id, self.phone, serial, body, self.protocol_version,
+                                    version_flag=self.version_flag)
 
-    def location_body(self) -> bytes:
-        """The 0x0200 body of the terminal's state now (north/east, positioned, GPS)."""
+    def location_body(self, runs_past: bool = False) -> bytes:
+        """The 0x0200 body of the terminal's state now (north/east, positioned, GPS); with
+        ``runs_past`` its last additional item announces more bytes than the body holds."""
         trip = self.trip
         status = 0b10 | 1 << 18 | int(bool(trip.speed)) | int(self.door_locked) << 12  # ACC on while moving
         local = datetime.now(DEVICE_TZ)
+        items = [{"id": 0x01, "value": (trip.odometer_m // 100).to_bytes(4, "big")},
+                 {"id": 0x30, "value": bytes([20])}, {"id": 0x31, "value": bytes([10])}]
         return frames.Location.build({
             "alarm": 0, "status": status, "latitude": round(trip.latitude * 1e6),
             "longitude": round(trip.longitude * 1e6), "altitude": 30, "speed": trip.speed * 10,
             "course": trip.heading, "time": bytes.fromhex(local.strftime("%y%m%d%H%M%S")),
-            "additional": [{"id": 0x01, "value": (trip.odometer_m // 100).to_bytes(4, "big")},
-                           {"id": 0x30, "value": bytes([20])}, {"id": 0x31, "value": bytes([10])}],
+            "additional": items + (self._vendor_items() if self.field else []),
+            "truncated": RUNS_PAST if runs_past else b"",
         })
+
+    def _vendor_items(self) -> list[dict]:
+        return [*VENDOR_ITEMS, {"id": COUNTER_ITEM, "value": self._next_seq.to_bytes(4, "big")}]
 
     def make_location(self, interval: float = 0.0) -> None:
         self.trip.step(interval)
-        fleet.keep(self, (self._next_seq, self.location_body()))
+        fleet.keep(self, (self._next_seq, self.location_body(runs_past=self.field and self._next_seq % 5 == 4)))
         self._next_seq += 1
         self.stats.generated += 1
 
@@ -217,7 +247,16 @@ class _Link:
                     if await self._request(frames.HEARTBEAT, b"") is None:
                         raise Disconnected("no answer to a heartbeat")
                     continue
-            await self._send(frames.LOCATION, [unit.pending[0]])
+            location = unit.pending[0]
+            await self._send(frames.LOCATION, [location])
+            if unit.field and location[0] % 6 == 5:
+                await self._transparent()
+
+    async def _transparent(self) -> None:
+        """A vendor's pass-through message (type 0x41, text), as units in the field send them."""
+        if await self._request(TRANSPARENT, b"\x41OBD-RT,12.3,0,0") is None:
+            raise Disconnected("no answer to a transparent message")
+        self.unit.others_sent += 1
 
     def _batch(self) -> list[tuple[int, bytes]]:
         batch, size = [], 3
@@ -311,23 +350,25 @@ async def run_fleet(
     retry_delay: float = 1.0,
     response_timeout: float = 30.0,
     heartbeat_interval: float | None = None,
+    profile: str = fleet.STANDARD,
     task_status: trio.TaskStatus[FleetReport] = trio.TASK_STATUS_IGNORED,
 ) -> FleetReport:
     """Run ``units`` terminals until ``duration`` elapses (or forever); unit i holds
     ``auth_code_for(i)`` (None: it registers). The live report goes to ``task_status.started()``."""
     report = FleetReport([
-        SimulatedUnit(phone_for(i, version, first_phone), auth_code_for(i), version, index=i,
-                      retry_delay=retry_delay, response_timeout=response_timeout)
+        SimulatedUnit(phone_for(i, version, first_phone, profile), auth_code_for(i), version, index=i,
+                      retry_delay=retry_delay, response_timeout=response_timeout, profile=profile)
         for i in range(units)
     ])
     return await fleet.run_units(report, duration, task_status, host, port, interval, heartbeat_interval)
 
 
-def auth_codes(template: str | None, version: int = 2013, first_phone: str = FIRST_PHONE) -> Callable[[int], str | None]:
+def auth_codes(template: str | None, version: int = 2013, first_phone: str = FIRST_PHONE,
+               profile: str = fleet.STANDARD) -> Callable[[int], str | None]:
     """``--auth-code``: the same code for every unit, or one per unit through ``{index}``/``{phone}``."""
     if template is None:
         return lambda index: None
-    return lambda index: template.format(index=index, phone=phone_for(index, version, first_phone))
+    return lambda index: template.format(index=index, phone=phone_for(index, version, first_phone, profile))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -341,9 +382,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"phone number of terminal 0; the others count up (default {FIRST_PHONE})")
 
 
-async def main_async(args: argparse.Namespace) -> FleetReport:
+async def main_async(
+    args: argparse.Namespace, task_status: trio.TaskStatus[FleetReport] = trio.TASK_STATUS_IGNORED
+) -> FleetReport:
     return await run_fleet(
         args.host, args.port, args.units, args.interval, args.duration,
-        auth_code_for=auth_codes(args.auth_code, args.version, args.first_phone),
-        version=args.version, first_phone=args.first_phone,
+        auth_code_for=auth_codes(args.auth_code, args.version, args.first_phone, args.profile),
+        version=args.version, first_phone=args.first_phone, profile=args.profile, task_status=task_status,
     )

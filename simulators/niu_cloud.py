@@ -135,6 +135,8 @@ class SimulatedCloud:
         return (f"scooters={len(self.scooters)} logins={logins} "
                 f"requests={sum(self.requests.values())} commands={len(self.commands)}")
 
+    status = summary  # what a running cloud shows in its status line
+
     # --- what every endpoint shares -------------------------------------------------------
 
     async def gate(self, path: str) -> Response | None:
@@ -347,9 +349,12 @@ def fleet_serials(named: str, count: int | None) -> list[str]:
     return serials
 
 
-async def main_async(args: argparse.Namespace) -> SimulatedCloud:
-    """Serve until interrupted. A missing flavour or secret is one line and exit status 1
-    (SystemExit with a message): there is no default password."""
+async def main_async(
+    args: argparse.Namespace, task_status: trio.TaskStatus[SimulatedCloud] = trio.TASK_STATUS_IGNORED
+) -> SimulatedCloud:
+    """Serve until cancelled; the cloud goes to ``task_status.started()`` once it listens.
+    A missing flavour or secret is one line and exit status 1 (SystemExit with a
+    message): there is no default password."""
     if not (args.account or args.client_id):
         raise SystemExit("niu-cloud: give --account EMAIL and/or --client-id ID")
     client = account = None
@@ -372,9 +377,10 @@ async def main_async(args: argparse.Namespace) -> SimulatedCloud:
     async with trio.open_nursery() as nursery:
         port = await nursery.start(serve, cloud, args.host, args.port)
         shown = ", ".join(serials[:5]) + (f" and {len(serials) - 5} more" if len(serials) > 5 else "")
-        who = " and ".join(w for w in (args.account and f"account {args.account}",
-                                       args.client_id and f"client id {args.client_id}") if w)
-        print(f"NIU cloud simulator on http://{args.host}:{port} for {who}: {shown}", flush=True)
+        kinds = ", ".join(w for w in (args.account and f"account {args.account} (kind account)",
+                                      args.client_id and f"client id {args.client_id} (kind client)") if w)
+        print(f"NIU cloud simulator on http://{args.host}:{port} accepts {kinds}; scooters: {shown}", flush=True)
+        task_status.started(cloud)
         await trio.sleep(math.inf)
     return cloud
 

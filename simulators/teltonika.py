@@ -9,6 +9,12 @@ the response timeout it drops the link and reconnects. Codec 12 commands: ``setd
 switches its outputs (the next records carry IO 179/180), ``getrecord`` makes a high
 priority record at once, ``getio`` reports inputs and outputs; anything else gets no answer.
 
+With ``--profile field`` the units also send what FMB units in the field do (issue 13):
+records carry signed IO values (accelerometer axes 17-19, a Dallas temperature 72 below
+zero), every second unit speaks Codec 8 Extended with an NX value (256, the VIN), and after
+every sixth acknowledged packet a unit sends a Codec 13 message (RS232 data with a
+timestamp, one way: it expects no answer).
+
     fleetgate simulate teltonika --units 100 --host 127.0.0.1 --port 5027 --interval 5
 """
 
@@ -30,6 +36,19 @@ WIKI_IMEI = "356307042441013"  # the wiki's example IMEI; Luhn-valid, so imei_fo
 MAX_PACKET = 1280  # FMB units never send a larger AVL packet (wiki, Codec 8 note)
 OUTPUTS = 2  # DOUT1 (IO 179) and DOUT2 (IO 180)
 DOUT_IO = (179, 180)
+CODEC_13 = 0x0D
+VIN = b"WVWZZZ1JZXW000001"
+
+
+def _word(value: int, width: int) -> int:
+    """A signed value as the unsigned ``width``-byte word that carries it."""
+    return value & ((1 << 8 * width) - 1)
+
+
+def codec13_frame(text: bytes, seconds: int) -> bytes:
+    """A Codec 13 packet: one message, type 0x06, its size, a 4-byte timestamp and the text."""
+    body = bytes([CODEC_13, 1, frames.RESPONSE_TYPE]) + (4 + len(text)).to_bytes(4, "big")
+    return frames.frame(body + seconds.to_bytes(4, "big") + text + b"\x01")
 
 
 def imei_for(index: int, first_imei: str = WIKI_IMEI) -> str:
@@ -54,14 +73,21 @@ class SimulatedUnit:
         retry_delay: float = 1.0,
         max_retry_delay: float = 60.0,
         response_timeout: float = 30.0,  # FMB parameter 1001, default 30 s
+        profile: str = fleet.STANDARD,
     ) -> None:
         self.imei = imei
+        self.field = profile == fleet.FIELD
+        self.index = index
+        if self.field and index % 2:
+            codec_id = frames.CODEC_8E
         self.codec_id = codec_id
         self.record_struct = frames.RECORDS[codec_id]
         self.retry_delay, self.max_retry_delay, self.response_timeout = retry_delay, max_retry_delay, response_timeout
         self.outputs = [0] * OUTPUTS
         self.stats = fleet.UnitStats()
         self.pending: deque[tuple[int, bytes]] = deque()  # (sequence number, encoded record)
+        self.packets_acked = 0
+        self.others_sent = 0  # field profile: messages of other codecs (13) sent
         self._next_seq = 0
         self._highest_sent = -1
         self.has_data = trio.Event()
@@ -79,8 +105,12 @@ class SimulatedUnit:
             "n4": [{"id": 16, "value": trip.odometer_m}],
             "n8": [],
         }
+        if self.field:  # the accelerometer, and a Dallas sensor in a cold box (0.1 °C)
+            axes = (-3 * trip.speed, trip.heading % 41 - 20, -1000)  # mG: braking, sideways, gravity
+            io["n2"] += [{"id": io_id, "value": _word(mg, 2)} for io_id, mg in zip((17, 18, 19), axes)]
+            io["n4"].append({"id": 72, "value": _word(-180 + self.index % 10, 4)})
         if self.codec_id == frames.CODEC_8E:
-            io["nx"] = []
+            io["nx"] = [{"id": 256, "value": VIN}] if self.field else []
         record = {
             "timestamp": int(time.time() * 1000),
             "priority": priority,
@@ -186,6 +216,10 @@ class _Link:
                 for _ in batch:
                     unit.pending.popleft()
                 unit.stats.acked += len(batch)
+                unit.packets_acked += 1
+                if unit.field and unit.packets_acked % 6 == 0:
+                    await self._write(codec13_frame(b"#RS232 12.3V OK\r\n", int(time.time())))
+                    unit.others_sent += 1
             else:  # a short count: the same records go again, after a pause
                 await trio.sleep(unit.retry_delay)
 
@@ -255,6 +289,7 @@ async def run_fleet(
     codec_id: int = frames.CODEC_8,
     retry_delay: float = 1.0,
     response_timeout: float = 30.0,
+    profile: str = fleet.STANDARD,
     task_status: trio.TaskStatus[FleetReport] = trio.TASK_STATUS_IGNORED,
 ) -> FleetReport:
     """Run ``units`` simulated units until ``duration`` elapses (or forever). The live
@@ -262,7 +297,7 @@ async def run_fleet(
     report = FleetReport(
         [
             SimulatedUnit(imei_for(i, first_imei), index=i, codec_id=codec_id, retry_delay=retry_delay,
-                          response_timeout=response_timeout)
+                          response_timeout=response_timeout, profile=profile)
             for i in range(units)
         ]
     )
@@ -277,7 +312,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--codec", choices=["8", "8E"], default="8", help="AVL codec the units send (default 8)")
 
 
-async def main_async(args: argparse.Namespace) -> FleetReport:
+async def main_async(
+    args: argparse.Namespace, task_status: trio.TaskStatus[FleetReport] = trio.TASK_STATUS_IGNORED
+) -> FleetReport:
     return await run_fleet(
         args.host,
         args.port,
@@ -286,4 +323,6 @@ async def main_async(args: argparse.Namespace) -> FleetReport:
         args.duration,
         args.first_imei,
         codec_id=frames.CODEC_8E if args.codec == "8E" else frames.CODEC_8,
+        profile=args.profile,
+        task_status=task_status,
     )

@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+import inspect
+import math
 import shutil
 import tempfile
+import threading
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 import trio
+from hypothesis import settings
+from trio.testing import MockClock
 
 from gateway.app import run_gateway
 from gateway.config import load_config
 
 TEST_TIMEOUT = 30  # seconds any single I/O test may take
 
+# No per-example deadline: hypothesis's 200 ms default measures the machine's load, not
+# the code (a busy CI host made fast examples fail it). Speed is the benchmarks' business.
+settings.register_profile("fleetgate", deadline=None)
+settings.load_profile("fleetgate")
 
-def gateway_config_toml(data_dir: Path, socket: Path, extra: str = "") -> str:
+
+def gateway_config_toml(data_dir: Path, socket: Path, extra: str = "", admin: str = "") -> str:
     """Listeners on 127.0.0.1 with ephemeral ports: tests never collide on a port. The NIU
     cloud driver is off unless a test brings its cloud simulator (then NIU vehicles need
     only existing credentials, as API.md says for a gateway without the cloud driver)."""
@@ -29,7 +40,7 @@ def gateway_config_toml(data_dir: Path, socket: Path, extra: str = "") -> str:
             extra = extra.replace(table, table + local)
         else:
             listeners += table + local
-    return f'data_dir = "{data_dir}"\n[admin]\nsocket = "{socket}"\n' + listeners + extra
+    return f'data_dir = "{data_dir}"\n[admin]\nsocket = "{socket}"\n{admin}' + listeners + extra
 
 
 @pytest.fixture
@@ -41,16 +52,30 @@ def short_dir():
 
 
 @pytest.fixture
+def certificates(tmp_path):
+    """A CA and a certificate for 127.0.0.1 signed by it (tests/tls.py)."""
+    from tests.tls import make_certificates
+
+    return make_certificates(tmp_path)
+
+
+@pytest.fixture
 def extra_config() -> str:
     """TOML appended to the test gateway's config; a test module overrides this fixture."""
     return ""
 
 
 @pytest.fixture
-async def config_file(tmp_path, short_dir, extra_config) -> Path:
+def admin_config() -> str:
+    """TOML lines added to the test gateway's [admin] table; a test module overrides this fixture."""
+    return ""
+
+
+@pytest.fixture
+async def config_file(tmp_path, short_dir, extra_config, admin_config) -> Path:
     # async, so that a module's extra_config may itself be async (e.g. start a simulator first)
     path = tmp_path / "fleetgate.toml"
-    path.write_text(gateway_config_toml(tmp_path / "data", short_dir / "admin.sock", extra_config))
+    path.write_text(gateway_config_toml(tmp_path / "data", short_dir / "admin.sock", extra_config, admin_config))
     return path
 
 
@@ -77,10 +102,51 @@ def listener_port(runtime, driver: str) -> int:
 
 
 async def eventually(check, timeout: float = 10, interval: float = 0.05):
-    """Poll an async ``check`` until it returns something truthy; return that."""
+    """Poll ``check`` (a function, or an async one) until it returns something truthy; return that."""
     with trio.fail_after(timeout):
         while True:
-            result = await check()
+            result = check()
+            if inspect.isawaitable(result):
+                result = await result
             if result:
                 return result
             await trio.sleep(interval)
+
+
+@pytest.fixture
+def clock() -> MockClock:
+    """Trio's mock clock, running at the real clock's pace until a test calls ``autojump``."""
+    return MockClock(rate=1)
+
+
+@contextmanager
+def autojump(clock: MockClock):
+    """For a test whose subject is time (a session's deadlines): inside the block the clock
+    stands still and jumps to the next deadline whenever every task waits, so seconds of
+    deadlines pass at once and trio.current_time() says exactly when something happened.
+    Nothing in the block may wait for a thread (the store, the API): the clock would jump
+    past that wait's deadlines too."""
+    clock.rate, clock.autojump_threshold = 0, 0
+    try:
+        yield
+    finally:
+        clock.rate, clock.autojump_threshold = 1, math.inf
+
+
+@asynccontextmanager
+async def writer_held(store):
+    """Hold the store's writer thread for the block: what is written meanwhile waits in the
+    queue, and commits in one batch once the block ends."""
+    release, holding = threading.Event(), threading.Event()
+
+    def hold(conn):
+        holding.set()
+        release.wait(TEST_TIMEOUT)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(store.write, hold)
+        await trio.to_thread.run_sync(holding.wait)
+        try:
+            yield
+        finally:
+            release.set()

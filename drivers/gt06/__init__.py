@@ -1,5 +1,6 @@
 """Concox GT06 / GT06N driver: IMEI login, GPS/LBS locations, status heartbeats, alarms,
-time requests and password-checked online commands (0x80 -> 0x15 / 0x21).
+cells, Wi-Fi and information packets, time requests and password-checked online commands
+(0x80 -> 0x15 / 0x21), in the variants units send; what it does not decode it keeps raw.
 
 Protocol notes and vendor references: protocol_specs/gt06/spec.md.
 """

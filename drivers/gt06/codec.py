@@ -2,30 +2,44 @@
 
 States: AWAIT_LOGIN -> (Login event) -> AWAIT_DECISION -> (send LoginAccepted) -> ONLINE;
 ``send(LoginRejected)`` writes nothing (the unit gets no answer) and leads to REJECTED.
+``TRANSITIONS`` is the whole state machine: what is not in it is a bad message from the
+unit (UnexpectedMessage) or a mistake of the caller (RuntimeError).
 
 Framing: bytes in front of a ``7878`` / ``7979`` start marker are skipped and counted in
 ``discarded`` (a unit's stream may start mid-frame after a modem glitch). A frame that
-starts with a marker is delimited by its length field alone -- a ``0D0A`` pair inside the
-content is data, not a stop -- and must then end in ``0D0A`` with a matching CRC; if not,
-a ProtocolError subclass is raised and the codec stays broken.
+starts with a marker is delimited by its length field -- a ``0D0A`` pair inside the
+content is data, not a stop -- and must then end in ``0D0A`` with a matching CRC. Some
+units send a length field that does not count their frame; such a frame is taken up to
+the first ``0D0A`` after where its length field ends it, if the CRC up to there matches.
+Otherwise a ProtocolError subclass is raised and the codec stays broken.
+
+Once the unit is logged in, a frame that passes these checks never breaks the codec: a
+message type or variant it does not decode is an ``Undecoded`` event (spec.md §11).
+
+Contents are parsed by the hand parsers of fast.py where a layout has one, by construct
+otherwise; tests/drivers/test_gt06_fast.py holds the two to the same events.
 """
 
 from __future__ import annotations
 
+import enum
 import re
-from datetime import datetime, timedelta, timezone
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
-from construct import ConstructError, StreamError, TerminatedError
+from construct import Construct
 
 from drivers.base import (
-    NEED_DATA, CodecState, Acknowledge, BufferedCodec, ChecksumError, CommandRequest, CommandResponse, FrameError, InboundEvent,
-    LengthError, Login, LoginAccepted, LoginRejected, OutboundEvent, Position, ProtocolError, Record, RecordBatch,
-    TimeAnswer, TimeRequest, Undecoded, UnexpectedMessage, UnsupportedMessage, _NeedData,
+    NEED_DATA, Acknowledge, BufferedCodec, ChecksumError, CodecState, CommandRequest, CommandResponse, FrameError,
+    Heartbeat, InboundEvent, LengthError, Login, LoginAccepted, LoginRejected, OutboundEvent, ProtocolError,
+    RecordBatch, TimeAnswer, TimeRequest, Undecoded, UnexpectedMessage, _NeedData, parse,
 )
-from drivers.gt06 import frames
+from drivers.gt06 import fast, frames
+from drivers.gt06.fast import Parser
+from drivers.gt06.records import Implausible, record_from, response_text
 
-COORDINATE_SCALE = 1_800_000  # degrees x 1,800,000 = minutes x 30,000
 _MAX_TZ_MINUTES = 14 * 60
 _MAX_COMMAND_TEXT = frames.SHORT_MAX_CONTENT - 7  # length byte, server flag, language word
 _START = re.compile(rb"\x78\x78|\x79\x79")
@@ -35,19 +49,40 @@ _MARKER_BYTES = (frames.SHORT_START[0], frames.LONG_START[0])
 State = CodecState  # the states this codec moves through
 
 
-def protocol_error_from(exc: ConstructError) -> ProtocolError:
-    """The ProtocolError a construct failure inside a frame's content stands for."""
-    if isinstance(exc, (StreamError, TerminatedError)):
-        # content ran out early or left bytes over: it disagrees with the length field
-        return LengthError(f"content does not match its packet layout: {exc}")
-    return FrameError(str(exc))
+class Input(enum.Enum):
+    """What moves the codec: a frame from the unit, or an event the gateway sends."""
+
+    LOGIN = "a login"
+    MESSAGE = "a message"
+    ACCEPT = "LoginAccepted"
+    REJECT = "LoginRejected"
+    ANSWER = "an answer or a command"
 
 
-def parse_content(protocol: int, content: bytes):
-    try:
-        return frames.CONTENTS[protocol].parse(content)
-    except ConstructError as exc:
-        raise protocol_error_from(exc) from None
+TRANSITIONS: dict[tuple[State, Input], State] = {
+    (State.AWAIT_LOGIN, Input.LOGIN): State.AWAIT_DECISION,
+    (State.AWAIT_DECISION, Input.ACCEPT): State.ONLINE,
+    (State.AWAIT_DECISION, Input.REJECT): State.REJECTED,
+    (State.ONLINE, Input.LOGIN): State.ONLINE,  # the unit repeats its login: answered again
+    (State.ONLINE, Input.MESSAGE): State.ONLINE,
+    (State.ONLINE, Input.ANSWER): State.ONLINE,
+}
+_FROM_UNIT = frozenset({Input.LOGIN, Input.MESSAGE})
+
+
+@dataclass(frozen=True)
+class MessageContext:
+    """What the codec needs to answer a message later: its protocol number, the serial the
+    answer echoes and the form of echo the unit expects (frames.echo_for)."""
+
+    protocol: int
+    serial: int
+    echo: frames.Echo
+
+    def echo_frame(self) -> bytes:
+        if self.echo is frames.Echo.NONE:
+            return b""
+        return fast.echo_frame(self.protocol, self.serial, self.echo is frames.Echo.LONG)
 
 
 def imei_from_terminal_id(terminal_id: bytes) -> str:
@@ -87,90 +122,6 @@ def login_attributes(parsed) -> dict[str, Any]:
     return attributes
 
 
-def device_time(parsed_time, offset_minutes: int) -> datetime | None:
-    """UTC from the unit's date-time in a zone ``offset_minutes`` east of UTC; None when the
-    six bytes are no calendar date (units send zeros before their clock is set): the
-    session then stamps the record with its receive time."""
-    t = parsed_time
-    try:
-        local = datetime(2000 + t.year, t.month, t.day, t.hour, t.minute, t.second, tzinfo=timezone.utc)
-    except ValueError:
-        return None
-    return local - timedelta(minutes=offset_minutes)
-
-
-def position_from(gps) -> Position:
-    status = gps.course_status
-    if gps.latitude > 90 * COORDINATE_SCALE or gps.longitude > 180 * COORDINATE_SCALE:
-        raise FrameError(f"coordinates out of range: {gps.latitude}, {gps.longitude}")
-    latitude = gps.latitude / COORDINATE_SCALE
-    longitude = gps.longitude / COORDINATE_SCALE
-    return Position(
-        # the status bits carry the hemisphere: latitude bit set = north, longitude bit set = west
-        latitude=latitude if status.north else -latitude,
-        longitude=-longitude if status.west else longitude,
-        speed_kmh=float(gps.speed),
-        course_deg=float(status.course),
-        satellites=gps.info.satellites,
-        valid=status.positioned,
-    )
-
-
-def status_fields(status) -> dict[str, Any]:
-    info = status.terminal_info
-    return {
-        "oil_electricity_cut": info.oil_electricity_cut,
-        "gps_tracking": info.gps_tracking,
-        "terminal_alarm": info.alarm,
-        "charging": info.charging,
-        "acc": info.acc,
-        "defence": info.defence,
-        "voltage_level": status.voltage_level,
-        "gsm_signal": status.gsm_signal,
-        "alarm": status.alarm,
-        "language": status.language,
-    }
-
-
-def record_from(protocol: int, parsed, tz_minutes: int) -> Record:
-    """The record a location, alarm or status packet carries (content already parsed)."""
-    fields: dict[str, Any] = {"protocol": protocol}
-    if protocol == frames.STATUS:
-        fields.update(status_fields(parsed.status))
-        if parsed.extension:
-            fields["extension"] = parsed.extension.hex()
-        return Record(device_time=None, position=None, fields=fields)
-    gps = parsed.gps
-    fields["gps_info_length"] = gps.info.length
-    fields["gps_differential"] = gps.course_status.differential
-    if protocol in frames.ALARMS:
-        fields["lbs_length"] = parsed.lbs_length
-    if protocol != frames.GPS:
-        lbs = parsed.lbs
-        fields.update(mcc=lbs.mcc, mnc=lbs.mnc, lac=lbs.lac, cell_id=lbs.cell_id)
-    if protocol == frames.LOCATION_UTC:
-        fields.update(acc=parsed.acc == 1, upload_mode=parsed.upload_mode, reupload=parsed.reupload == 1)
-    if protocol in frames.ALARMS:
-        fields.update(status_fields(parsed.status))
-        fields["alarm_type"] = frames.ALARM_TYPES.get(parsed.status.alarm, "unknown")
-    if parsed.get("mileage") is not None:
-        fields["mileage"] = parsed.mileage
-    if parsed.extension:
-        fields["extension"] = parsed.extension.hex()
-    offset = 0 if protocol in frames.UTC_PROTOCOLS else tz_minutes
-    return Record(device_time=device_time(parsed.time, offset), position=position_from(gps), fields=fields)
-
-
-def response_text(protocol: int, parsed) -> str:
-    if protocol == frames.SHORT_RESPONSE:
-        return parsed.text.decode("ascii", errors="replace")
-    if parsed.encoding == frames.ENCODING_ASCII:
-        return parsed.text.decode("ascii", errors="replace")
-    if parsed.encoding == frames.ENCODING_UTF16BE:
-        return parsed.text.decode("utf-16-be", errors="replace")
-    raise FrameError(f"unknown content code {parsed.encoding:#04x} in a 0x21 response")
-
-
 def encode_command_frame(text: str, server_flag: int, serial: int, language: int | None = None) -> bytes:
     """An 0x80 online command. Error messages never repeat ``text``: it holds passwords."""
     try:
@@ -185,12 +136,6 @@ def encode_command_frame(text: str, server_flag: int, serial: int, language: int
     return frames.frame(frames.COMMAND, content, serial)
 
 
-def reply_frame(protocol: int, serial: int) -> bytes:
-    """The server's answer to login, status, location and alarm packets: the unit's
-    protocol number and serial, no content ([GT06] §5.1.2, §5.3.2, §5.4.2)."""
-    return frames.frame(protocol, b"", serial)
-
-
 def time_answer_frame(now: datetime, serial: int) -> bytes:
     utc = now.astimezone(timezone.utc)
     if not 2000 <= utc.year <= 2255:
@@ -202,58 +147,90 @@ def time_answer_frame(now: datetime, serial: int) -> bytes:
     return frames.frame(frames.TIME_REQUEST, content, serial)
 
 
+def match_layout(protocol: int, content: bytes, long_frame: bool, parsers: Mapping[Construct, Parser]):
+    """The parsed content in the first of the protocol number's layouts that takes all of
+    it (frames.LAYOUTS), or None. A layout with a hand parser in ``parsers`` is parsed by it
+    (the same tree as construct's, fast.py), any other with construct."""
+    layouts = frames.LAYOUTS.get(protocol, ())
+    if not long_frame:
+        layouts = frames.SHORT_FRAME_LAYOUTS.get(protocol, ()) + layouts
+    for layout in layouts:
+        parser = parsers.get(layout)
+        if parser is not None:
+            parsed = parser(content)
+            if parsed is not None:
+                return parsed
+            continue
+        try:
+            return parse(layout, content)
+        except ProtocolError:
+            continue
+    return None
+
+
+def undecoded_label(protocol: int, content: bytes) -> str:
+    """The message type an undecoded message is counted under."""
+    if protocol == frames.INFORMATION and content:
+        return f"{protocol:#04x} type {content[0]:#04x}"
+    return f"{protocol:#04x}"
+
+
 class Gt06Codec(BufferedCodec):
-    def __init__(self, max_frame: int = 1024, default_tz_minutes: int = 0) -> None:
+    def __init__(self, max_frame: int = 1024, default_tz_minutes: int = 0,
+                 parsers: Mapping[Construct, Parser] = fast.PARSERS) -> None:
+        """``parsers``: hand parsers to take instead of construct layouts (match_layout);
+        ``{}`` parses with construct alone, the reference the tests hold them to."""
         if abs(default_tz_minutes) > _MAX_TZ_MINUTES:
             raise ValueError(f"default_tz_minutes {default_tz_minutes} is beyond +-14 hours")
         super().__init__()
         self.max_frame = max_frame
+        self.parsers = parsers
         self.tz_minutes = default_tz_minutes  # replaced by the login's zone when it has one
         self.state = State.AWAIT_LOGIN
         self.unit_id: str | None = None
         self.discarded = 0  # bytes skipped in front of start markers
-        self.skipped = 0  # documented no-reply packets consumed without an event
         self._serial = 0  # the server's own information serial numbers (0x80 commands)
+
+    def _transition(self, what: Input) -> None:
+        try:
+            self.state = TRANSITIONS[self.state, what]
+        except KeyError:
+            message = f"{what.value} in state {self.state.value}"
+            if what in _FROM_UNIT:
+                raise UnexpectedMessage(message) from None
+            raise RuntimeError(f"cannot send {message}") from None
 
     def send(self, event: OutboundEvent) -> bytes:
         self._raise_if_broken()
-        if isinstance(event, LoginAccepted | LoginRejected):
-            if self.state is not State.AWAIT_DECISION:
-                raise RuntimeError(f"no login awaits a decision (state {self.state.value})")
-            if isinstance(event, LoginRejected):
-                # Servers stay silent for an IMEI they do not know; the session hangs up.
-                self.state = State.REJECTED
-                return b""
-            self.state = State.ONLINE
-            return reply_frame(frames.LOGIN, event.login.context)
-        if self.state is not State.ONLINE:
-            raise RuntimeError(f"cannot send {type(event).__name__} before the login is accepted")
+        if isinstance(event, LoginRejected):
+            # Servers stay silent for an IMEI they do not know; the session hangs up.
+            self._transition(Input.REJECT)
+            return b""
+        if isinstance(event, LoginAccepted):
+            self._transition(Input.ACCEPT)
+            return event.login.context.echo_frame()
+        if not isinstance(event, Acknowledge | TimeAnswer | CommandRequest):
+            raise TypeError(f"not an outbound event: {type(event).__name__}")
+        self._transition(Input.ANSWER)
         if isinstance(event, Acknowledge):
-            if isinstance(event.event, Undecoded):
-                return b""  # nothing says what a unit expects for a type no document describes
             context = event.event.context
-            if not (isinstance(context, tuple) and len(context) == 2):
+            if not isinstance(context, MessageContext):
                 raise RuntimeError("only events of this codec can be acknowledged")
-            protocol, serial = context
-            return reply_frame(protocol, serial)
+            return context.echo_frame()
         if isinstance(event, TimeAnswer):
-            return time_answer_frame(event.now, event.request.context)
-        if isinstance(event, CommandRequest):
-            self._serial = (self._serial + 1) & 0xFFFF
-            return encode_command_frame(event.text, event.correlation or 0, self._serial)
-        raise TypeError(f"not an outbound event: {type(event).__name__}")
+            return time_answer_frame(event.now, event.request.context.serial)
+        self._serial = (self._serial + 1) & 0xFFFF
+        return encode_command_frame(event.text, event.correlation or 0, self._serial)
 
-    # --- internals --------------------------------------------------------------------
+    # --- framing ----------------------------------------------------------------------
 
     def _next_event(self) -> InboundEvent | _NeedData:
-        while self.state is not State.AWAIT_DECISION:
-            frame = self._next_frame()
-            if frame is None:
-                return NEED_DATA
-            event = self._decode(frame)
-            if event is not None:
-                return event
-        return NEED_DATA  # the unit waits for the login answer; so do its bytes
+        if self.state is State.AWAIT_DECISION:
+            return NEED_DATA  # the unit waits for the login answer; so do its bytes
+        frame = self._next_frame()
+        if frame is None:
+            return NEED_DATA
+        return self._decode(frame)
 
     def _resync(self) -> None:
         buf = self._buffer
@@ -277,67 +254,84 @@ class Gt06Codec(BufferedCodec):
         if len(buf) < header:
             return None  # at end of stream next_event raises: the stream ended inside a frame
         length = int.from_bytes(buf[2:header], "big")
-        total = header + length + len(frames.STOP)
+        end = header + length + len(frames.STOP)
         if length < frames.LENGTH_OVERHEAD:
             raise LengthError(f"length field {length} is shorter than protocol number, serial and CRC")
-        if total > self.max_frame:
-            raise LengthError(f"length field {length} makes a {total}-byte frame, max {self.max_frame}")
-        if len(buf) < total:
+        if end > self.max_frame:
+            raise LengthError(f"length field {length} makes a {end}-byte frame, max {self.max_frame}")
+        if len(buf) < end:
             return None
-        frame = bytes(buf[:total])
-        del buf[:total]
-        crc_ok = frames.crc_itu(frame[2:-4]) == int.from_bytes(frame[-4:-2], "big")
-        if frame[-2:] != frames.STOP:
-            # A good CRC says the length was right and only the stop bytes are wrong;
-            # otherwise the length field did not lead to the frame's end.
-            if crc_ok:
-                raise FrameError(f"stop bytes {frame[-2:].hex()}, expected 0d0a")
-            raise LengthError(f"no 0d0a stop where the length field {length} puts the frame's end")
-        if not crc_ok:
-            raise ChecksumError(f"CRC field {frame[-4:-2].hex()} does not match the frame")
+        if buf[end - 2 : end] != frames.STOP:
+            if _crc_ok(buf[:end]):
+                # A good CRC says the length was right and only the stop bytes are wrong.
+                raise FrameError(f"stop bytes {buf[end - 2 : end].hex()}, expected 0d0a")
+            end = self._end_at_stop(end, length)
+            if end is None:
+                return None
+        elif not _crc_ok(buf[:end]):
+            raise ChecksumError(f"CRC field {buf[end - 4 : end - 2].hex()} does not match the frame")
+        frame = bytes(buf[:end])
+        del buf[:end]
         return frame
 
-    def _decode(self, frame: bytes) -> InboundEvent | None:
-        header = 4 if frame[:2] == frames.LONG_START else 3
+    def _end_at_stop(self, end: int, length: int) -> int | None:
+        """Where a frame ends whose length field does not lead to its stop: at the first
+        0D0A after that point, if the CRC up to there matches (the field counted too few
+        bytes, as in [GT06] §5.4.3's example); None while that 0D0A may still come."""
+        buf = self._buffer
+        stop = buf.find(frames.STOP, end - 1)
+        if stop < 0:
+            if len(buf) >= self.max_frame:
+                raise LengthError(f"no 0d0a stop within {self.max_frame} bytes of a frame start")
+            return None
+        if stop + 2 > self.max_frame or not _crc_ok(buf[: stop + 2]):
+            raise LengthError(f"no 0d0a stop where the length field {length} puts the frame's end")
+        return stop + 2
+
+    # --- messages ---------------------------------------------------------------------
+
+    def _decode(self, frame: bytes) -> InboundEvent:
+        long_frame = frame[:2] == frames.LONG_START
+        header = 4 if long_frame else 3
         protocol = frame[header]
         content = frame[header + 1 : -6]
-        serial = int.from_bytes(frame[-6:-4], "big")
-        if protocol not in frames.KNOWN and self.state is State.ONLINE:
-            return Undecoded(f"{protocol:#04x}", frame, "a protocol number this driver does not decode")
-        if protocol not in frames.KNOWN:
-            raise UnsupportedMessage(f"protocol number {protocol:#04x} is not supported")
-        if self.state is State.REJECTED:
-            raise UnexpectedMessage("data after the login was refused")
-        if self.state is State.AWAIT_LOGIN:
-            if protocol != frames.LOGIN:
-                raise UnexpectedMessage(f"protocol {protocol:#04x} before the login")
-            return self._login(content, serial)
+        context = MessageContext(protocol, int.from_bytes(frame[-6:-4], "big"), frames.echo_for(protocol, long_frame))
+        self._transition(Input.LOGIN if protocol == frames.LOGIN else Input.MESSAGE)
         if protocol == frames.LOGIN:
-            raise UnexpectedMessage("a second login on the same connection")
+            return self._login(content, frame, context)
+        if not content and protocol in frames.ECHOED:
+            return Heartbeat(raw=frame, context=context)  # an empty location: nothing to keep, answered
         if protocol == frames.COMMAND:
-            raise UnexpectedMessage("the unit sent a server command (0x80)")
-        if protocol in frames.SKIPPED:
-            self.skipped += 1
-            return None
-        if protocol == frames.SHORT_RESPONSE and content and content[0] < 4:
-            raise FrameError(f"command length {content[0]} is shorter than the server flag")
-        parsed = parse_content(protocol, content)
+            return Undecoded(f"{protocol:#04x}", frame, "a server command sent by the unit", context)
+        parsed = match_layout(protocol, content, long_frame, self.parsers)
+        if parsed is None:
+            detail = (f"content of {len(content)} bytes fits no layout of this protocol number"
+                      if protocol in frames.LAYOUTS else "a protocol number this driver does not decode")
+            return Undecoded(undecoded_label(protocol, content), frame, detail, context)
         if protocol == frames.TIME_REQUEST:
-            return TimeRequest(raw=frame, context=serial)
-        if protocol in frames.RESPONSES:
-            return self._response(protocol, parsed, frame)
-        record = record_from(protocol, parsed, self.tz_minutes)
-        return RecordBatch(records=(record,), raw=frame, context=(protocol, serial))
+            return TimeRequest(raw=frame, context=context)
+        try:
+            if protocol in (frames.SHORT_RESPONSE, frames.LONG_RESPONSE):
+                return CommandResponse(text=response_text(protocol, parsed), correlation=parsed["server_flag"],
+                                       raw=frame)
+            record, undecoded = record_from(protocol, parsed, self.tz_minutes)
+        except Implausible as exc:
+            return Undecoded(f"{protocol:#04x}", frame, str(exc), context)
+        return RecordBatch(records=(record,), raw=frame, context=context, undecoded=undecoded)
 
-    def _login(self, content: bytes, serial: int) -> Login:
-        parsed = parse_content(frames.LOGIN, content)
-        self.unit_id = imei_from_terminal_id(parsed.terminal_id)
+    def _login(self, content: bytes, frame: bytes, context: MessageContext) -> Login | Heartbeat:
+        parsed = parse(frames.LoginContent, content, "login")
+        unit_id = imei_from_terminal_id(parsed.terminal_id)
+        if self.unit_id is not None:
+            if unit_id != self.unit_id:
+                raise UnexpectedMessage("a login as another unit on a logged-in connection")
+            return Heartbeat(raw=frame, context=context)  # answered with the login's echo
+        self.unit_id = unit_id
         attributes = login_attributes(parsed)
         if "time_zone_minutes" in attributes:
             self.tz_minutes = attributes["time_zone_minutes"]
-        self.state = State.AWAIT_DECISION
-        return Login(unit_id=self.unit_id, attributes=attributes, context=serial)
+        return Login(unit_id=unit_id, attributes=attributes, context=context)
 
-    def _response(self, protocol: int, parsed, frame: bytes) -> CommandResponse:
-        text = response_text(protocol, parsed)
-        return CommandResponse(text=text, correlation=parsed.server_flag, raw=frame)
+
+def _crc_ok(frame: bytes | bytearray) -> bool:
+    return frames.crc_itu(frame[2:-4]) == int.from_bytes(frame[-4:-2], "big")

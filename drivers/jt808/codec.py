@@ -1,36 +1,37 @@
 """Sans-IO JT/T 808 codec (2013 and 2019 headers), protocol_specs/jt808/spec.md.
 
-States: AWAIT_AUTH -> (0x0100 Registration | 0x0102 Login) -> AWAIT_DECISION. A registration
-decision leads back to AWAIT_AUTH (the terminal then authenticates with the code it got);
-``send(LoginAccepted)`` leads to ONLINE, ``send(LoginRejected)`` to REJECTED. Before the
-terminal authenticated only 0x0100, 0x0102 and 0x0002 are taken. Every malformed input
-raises a ProtocolError subclass, after which the codec stays broken. The codec never logs,
-and no exception message carries a body: an authentication code never leaves it.
+States (drivers.base.CodecState): AWAIT_LOGIN -> (0x0100 Registration | 0x0102 Login) ->
+AWAIT_DECISION. A registration decision leads back to AWAIT_LOGIN (the terminal then
+authenticates with the code it got); ``send(LoginAccepted)`` leads to ONLINE,
+``send(LoginRejected)`` to REJECTED. Two tables hold the transitions, in the manner of
+h11: INBOUND says which message ids each state takes and how their bodies are read,
+OUTBOUND which events the gateway may send in which state and where they lead.
+
+Before the terminal authenticated only 0x0100, 0x0102 and 0x0002 are taken and every
+malformed input raises a ProtocolError subclass, after which the codec stays broken. Once
+it is online, a frame that is well framed, passes its check code and carries the
+terminal's own number never ends the session: a message id without a decoder, a body
+this codec cannot read, an encrypted body or a body-length field that disagrees with the
+frame is handed on as Undecoded (answered 0x8001 "not supported" after it is stored).
+The codec never logs, and no exception message carries a body: an authentication code
+never leaves it.
 """
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
-
-from construct import ConstructError, StreamError, TerminatedError
+from datetime import timedelta, timezone
 
 from drivers.base import (
-    NEED_DATA, Acknowledge, BufferedCodec, ChecksumError, CommandRequest, CommandResponse, FrameError, Heartbeat,
-    InboundEvent, LengthError, Login, LoginAccepted, LoginRejected, OutboundEvent, Position, ProtocolError, Record,
+    NEED_DATA, Acknowledge, BufferedCodec, ChecksumError, CodecState, CommandRequest, CommandResponse, FrameError,
+    Heartbeat, InboundEvent, LengthError, Login, LoginAccepted, LoginRejected, ProtocolError,
     RecordBatch, RefusalReason, Registration, RegistrationAccepted, RegistrationRefused, Undecoded,
     UnexpectedMessage, UnsupportedMessage, _NeedData,
 )
-from drivers.jt808 import frames
+from drivers.jt808 import bodies, fast, frames
 from drivers.jt808.commands import command_body
 
-
-class State(enum.Enum):
-    AWAIT_AUTH = "AWAIT_AUTH"
-    AWAIT_DECISION = "AWAIT_DECISION"
-    ONLINE = "ONLINE"
-    REJECTED = "REJECTED"
+State = CodecState
 
 
 @dataclass(frozen=True)
@@ -58,18 +59,12 @@ class _Assembly:
     raw: bytearray = field(default_factory=bytearray)
 
 
-BEFORE_AUTH = frozenset({frames.REGISTRATION, frames.AUTHENTICATION, frames.HEARTBEAT})
-ONLINE_MESSAGES = frozenset({frames.HEARTBEAT, frames.LOCATION, frames.BATCH, frames.TERMINAL_RESPONSE,
-                             frames.POSITION_REPLY, frames.CONTROL_REPLY})
+# Taken after authentication only by a new connection: a second 0x0102 would present the
+# code again for a check the session makes once, and a 0x0100 asks for enrolment.
+AFTER_AUTH_REFUSED = frozenset({frames.REGISTRATION, frames.AUTHENTICATION})
 RESULT_WORDS = {0: "OK", 1: "FAILED", 2: "WRONG_MESSAGE", 3: "UNSUPPORTED"}  # 0x0001 / 0x8001 result
-RESULT_OK, RESULT_UNSUPPORTED = 0, 3
+RESULT_OK, RESULT_FAILED, RESULT_UNSUPPORTED = 0, 1, 3
 REFUSAL_RESULTS = {RefusalReason.ALREADY_REGISTERED: 3, RefusalReason.UNKNOWN_UNIT: 4}  # 0x8100 result
-
-
-def _body_error(exc: ConstructError) -> ProtocolError:
-    if isinstance(exc, (StreamError, TerminatedError)):
-        return LengthError(f"body content does not fit its length: {type(exc).__name__}")
-    return FrameError(f"malformed body: {type(exc).__name__}")
 
 
 def _auth_code(text: str) -> bytes:
@@ -82,29 +77,13 @@ def _auth_code(text: str) -> bytes:
     return code
 
 
-def text_field(raw: bytes) -> str:
-    """A fixed-width text field: padding removed; hex when it is not printable ASCII."""
-    stripped = raw.rstrip(b"\x00")
-    if all(0x20 <= b < 0x7F for b in stripped):
-        return stripped.decode("ascii").rstrip(" ")
-    return stripped.hex()
-
-
-def gbk_field(raw: bytes) -> str:
-    stripped = raw.rstrip(b"\x00")
-    try:
-        return stripped.decode("gbk")
-    except UnicodeDecodeError:
-        return stripped.hex()
-
-
 class Jt808Codec(BufferedCodec):
     def __init__(self, max_frame: int = 2048, device_tz_hours: float = 8.0, max_message: int = 32768) -> None:
         super().__init__()
         self.max_frame = max_frame
         self.max_message = max_message  # a reassembled subpackaged body
         self.device_tz = timezone(timedelta(hours=device_tz_hours))
-        self.state = State.AWAIT_AUTH
+        self.state = State.AWAIT_LOGIN
         self.unit_id: str | None = None  # set when the login is accepted
         self.protocol_version: int | None = None  # the 2019 header's version byte, None for 2013
         self.next_serial = 0  # the platform's own serial for replies (commands use their correlation)
@@ -116,46 +95,60 @@ class Jt808Codec(BufferedCodec):
         """Also the packages of a subpackaged message still being reassembled."""
         return len(self._buffer) + (len(self._assembly.raw) if self._assembly else 0)
 
-    def send(self, event: OutboundEvent) -> bytes:
-        self._raise_if_broken()
-        if isinstance(event, LoginAccepted | LoginRejected):
-            ctx = self._decided(event.login).context
-            if isinstance(event, LoginAccepted):
-                self.state, self.unit_id, self.protocol_version = State.ONLINE, ctx.unit_id, ctx.protocol_version
-                return self._general_response(ctx, ctx.serials[0], 0)
-            self.state = State.REJECTED
-            return self._general_response(ctx, ctx.serials[0], 1)
-        if isinstance(event, RegistrationAccepted | RegistrationRefused):
-            if isinstance(event, RegistrationAccepted):
-                code, result = _auth_code(event.auth_code), 0  # checked before the decision is taken
-            else:
-                code, result = None, REFUSAL_RESULTS[event.reason]
-            ctx = self._decided(event.registration).context
-            body = frames.RegistrationReply.build({"reply_serial": ctx.serials[0], "result": result, "auth_code": code})
-            self.state = State.AWAIT_AUTH  # the terminal authenticates next, or hangs up
-            return self._frame(frames.REGISTRATION_REPLY, ctx, body)
-        if isinstance(event, Acknowledge):
-            target = event.event
-            allowed = (State.AWAIT_AUTH, State.ONLINE) if isinstance(target, Heartbeat) else (State.ONLINE,)
-            if self.state not in allowed or not isinstance(target.context, MessageContext):
-                raise RuntimeError(f"cannot acknowledge {type(target).__name__} in state {self.state.value}")
-            # One 0x8001 per serial: a reassembled message acknowledges each of its packages.
-            # A message this driver does not decode is answered "not supported" (result 3).
-            result = RESULT_UNSUPPORTED if isinstance(target, Undecoded) else RESULT_OK
-            return b"".join(self._general_response(target.context, serial, result) for serial in target.context.serials)
-        if isinstance(event, CommandRequest):
-            if self.state is not State.ONLINE:
-                raise RuntimeError(f"cannot send a command in state {self.state.value}")
-            message_id, body = command_body(event.text, self.protocol_version)
-            serial = self._take_serial() if event.correlation is None else event.correlation & 0xFFFF
-            return frames.frame(message_id, self.unit_id, serial, body, self.protocol_version)
-        raise TypeError(f"not an outbound event for this codec: {type(event).__name__}")
-
     # --- outbound ---------------------------------------------------------------------
 
+    # (state, outbound event, what an Acknowledge acknowledges) -> the state after sending it
+    # (drivers.base.BufferedCodec.send). A miss is the caller's mistake, not the terminal's.
+    OUTBOUND = {
+        (State.AWAIT_DECISION, LoginAccepted, None): State.ONLINE,
+        (State.AWAIT_DECISION, LoginRejected, None): State.REJECTED,
+        (State.AWAIT_DECISION, RegistrationAccepted, None): State.AWAIT_LOGIN,  # it authenticates next, or hangs up
+        (State.AWAIT_DECISION, RegistrationRefused, None): State.AWAIT_LOGIN,
+        (State.AWAIT_LOGIN, Acknowledge, Heartbeat): State.AWAIT_LOGIN,
+        (State.ONLINE, Acknowledge, Heartbeat): State.ONLINE,
+        (State.ONLINE, Acknowledge, RecordBatch): State.ONLINE,
+        (State.ONLINE, Acknowledge, Undecoded): State.ONLINE,
+        (State.ONLINE, CommandRequest, None): State.ONLINE,
+    }
+
+    def _login_decided(self, event: LoginAccepted | LoginRejected) -> bytes:
+        ctx = self._decided(event.login).context
+        if isinstance(event, LoginRejected):
+            return self._general_response(ctx, ctx.serials[0], RESULT_FAILED)
+        self.unit_id, self.protocol_version = ctx.unit_id, ctx.protocol_version
+        return self._general_response(ctx, ctx.serials[0], RESULT_OK)
+
+    def _registration_decided(self, event: RegistrationAccepted | RegistrationRefused) -> bytes:
+        if isinstance(event, RegistrationAccepted):
+            code, result = _auth_code(event.auth_code), 0  # checked before the decision is taken
+        else:
+            code, result = None, REFUSAL_RESULTS[event.reason]
+        ctx = self._decided(event.registration).context
+        body = frames.RegistrationReply.build({"reply_serial": ctx.serials[0], "result": result, "auth_code": code})
+        return self._frame(frames.REGISTRATION_REPLY, ctx, body)
+
+    def _acknowledge(self, event: Acknowledge) -> bytes:
+        target = event.event
+        if not isinstance(target.context, MessageContext):
+            raise RuntimeError(f"cannot acknowledge a {type(target).__name__} this codec did not decode")
+        # One 0x8001 per serial: a reassembled message acknowledges each of its packages.
+        result = RESULT_UNSUPPORTED if isinstance(target, Undecoded) else RESULT_OK
+        return b"".join(self._general_response(target.context, serial, result) for serial in target.context.serials)
+
+    def _command(self, event: CommandRequest) -> bytes:
+        message_id, body = command_body(event.text, self.protocol_version)
+        serial = self._take_serial() if event.correlation is None else event.correlation & 0xFFFF
+        return fast.frame(message_id, self.unit_id, serial, body, self.protocol_version)
+
+    ENCODERS = {
+        LoginAccepted: _login_decided, LoginRejected: _login_decided,
+        RegistrationAccepted: _registration_decided, RegistrationRefused: _registration_decided,
+        Acknowledge: _acknowledge, CommandRequest: _command,
+    }
+
     def _decided(self, subject: Login | Registration) -> Login | Registration:
-        if self.state is not State.AWAIT_DECISION or self._pending != subject:
-            raise RuntimeError(f"no such {type(subject).__name__} awaits a decision (state {self.state.value})")
+        if self._pending != subject:
+            raise RuntimeError(f"no such {type(subject).__name__} awaits a decision")
         self._pending = None
         return subject
 
@@ -164,16 +157,12 @@ class Jt808Codec(BufferedCodec):
         return serial
 
     def _frame(self, message_id: int, ctx: MessageContext, body: bytes) -> bytes:
-        return frames.frame(message_id, ctx.unit_id, self._take_serial(), body, ctx.protocol_version)
+        return fast.frame(message_id, ctx.unit_id, self._take_serial(), body, ctx.protocol_version)
 
     def _general_response(self, ctx: MessageContext, serial: int, result: int) -> bytes:
-        body = frames.GeneralResponse.build({"reply_serial": serial, "reply_id": ctx.message_id, "result": result})
-        return self._frame(frames.PLATFORM_RESPONSE, ctx, body)
+        return self._frame(frames.PLATFORM_RESPONSE, ctx, fast.general_response_body(serial, ctx.message_id, result))
 
-    # --- inbound ----------------------------------------------------------------------
-
-    def _awaiting_decision(self) -> bool:
-        return self.state is State.AWAIT_DECISION
+    # --- inbound: frames --------------------------------------------------------------
 
     def _next_event(self) -> InboundEvent | _NeedData:
         while self._buffer and self.state is not State.AWAIT_DECISION:
@@ -214,36 +203,40 @@ class Jt808Codec(BufferedCodec):
         sent, computed = content[-1], frames.check_code(content[:-1])
         if sent != computed:
             raise ChecksumError(f"check code {sent:#04x}, computed {computed:#04x}")
-        try:
-            header = frames.Header.parse(content[:-1])
-        except ConstructError as exc:
-            raise FrameError(f"malformed header: {exc}") from None
-        props = header.properties
-        size = (frames.HEADER_2019 if props.version_flag else frames.HEADER_2013)
-        size += frames.PACKAGE_ITEM if props.subpackage else 0
-        body = content[size:-1]
-        if len(body) != props.body_length:
-            raise LengthError(f"body has {len(body)} bytes, the header says {props.body_length}")
-        if props.encryption:
-            raise UnsupportedMessage(f"encrypted body (encryption bits {props.encryption:03b}) is not supported")
-        self._check_allowed(header.message_id, header.phone)
+        header = fast.header(content)
         ctx = MessageContext(header.message_id, (header.serial,), header.phone, header.protocol_version)
+        self._check_allowed(ctx)
+        size = header.size
+        if not header.fits:
+            detail = f"the body has {len(content) - 1 - size} bytes, its header declares {header.body_length}"
+            return self._not_decoded(ctx, raw, detail, LengthError)
+        if header.encryption:
+            detail = f"an encrypted body (encryption bits {header.encryption:03b}): fleetgate holds no RSA key"
+            return self._not_decoded(ctx, raw, detail, UnsupportedMessage)
+        body = content[size:-1]
         package = header.package
-        if package is not None and (package.total, package.index) != (1, 1):
-            return self._package(ctx, package.total, package.index, body, raw)
+        if package is not None and package != (1, 1):
+            return self._package(ctx, *package, body, raw)
         return self._decode(ctx, body, raw)
 
-    def _check_allowed(self, message_id: int, unit_id: str) -> None:
+    def _check_allowed(self, ctx: MessageContext) -> None:
+        message_id = ctx.message_id
         if 0x8000 <= message_id <= 0x8FFF or message_id >= 0xF000:
             raise UnexpectedMessage(f"the terminal sent platform message {message_id:#06x}")
-        if self.state is State.AWAIT_AUTH:
-            if message_id not in BEFORE_AUTH:
+        if self.state is State.AWAIT_LOGIN:
+            if message_id not in INBOUND[State.AWAIT_LOGIN]:
                 raise UnexpectedMessage(f"message {message_id:#06x} before the terminal authenticated")
             return
-        if unit_id != self.unit_id:
-            raise UnexpectedMessage(f"a frame of terminal {unit_id} in the session of terminal {self.unit_id}")
-        if message_id in BEFORE_AUTH and message_id not in ONLINE_MESSAGES:
+        if ctx.unit_id != self.unit_id:
+            raise UnexpectedMessage(f"a frame of terminal {ctx.unit_id} in the session of terminal {self.unit_id}")
+        if message_id in AFTER_AUTH_REFUSED:
             raise UnexpectedMessage(f"message {message_id:#06x} after the terminal authenticated")
+
+    def _not_decoded(self, ctx: MessageContext, raw: bytes, detail: str, error: type[ProtocolError]) -> Undecoded:
+        """Online, a frame kept raw; before the authentication, nothing to keep it for."""
+        if self.state is not State.ONLINE:
+            raise error(detail)
+        return Undecoded(f"{ctx.message_id:#06x}", raw, detail, context=ctx)
 
     def _package(self, ctx: MessageContext, total: int, index: int, body: bytes, raw: bytes) -> InboundEvent | None:
         if not 1 <= index <= total:
@@ -267,117 +260,76 @@ class Jt808Codec(BufferedCodec):
         self._assembly = None
         return self._decode(replace(ctx, serials=tuple(asm.serials)), b"".join(asm.parts), bytes(asm.raw))
 
+    # --- inbound: bodies --------------------------------------------------------------
+
     def _decode(self, ctx: MessageContext, body: bytes, raw: bytes) -> InboundEvent:
-        message_id = ctx.message_id
-        if self.state is State.ONLINE and message_id not in ONLINE_MESSAGES:
-            return Undecoded(f"{message_id:#06x}", raw, "a message id this driver does not decode", context=ctx)
+        decoder = INBOUND[self.state].get(ctx.message_id)
+        if decoder is None:
+            return self._not_decoded(ctx, raw, "a message id this driver does not decode", UnsupportedMessage)
+        if self.state is not State.ONLINE:
+            return decoder(self, ctx, body, raw)
         try:
-            if message_id == frames.HEARTBEAT:
-                return Heartbeat(raw=raw, context=ctx)  # the body is empty; a vendor's extra bytes are ignored
-            if message_id == frames.REGISTRATION:
-                return self._await(self._registration(ctx, body))
-            if message_id == frames.AUTHENTICATION:
-                return self._await(self._login(ctx, body))
-            if message_id == frames.LOCATION:
-                return RecordBatch(records=(self._record(frames.Location.parse(body)),), raw=raw, context=ctx)
-            if message_id == frames.BATCH:
-                batch = frames.Batch.parse(body)
-                if batch.count == 0:
-                    raise FrameError("a batch upload announces 0 locations")
-                return RecordBatch(records=tuple(map(self._record, batch.locations)), raw=raw, context=ctx)
-            if message_id == frames.TERMINAL_RESPONSE:
-                answer = frames.GeneralResponse.parse(body)
-                text = RESULT_WORDS.get(answer.result, f"RESULT_{answer.result}")
-                context = replace(ctx, reply_id=answer.reply_id, result=answer.result)
-                return CommandResponse(text=text, correlation=answer.reply_serial, raw=raw, context=context)
-            reply = frames.LocationReply.parse(body)  # 0x0201 and 0x0500
-            return CommandResponse(text="OK", correlation=reply.reply_serial, raw=raw,
-                                   records=(self._record(reply.location),), context=ctx)
-        except ConstructError as exc:
-            raise _body_error(exc) from None
+            return decoder(self, ctx, body, raw)
+        except ProtocolError as exc:
+            return self._not_decoded(ctx, raw, f"a body this driver cannot read: {exc}", type(exc))
+
+    def _heartbeat(self, ctx: MessageContext, body: bytes, raw: bytes) -> Heartbeat:
+        return Heartbeat(raw=raw, context=ctx)  # the body is empty; a vendor's extra bytes are ignored
+
+    def _registration(self, ctx: MessageContext, body: bytes, raw: bytes) -> Registration:
+        attributes = bodies.registration_attributes(body, ctx.protocol_version)
+        return self._await(Registration(unit_id=ctx.unit_id, attributes=attributes, context=ctx))
+
+    def _login(self, ctx: MessageContext, body: bytes, raw: bytes) -> Login:
+        code, attributes = bodies.authentication(body, ctx.protocol_version)
+        return self._await(Login(unit_id=ctx.unit_id, password=code, attributes=attributes, context=ctx))
 
     def _await(self, event: Login | Registration) -> Login | Registration:
         self._pending = event
         self.state = State.AWAIT_DECISION
         return event
 
-    def _registration(self, ctx: MessageContext, body: bytes) -> Registration:
-        if ctx.protocol_version is not None:
-            layout, declaration = "2019", frames.Registration2019
-        elif len(body) >= frames.REGISTRATION_2013_MIN:
-            layout, declaration = "2013", frames.Registration2013
-        else:
-            layout, declaration = "2011", frames.Registration2011
-        parsed = declaration.parse(body)
-        # Since 2013 a plate colour of 0 means "not registered yet": the field holds the VIN.
-        plate_key = "vin" if layout != "2011" and parsed.plate_color == 0 else "plate"
-        attributes = {
-            "province": parsed.province, "city": parsed.city, "maker": text_field(parsed.maker),
-            "model": text_field(parsed.model), "terminal_id": text_field(parsed.terminal_id),
-            "plate_color": parsed.plate_color, plate_key: gbk_field(parsed.plate), "version": layout,
-        }
-        return Registration(unit_id=ctx.unit_id, attributes=attributes, context=ctx)
+    def _location(self, ctx: MessageContext, body: bytes, raw: bytes) -> RecordBatch:
+        return self._batch_of(ctx, [fast.location(body)], raw)
 
-    def _login(self, ctx: MessageContext, body: bytes) -> Login:
-        if ctx.protocol_version is None:
-            code = body.rstrip(b"\x00")  # the 2011 STRING type ended in a 0 terminator
-            attributes = {"protocol_version": "2013"}
-        else:
-            parsed = frames.Authentication2019.parse(body)
-            code = parsed.code
-            attributes = {"protocol_version": "2019", "version_byte": ctx.protocol_version,
-                          "imei": text_field(parsed.imei), "software_version": text_field(parsed.software_version)}
-        # latin-1 maps every byte to one character: distinct codes never compare equal.
-        return Login(unit_id=ctx.unit_id, password=code.decode("latin-1"), attributes=attributes, context=ctx)
+    def _batch(self, ctx: MessageContext, body: bytes, raw: bytes) -> RecordBatch:
+        _, locations = fast.batch(body)
+        if not locations:
+            raise FrameError("a batch upload announces 0 locations")
+        return self._batch_of(ctx, locations, raw)
 
-    def _record(self, location) -> Record:
-        status = location.status
-        fields: dict = {
-            "alarm_flags": location.alarm,
-            "alarms": [name for bit, name in enumerate(frames.ALARM_NAMES) if location.alarm >> bit & 1],
-            "status_flags": status,
-            "acc_on": bool(status & 1),
-            "positioned": bool(status >> 1 & 1),
-            "oil_cut": bool(status >> 10 & 1),
-            "circuit_cut": bool(status >> 11 & 1),
-            "door_locked": bool(status >> 12 & 1),
-        }
-        raw_items: dict[str, str] = {}
-        for item in location.additional:
-            known = frames.ITEMS.get(item.id)
-            value = item.value
-            if known is not None and len(value) == known[1]:
-                number = int.from_bytes(value, "big")
-                fields[known[0]] = number / known[2] if known[2] else number
-            elif item.id == frames.ANALOG and len(value) == 4:
-                fields["analog_ad0"] = int.from_bytes(value[2:], "big")
-                fields["analog_ad1"] = int.from_bytes(value[:2], "big")
-            else:  # unknown, vendor-defined, or a known id with an unexpected length
-                raw_items[f"{item.id:02x}"] = value.hex()
-        if raw_items:
-            fields["raw_items"] = raw_items
-        latitude, longitude = location.latitude / 1e6, location.longitude / 1e6
-        if status & 0b100:
-            latitude = -latitude
-        if status & 0b1000:
-            longitude = -longitude
-        in_range = abs(latitude) <= 90 and abs(longitude) <= 180 and (latitude, longitude) != (0, 0)
-        position = Position(
-            latitude=latitude, longitude=longitude, altitude_m=float(location.altitude),
-            speed_kmh=location.speed / 10, course_deg=float(location.course),
-            satellites=fields.get("satellites"), valid=fields["positioned"] and in_range,
-        )
-        return Record(device_time=self._device_time(location.time, fields), position=position, fields=fields)
+    def _batch_of(self, ctx: MessageContext, locations, raw: bytes) -> RecordBatch:
+        records = tuple(bodies.location_record(location, self.device_tz) for location in locations)
+        return RecordBatch(records=records, raw=raw, context=ctx,
+                           undecoded=bodies.truncated_items(ctx.message_id, locations))
 
-    def _device_time(self, bcd: bytes, fields: dict) -> datetime | None:
-        digits = bcd.hex()
-        if not digits.isdigit():
-            raise FrameError(f"location time is not BCD: {digits}")
-        year, month, day, hour, minute, second = (int(digits[i : i + 2]) for i in range(0, 12, 2))
-        try:
-            local = datetime(2000 + year, month, day, hour, minute, second, tzinfo=self.device_tz)
-        except ValueError:
-            # All zeros (no time yet) or an impossible date: keep the record, untimed.
-            fields["time_bcd"] = digits
-            return None
-        return local.astimezone(timezone.utc)
+    def _terminal_response(self, ctx: MessageContext, body: bytes, raw: bytes) -> CommandResponse:
+        reply_serial, reply_id, result = fast.general_response(body)
+        text = RESULT_WORDS.get(result, f"RESULT_{result}")
+        context = replace(ctx, reply_id=reply_id, result=result)
+        return CommandResponse(text=text, correlation=reply_serial, raw=raw, context=context)
+
+    def _location_reply(self, ctx: MessageContext, body: bytes, raw: bytes) -> CommandResponse:
+        reply_serial, location = fast.location_reply(body)
+        return CommandResponse(text="OK", correlation=reply_serial, raw=raw,
+                               records=(bodies.location_record(location, self.device_tz),), context=ctx)
+
+
+# The message ids each state takes, and how their bodies are read (spec §3). Before the
+# authentication any other id is an UnexpectedMessage; after it one without a decoder is
+# kept raw, except AFTER_AUTH_REFUSED.
+INBOUND = {
+    State.AWAIT_LOGIN: {
+        frames.REGISTRATION: Jt808Codec._registration,
+        frames.AUTHENTICATION: Jt808Codec._login,
+        frames.HEARTBEAT: Jt808Codec._heartbeat,
+    },
+    State.ONLINE: {
+        frames.HEARTBEAT: Jt808Codec._heartbeat,
+        frames.LOCATION: Jt808Codec._location,
+        frames.BATCH: Jt808Codec._batch,
+        frames.TERMINAL_RESPONSE: Jt808Codec._terminal_response,
+        frames.POSITION_REPLY: Jt808Codec._location_reply,
+        frames.CONTROL_REPLY: Jt808Codec._location_reply,
+    },
+}

@@ -20,6 +20,7 @@ from construct import (
     Bytes,
     Checksum,
     Construct,
+    Default,
     Flag,
     GreedyBytes,
     GreedyRange,
@@ -89,22 +90,24 @@ def unescape(escaped: bytes) -> bytes:
     return b"".join(out)
 
 
-class Bcd(Adapter):
-    """BCD[n] as its 2n decimal digits, leading zeros kept."""
+HEX_DIGITS = frozenset("0123456789ABCDEF")
+
+
+class TerminalNumber(Adapter):
+    """The terminal phone number, BCD[n] in the standard, as its 2n hex digits in upper
+    case: the BCD digits, leading zeros kept, and for a number that is not BCD (units in
+    the field send them) the same 2n characters with letters among them."""
 
     def __init__(self, length: int) -> None:
         super().__init__(Bytes(length))
         self.digits = 2 * length
 
     def _decode(self, obj, context, path):
-        digits = obj.hex()
-        if not digits.isdigit():
-            raise ValidationError(f"not BCD: {digits}", path=path)
-        return digits
+        return obj.hex().upper()
 
     def _encode(self, obj, context, path):
-        if len(obj) != self.digits or not obj.isdigit():
-            raise ValidationError(f"expected {self.digits} decimal digits, got {obj!r}", path=path)
+        if len(obj) != self.digits or not set(obj) <= HEX_DIGITS:
+            raise ValidationError(f"expected {self.digits} upper-case hex digits", path=path)
         return bytes.fromhex(obj)
 
 
@@ -118,14 +121,45 @@ BodyProperties = BitStruct(
     "body_length" / BitsInteger(10),
 )
 
-Header = Struct(
-    "message_id" / Int16ub,
-    "properties" / BodyProperties,
-    "protocol_version" / If(this.properties.version_flag, Int8ub),
-    "phone" / IfThenElse(this.properties.version_flag, Bcd(10), Bcd(6)),
-    "serial" / Int16ub,
-    "package" / If(this.properties.subpackage, Struct("total" / Int16ub, "index" / Int16ub)),
-)
+
+def _header(wide: bool | None) -> Struct:
+    """The header's fields: in the layout the version flag names (``wide`` None, for
+    builders), or in the one the reader chose (``header_layout``)."""
+
+    def is_wide(ctx) -> bool:
+        return ctx.properties.version_flag if wide is None else wide
+
+    return Struct(
+        "message_id" / Int16ub,
+        "properties" / BodyProperties,
+        "protocol_version" / If(is_wide, Int8ub),
+        "phone" / IfThenElse(is_wide, TerminalNumber(10), TerminalNumber(6)),
+        "serial" / Int16ub,
+        "package" / If(this.properties.subpackage, Struct("total" / Int16ub, "index" / Int16ub)),
+    )
+
+
+Header = _header(None)
+HEADERS = {True: _header(True), False: _header(False)}  # by header_layout's choice
+
+
+def header_layout(content: bytes) -> tuple[bool, int, bool]:
+    """(wide, size, fits) of the header of unescaped ``content`` (header, body, check code;
+    4 bytes at least): whether to read the 2019 layout, the header's size, and whether the
+    body then has the length the header declares. A terminal that sets the version flag on
+    a 2013 header (seen in the field) is read by its body: of the two header sizes only
+    one can leave the declared length (they differ by 5 bytes)."""
+    props = BodyProperties.parse(content[2:4])
+    package = PACKAGE_ITEM if props.subpackage else 0
+    sizes = [(wide, (HEADER_2019 if wide else HEADER_2013) + package)
+             for wide in ((True, False) if props.version_flag else (False,))]
+    for wide, size in sizes:
+        if len(content) - 1 - size == props.body_length:
+            return wide, size, True
+    # Neither fits: the layout the flag names, or the 2013 one if the frame cannot hold it.
+    wide, size = next(((w, s) for w, s in sizes if len(content) - 1 >= s), sizes[-1])
+    return wide, size, False
+
 
 # The unescaped content between the delimiters.
 Message = Struct(
@@ -178,12 +212,16 @@ def header_fields(message_id: int, phone: str, serial: int, body_length: int, pr
 
 
 def frame(message_id: int, phone: str, serial: int, body: bytes, protocol_version: int | None = None,
-          package: tuple[int, int] | None = None) -> bytes:
-    """The whole wire frame of one message."""
+          package: tuple[int, int] | None = None, *, version_flag: bool | None = None) -> bytes:
+    """The whole wire frame of one message. ``version_flag`` True on a 2013 header (no
+    ``protocol_version``) builds what some terminals in the field send."""
     if len(body) > MAX_BODY:
         raise ValueError(f"a body has at most {MAX_BODY} bytes, got {len(body)}")
+    wide = protocol_version is not None
     header = header_fields(message_id, phone, serial & 0xFFFF, len(body), protocol_version, package)
-    return WireFrame.build({"content": {"value": {"header": header, "body": body}}})
+    header["properties"]["version_flag"] = wide if version_flag is None else version_flag
+    content = HEADERS[wide].build(header) + body
+    return b"\x7e" + escape(content + bytes([check_code(content)])) + b"\x7e"
 
 
 # --- bodies (spec §3) ---------------------------------------------------------------
@@ -239,7 +277,8 @@ Location = Struct(  # 0x0200 body, also inside 0x0201, 0x0500 and 0x0704
     "course" / Int16ub,  # degrees from north, clockwise
     "time" / Bytes(6),  # BCD YYMMDDhhmmss, GMT+8
     "additional" / GreedyRange(AdditionalItem),
-    Terminated,  # an item running past the body leaves bytes GreedyRange could not take
+    # What GreedyRange could not take: an item that runs past the body (or its id alone).
+    "truncated" / Default(GreedyBytes, b""),
 )
 
 ALARM_NAMES = (  # alarm flag bits, 2013 Table 24 with the 2019 additions (bits 15-17)

@@ -1,15 +1,20 @@
 """Sans-IO Teltonika codec: IMEI login, AVL data (Codec 8 / 8E / 16), Codec 12 commands.
 
 States: AWAIT_LOGIN -> (Login event) -> AWAIT_DECISION -> (send LoginAccepted) -> ONLINE.
-``send(LoginRejected)`` leads to REJECTED: the unit is expected to hang up.
-Every malformed input raises a ProtocolError subclass, after which the codec stays broken.
+``send(LoginRejected)`` leads to REJECTED: the unit is expected to hang up. OUTBOUND holds
+what may be sent in which state. Bad framing, a bad CRC, an oversize length, data before
+the login and a command sent by the unit raise a ProtocolError subclass, after which the
+codec stays broken. A packet with a good CRC after the login never does: another codec's
+packet, a Codec 12 type other than a response, and AVL records this driver cannot read
+are Undecoded (the last answered with the record count the unit sent, spec.md §2).
 
 AVL bodies are decoded with ``struct`` (``decode_avl_body``) rather than with the construct
 declarations in frames.py: on typical FMB records construct parses about 7.5k records/s
 interpreted and 43k compiled, this decoder about 270k (benchmarks/teltonika_decode.py);
 the whole codec path with Record objects about 89k. A hypothesis test
 (tests/drivers/test_teltonika.py) holds the decoder to the construct declarations: same
-values and the same error class on arbitrary bytes.
+values and the same error class on arbitrary bytes. Values are read unsigned there; the
+ids io_types lists as signed are turned into signed values when the Record is made.
 """
 
 from __future__ import annotations
@@ -17,15 +22,13 @@ from __future__ import annotations
 import struct
 from datetime import datetime, timedelta, timezone
 
-from construct import ChecksumError as ConstructChecksumError
-from construct import ConstructError, StreamError, TerminatedError
-
 from drivers.base import (
-    NEED_DATA, CodecState, Acknowledge, BufferedCodec, ChecksumError, CommandRequest, CommandResponse, FrameError, Heartbeat,
-    InboundEvent, LengthError, Login, LoginAccepted, LoginRejected, OutboundEvent, Position, ProtocolError, Record,
-    RecordBatch, Undecoded, UnexpectedMessage, UnsupportedMessage, _NeedData,
+    NEED_DATA, Acknowledge, BufferedCodec, ChecksumError, CodecState, CommandRequest, CommandResponse, FrameError,
+    Heartbeat, InboundEvent, LengthError, Login, LoginAccepted, LoginRejected, Position, ProtocolError,
+    Record, RecordBatch, Undecoded, UnexpectedMessage, UnsupportedMessage, _NeedData, parse,
 )
 from drivers.teltonika import frames
+from drivers.teltonika.io_types import SIGNED_IO, signed
 
 IMEI_DIGITS = 15
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -34,25 +37,20 @@ _MIN_AVL_BODY = 3  # codec id, N1, N2 (a packet may carry no record at all)
 
 
 State = CodecState  # the states this codec moves through
-
-
-def protocol_error_from(exc: ConstructError) -> ProtocolError:
-    """The ProtocolError a construct failure inside a body stands for."""
-    if isinstance(exc, ConstructChecksumError):
-        return ChecksumError(str(exc))
-    if isinstance(exc, (StreamError, TerminatedError)):
-        # the body ran out early or left bytes over: its content disagrees with the
-        # data field length that delimited it
-        return LengthError(f"content does not match the data field length: {exc}")
-    return FrameError(str(exc))
+# Codecs whose packets are AVL data (codec id, N1, records, N2) and are answered with a
+# record count: ours, and GH3000's Codec 7, which this driver keeps raw.
+COUNTED_CODECS = frozenset({*frames.AVL_CODECS, frames.CODEC_7})
 
 
 # --- AVL body decoder --------------------------------------------------------------------
 
-# (timestamp, priority, longitude, latitude, altitude, angle, satellites, speed,
-#  event_io, generation_type or None, total, {io id: int}, {io id: bytes})
+# (timestamp, priority, longitude, latitude, altitude, angle, satellites, speed, event_io,
+#  generation_type or None, total, {io id: unsigned int}, {io id: width} of the ids
+#  io_types lists as signed, {io id: bytes})
 RawRecord = tuple
 _VALUE_CODES = ("B", "H", "I", "Q")
+_SIGNED_IDS = frozenset(SIGNED_IO)
+_NONE_SIGNED: dict[int, int] = {}  # shared by the many records without a signed id; never changed
 
 
 class _Layout:
@@ -65,8 +63,8 @@ class _Layout:
         self.wide_counts = count == "H"
         self.io_id = io_id
         self.nx = nx
-        # per value width: (struct code, bytes per id/value pair)
-        self.groups = tuple((code, struct.calcsize(">" + io_id + code)) for code in _VALUE_CODES)
+        # per value width: (struct code, bytes per id/value pair, value width)
+        self.groups = tuple((code, struct.calcsize(">" + io_id + code), struct.calcsize(code)) for code in _VALUE_CODES)
 
 
 _LAYOUTS = {
@@ -111,7 +109,8 @@ def _decode_records(body: bytes, layout: _Layout) -> tuple[list[RawRecord], int]
         if not layout.generation:
             fields = (*fields[:9], None, fields[9])
         io: dict[int, int] = {}
-        for value_code, pair_size in layout.groups:
+        widths = _NONE_SIGNED
+        for value_code, pair_size, width in layout.groups:
             if wide:
                 count = body[pos] << 8 | body[pos + 1]
                 pos += 2
@@ -122,9 +121,13 @@ def _decode_records(body: bytes, layout: _Layout) -> tuple[list[RawRecord], int]
                 if count * pair_size > size - pos:
                     raise IndexError("IO group runs past the body")
                 group = _group_struct(id_code, value_code, count)
-                pairs = iter(group.unpack_from(body, pos))
+                values = group.unpack_from(body, pos)
                 pos += group.size
+                pairs = iter(values)
                 io.update(zip(pairs, pairs))
+                signed_ids = _SIGNED_IDS.intersection(values[::2])
+                if signed_ids:
+                    widths = {**widths, **dict.fromkeys(signed_ids, width)}
         nx: dict[int, bytes] = {}
         if layout.nx:
             count = body[pos] << 8 | body[pos + 1]
@@ -136,7 +139,7 @@ def _decode_records(body: bytes, layout: _Layout) -> tuple[list[RawRecord], int]
                     raise IndexError("NX value runs past the body")
                 nx[io_id] = body[pos : pos + length]
                 pos += length
-        records.append((*fields, io, nx))
+        records.append((*fields, io, widths, nx))
     n2 = body[pos]
     if pos + 1 != size:
         raise LengthError(f"{size - pos - 1} bytes left over after N2: content does not match the data field length")
@@ -144,7 +147,7 @@ def _decode_records(body: bytes, layout: _Layout) -> tuple[list[RawRecord], int]
 
 
 def record_from_raw(codec_id: int, raw: RawRecord) -> Record:
-    timestamp, priority, lon, lat, altitude, angle, satellites, speed, event_io, generation, _, io, nx = raw
+    timestamp, priority, lon, lat, altitude, angle, satellites, speed, event_io, generation, _, io, widths, nx = raw
     if timestamp > _MAX_TIMESTAMP_MS:
         raise FrameError(f"timestamp {timestamp} ms is past the year 9999")
     latitude, longitude = lat / 10_000_000, lon / 10_000_000
@@ -159,9 +162,18 @@ def record_from_raw(codec_id: int, raw: RawRecord) -> Record:
         # none; 0/0 is what it sends before its first fix ever.
         valid=satellites > 0 and (lat != 0 or lon != 0),
     )
-    fields = {"codec": codec_id, "priority": priority, "event_io": event_io, "io": dict(zip(map(str, io), io.values()))}
+    values = dict(zip(map(str, io), io.values()))
+    fields = {"codec": codec_id, "priority": priority, "event_io": event_io, "io": values}
+    if widths:
+        # Kept beside the values read signed: the only ones whose bytes their number does
+        # not show at a glance, and the only ones a later table could read otherwise.
+        fields["io_hex"] = io_hex = {}
+        for io_id, width in widths.items():
+            key = str(io_id)
+            io_hex[key] = io[io_id].to_bytes(width, "big").hex()
+            values[key] = signed(io[io_id], width)
     if nx:
-        fields["io"].update((str(k), v.hex()) for k, v in nx.items())
+        values.update((str(io_id), value.hex()) for io_id, value in nx.items())
     if generation is not None:
         fields["generation_type"] = generation
     return Record(device_time=_EPOCH + timedelta(milliseconds=timestamp), position=position, fields=fields)
@@ -177,24 +189,34 @@ class TeltonikaCodec(BufferedCodec):
         self.state = State.AWAIT_LOGIN
         self.unit_id: str | None = None
 
-    def send(self, event: OutboundEvent) -> bytes:
-        self._raise_if_broken()
-        if isinstance(event, LoginAccepted | LoginRejected):
-            if self.state is not State.AWAIT_DECISION:
-                raise RuntimeError(f"no login awaits a decision (state {self.state.value})")
-            accepted = isinstance(event, LoginAccepted)
-            self.state = State.ONLINE if accepted else State.REJECTED
-            return frames.LOGIN_ACCEPT if accepted else frames.LOGIN_REJECT
-        if self.state is not State.ONLINE:
-            raise RuntimeError(f"cannot send {type(event).__name__} before the login is accepted")
-        if isinstance(event, Acknowledge):
-            if isinstance(event.event, Heartbeat | Undecoded):
-                return b""  # the keepalive byte has no answer; nor has a codec we do not know
+    # (state, outbound event, what an Acknowledge acknowledges) -> the state after sending it
+    # (drivers.base.BufferedCodec.send). A miss is the caller's mistake, not the unit's.
+    OUTBOUND = {
+        (State.AWAIT_DECISION, LoginAccepted, None): State.ONLINE,
+        (State.AWAIT_DECISION, LoginRejected, None): State.REJECTED,  # the unit is expected to hang up
+        (State.ONLINE, Acknowledge, Heartbeat): State.ONLINE,
+        (State.ONLINE, Acknowledge, RecordBatch): State.ONLINE,
+        (State.ONLINE, Acknowledge, Undecoded): State.ONLINE,
+        (State.ONLINE, CommandRequest, None): State.ONLINE,
+    }
+
+    def _login_decided(self, event: LoginAccepted | LoginRejected) -> bytes:
+        return frames.LOGIN_ACCEPT if isinstance(event, LoginAccepted) else frames.LOGIN_REJECT
+
+    def _acknowledge(self, event: Acknowledge) -> bytes:
+        target = event.event
+        if isinstance(target, RecordBatch):
             # The unit compares this count with what it sent and resends on a mismatch.
-            return len(event.event.records).to_bytes(4, "big")
-        if isinstance(event, CommandRequest):
-            return encode_command_frame(event.text)
-        raise TypeError(f"not an outbound event: {event!r}")
+            return len(target.records).to_bytes(4, "big")
+        if isinstance(target, Undecoded) and isinstance(target.context, int):
+            return target.context.to_bytes(4, "big")  # the count it sent: the packet is stored raw
+        return b""  # the keepalive byte has no answer; nor has a codec outside the AVL packets
+
+    def _command(self, event: CommandRequest) -> bytes:
+        return encode_command_frame(event.text)
+
+    ENCODERS = {LoginAccepted: _login_decided, LoginRejected: _login_decided, Acknowledge: _acknowledge,
+                 CommandRequest: _command}
 
     # --- internals --------------------------------------------------------------------
 
@@ -263,25 +285,34 @@ class TeltonikaCodec(BufferedCodec):
             return self._record_batch(body, frame)
         if codec_id == frames.CODEC_12:
             return self._command_response(body, frame)
-        return Undecoded(f"codec {codec_id:#04x}", frame, "a codec id this driver does not decode")
+        count = body[1] if codec_id in COUNTED_CODECS else None
+        return Undecoded(f"codec {codec_id:#04x}", frame, "a codec id this driver does not decode", context=count)
 
-    def _record_batch(self, body: bytes, frame: bytes) -> RecordBatch:
-        codec_id, raws, n2 = decode_avl_body(body)
-        if n2 != len(raws):
-            raise FrameError(f"N1 ({len(raws)}) differs from N2 ({n2})")
-        return RecordBatch(records=tuple(record_from_raw(codec_id, raw) for raw in raws), raw=frame)
-
-    def _command_response(self, body: bytes, frame: bytes) -> CommandResponse:
+    def _record_batch(self, body: bytes, frame: bytes) -> RecordBatch | Undecoded:
         try:
-            parsed = frames.Codec12Body.parse(body)
-        except ConstructError as exc:
-            raise protocol_error_from(exc) from None
-        if parsed.quantity1 != parsed.quantity2:
-            raise FrameError(f"Codec 12 quantities differ: {parsed.quantity1} and {parsed.quantity2}")
+            codec_id, raws, n2 = decode_avl_body(body)
+            if n2 != len(raws):
+                raise FrameError(f"N1 ({len(raws)}) differs from N2 ({n2})")
+            records = tuple(record_from_raw(codec_id, raw) for raw in raws)
+        except ProtocolError as exc:
+            # Kept raw and answered with the count the unit sent (Undecoded.context): a unit
+            # without it would send this packet again and again, and nothing recorded after it.
+            return Undecoded(f"codec {body[0]:#04x}", frame, f"records this driver cannot read: {exc}", context=body[1])
+        return RecordBatch(records=records, raw=frame)
+
+    def _command_response(self, body: bytes, frame: bytes) -> CommandResponse | Undecoded:
+        try:
+            parsed = parse(frames.Codec12Body, body, "Codec 12 body")
+        except ProtocolError as exc:
+            return Undecoded("codec 0x0c", frame, f"a Codec 12 body this driver cannot read: {exc}")
         if parsed.type == frames.COMMAND_TYPE:
             raise UnexpectedMessage("the unit sent a command (type 0x05); only responses are expected")
         if parsed.type != frames.RESPONSE_TYPE:
-            raise UnsupportedMessage(f"Codec 12 message type {parsed.type:#04x} is not supported")
+            detail = "a Codec 12 type this driver does not decode"
+            return Undecoded(f"codec 0x0c type {parsed.type:#04x}", frame, detail)
+        if parsed.quantity1 != parsed.quantity2:
+            detail = f"Codec 12 quantities differ: {parsed.quantity1} and {parsed.quantity2}"
+            return Undecoded("codec 0x0c", frame, detail)
         # Answers are ASCII in practice; a stray byte must not cost us the rest.
         return CommandResponse(text=parsed.text.decode("utf-8", errors="replace"), raw=frame)
 
@@ -293,3 +324,4 @@ def encode_command_frame(text: str) -> bytes:
     except UnicodeEncodeError:
         raise ValueError(f"command text must be ASCII: {text!r}") from None
     return frames.frame(frames.Codec12Body.build({"type": frames.COMMAND_TYPE, "text": payload}))
+

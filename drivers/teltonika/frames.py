@@ -38,6 +38,7 @@ CODEC_8 = 0x08
 CODEC_8E = 0x8E
 CODEC_16 = 0x10
 CODEC_12 = 0x0C
+CODEC_7 = 0x07  # GH3000 units' AVL data, another record layout; kept raw
 
 KEEPALIVE = b"\xff"
 LOGIN_ACCEPT = b"\x01"

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from drivers.base import CredentialKind, Transport
 from drivers.brands import BRANDS
 from gateway.admin import views
+from gateway.admin.auth import Access
 from gateway.admin.context import brand_in_path, Ctx
+from gateway.admin.json_body import AdminRoute
 
-router = APIRouter(tags=["telematics brands"])
+router = APIRouter(tags=["telematics brands"], route_class=AdminRoute,
+                   dependencies=[Depends(Access("vehicles:read"))])
 
 
 @router.get("/telematics-brands")

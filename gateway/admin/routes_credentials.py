@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from drivers.brands import lookup
 from gateway.admin import views
+from gateway.admin.auth import Access
 from gateway.admin.context import Ctx
+from gateway.admin.json_body import AdminRoute
+from gateway.admin.openapi import documented
 from gateway.admin.schemas import CredentialsIn, CredentialsPatch
 from gateway.registry import Invalid
 
-router = APIRouter(tags=["credentials"])
+router = APIRouter(tags=["credentials"], route_class=AdminRoute, dependencies=[Depends(Access("credentials"))])
 
 
 @router.post("/credentials", status_code=201)
@@ -29,11 +32,10 @@ async def add_credentials(body: CredentialsIn, ctx: Ctx) -> dict:
 @router.get("/credentials")
 async def list_credentials(
     ctx: Ctx,
-    limit: Annotated[int | None, Query()] = None,
+    limit: views.Limit = views.DEFAULT_LIMIT,
     page_token: Annotated[str | None, Query()] = None,
 ) -> dict:
-    limit = views.check_limit(limit)
-    after = views.decode_token(page_token, 1) or [""]
+    after = views.decode_token(page_token, (str,)) or [""]
     rows = await ctx.registry.list_credentials(None, after[0], limit + 1)
     result = views.page(rows, limit, lambda row: [row["id"]])
     result["items"] = [views.credentials(row) for row in result["items"]]
@@ -54,7 +56,7 @@ async def patch_credentials(credentials_id: str, body: CredentialsPatch, ctx: Ct
     return views.credentials(await ctx.registry.update_credentials(credentials_id, changes))
 
 
-@router.delete("/credentials/{credentials_id}", status_code=204)
+@router.delete("/credentials/{credentials_id}", status_code=204, responses=documented(409))
 async def delete_credentials(credentials_id: str, ctx: Ctx) -> Response:
     await ctx.registry.remove_credentials(credentials_id)
     return Response(status_code=204)

@@ -6,17 +6,19 @@ import json
 from typing import Annotated, Literal
 
 import trio
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import StreamingResponse
-from pydantic import StrictStr
+from pydantic import Field, StrictStr
 
 from gateway.admin import views
+from gateway.admin.auth import Access, CallerOf
 from gateway.admin.context import Ctx
+from gateway.admin.json_body import AdminRoute
 from gateway.admin.schemas import Body
 from gateway.registry import Invalid
 from gateway.store.events import EVENT_TYPES, Event, last_event_id, query_events
 
-router = APIRouter(tags=["events"])
+router = APIRouter(tags=["events"], route_class=AdminRoute, dependencies=[Depends(Access("events:read"))])
 EventType = Literal[EVENT_TYPES]
 REPLAY_PAGE = 500
 
@@ -26,16 +28,16 @@ class EventQuery(Body):
     occurred_after: StrictStr | None = None
     occurred_before: StrictStr | None = None
     event_types: list[EventType] | None = None
-    limit: int | None = None
+    limit: Annotated[int, Field(ge=1, le=views.MAX_LIMIT)] | None = None
     page_token: StrictStr | None = None
 
 
 @router.post("/event-log-entries/query")
 async def query(body: EventQuery, ctx: Ctx) -> dict:
-    limit = views.check_limit(body.limit)
-    after = views.decode_token(body.page_token, 1)
+    limit = body.limit or views.DEFAULT_LIMIT
+    after = views.decode_token(body.page_token, (int,))
     events = await ctx.store.read(
-        query_events, after=int(after[0]) if after else 0, vehicle_id=body.vehicle_id, types=body.event_types,
+        query_events, after=after[0] if after else 0, vehicle_id=body.vehicle_id, types=body.event_types,
         occurred_after=views.timestamp("occurred_after", body.occurred_after),
         occurred_before=views.timestamp("occurred_before", body.occurred_before), limit=limit + 1,
     )
@@ -58,24 +60,36 @@ def _sse(event: Event) -> str:
     return f"id: {event.id}\nevent: {event.type}\ndata: {json.dumps(event.to_api())}\n\n"
 
 
-@router.get("/events")
+def _dropped(reason: str, last: int) -> str:
+    return f"event: StreamDropped\ndata: {json.dumps({'reason': reason, 'resume_after': str(last)})}\n\n"
+
+
+class EventStream(StreamingResponse):
+    media_type = "text/event-stream"  # also what the OpenAPI document says /events answers
+
+
+@router.get("/events", response_class=EventStream)
 async def stream(
     ctx: Ctx,
+    caller: CallerOf,
     vehicle_id: Annotated[str | None, Query()] = None,
     event_types: Annotated[str | None, Query()] = None,
     after: Annotated[str | None, Query()] = None,
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-) -> StreamingResponse:
+) -> EventStream:
     """Live events; `Last-Event-ID` (or `?after=`) replays what was missed first, so a
-    reconnecting client sees every event once, in commit order."""
+    reconnecting client sees every event once, in commit order. On the HTTPS door the
+    stream ends once its token expired or was revoked (checked every heartbeat)."""
     types = _types(event_types)
     resume = last_event_id_header or after
-    if resume is not None and not resume.isdigit():
+    start = None if resume is None else views.row_id(resume)
+    if resume is not None and start is None:
         raise Invalid("'after' / Last-Event-ID must be an event id.", "after")
     # Subscribe before reading the log: an event committed in between is then both in
     # the log and in the buffer, and the id check below delivers it once.
     subscription = ctx.events.subscribe(vehicle_id, types)
-    start = int(resume) if resume is not None else await ctx.store.read(last_event_id)
+    if start is None:
+        start = await ctx.store.read(last_event_id)
     heartbeat = ctx.config.events.heartbeat
 
     async def lines():
@@ -91,7 +105,13 @@ async def stream(
                     last = event.id
                 if len(page) < REPLAY_PAGE:
                     break
+            checked = trio.current_time()
             while True:  # live
+                if caller.token is not None and trio.current_time() - checked >= heartbeat:
+                    checked = trio.current_time()
+                    if await ctx.api_clients.grant(caller.token) is None:
+                        yield _dropped("token expired or revoked", last)
+                        return
                 events = None
                 with trio.move_on_after(heartbeat):
                     events = await subscription.next_events()
@@ -99,8 +119,7 @@ async def stream(
                     yield ": keepalive\n\n"  # keeps idle proxies from closing the stream
                     continue
                 if subscription.dropped:
-                    data = json.dumps({"reason": "too far behind", "resume_after": str(last)})
-                    yield f"event: StreamDropped\ndata: {data}\n\n"
+                    yield _dropped("too far behind", last)
                     return
                 for event in events:
                     if event.id > last:
@@ -109,5 +128,4 @@ async def stream(
         finally:
             ctx.events.unsubscribe(subscription)
 
-    return StreamingResponse(lines(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return EventStream(lines(), headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from contextlib import suppress
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import PlainTextResponse
 
+from gateway.admin.auth import PUBLIC, SOCKET_ONLY, Access
 from gateway.admin.context import Ctx
+from gateway.admin.json_body import AdminRoute
 from gateway.admin.problems import Problem
 from gateway.store import StoreError
 
-router = APIRouter(tags=["gateway"])
+router = APIRouter(tags=["gateway"], route_class=AdminRoute)
 
 
-@router.get("/health")
+@router.get("/health", dependencies=[Depends(Access(PUBLIC))])
 async def health(ctx: Ctx) -> dict:
     fault = ctx.store.fault
     if fault is not None:
@@ -25,10 +27,12 @@ async def health(ctx: Ctx) -> dict:
         "fleet_id": ctx.registry.fleet_id,
         "version": ctx.version,
         "listeners": ctx.listeners,
+        **({"api": ctx.door} if ctx.door else {}),
+        **({"amqp": ctx.amqp.status()} if ctx.amqp else {}),
     }
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
+@router.get("/metrics", response_class=PlainTextResponse, dependencies=[Depends(Access(SOCKET_ONLY))])
 async def metrics(ctx: Ctx) -> PlainTextResponse:
     with suppress(StoreError):  # a failing read must not hide the metrics that show it
         ctx.metrics.set("fleetgate_vehicles", await ctx.registry.count_vehicles())

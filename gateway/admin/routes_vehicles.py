@@ -4,28 +4,30 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
-from drivers.brands import lookup, unit_id_problem
+from drivers.brands import BRANDS, unit_id_problem
 from gateway.admin import views
+from gateway.admin.auth import Access
 from gateway.admin.context import Ctx
+from gateway.admin.json_body import AdminRoute
+from gateway.admin.openapi import documented
 from gateway.admin.schemas import AuthenticationIn, EnrolmentIn, Setup, VehicleIn, VehiclePatch
 from gateway.runtime import Runtime
 from gateway.registry import Authentication, Invalid
 
-router = APIRouter(tags=["vehicles"])
+router = APIRouter(tags=["vehicles"], route_class=AdminRoute,
+                   dependencies=[Depends(Access("vehicles:read", write="vehicles:write"))])
 
 
 def _render(ctx: Runtime, row: dict) -> dict:
     return views.vehicle(row, ctx.registry.fleet_id, ctx.registry.catalog.get(row["model_id"]))
 
 
-@router.post("/vehicles", status_code=201)
+@router.post("/vehicles", status_code=201, responses=documented(409, 503))
 async def add_vehicle(body: VehicleIn, ctx: Ctx) -> dict:
     unit = body.telematics_unit
-    brand = lookup(unit.brand)
-    if brand is None:
-        raise Invalid(f"'telematics_unit.brand': unknown brand '{unit.brand}'.", "telematics_unit.brand")
+    brand = BRANDS[unit.brand]
     problem = unit_id_problem(brand, unit.id)
     if problem:
         raise Invalid(f"'telematics_unit.id': {problem}", "telematics_unit.id")
@@ -46,12 +48,11 @@ async def add_vehicle(body: VehicleIn, ctx: Ctx) -> dict:
 @router.get("/vehicles")
 async def list_vehicles(
     ctx: Ctx,
-    limit: Annotated[int | None, Query()] = None,
+    limit: views.Limit = views.DEFAULT_LIMIT,
     page_token: Annotated[str | None, Query()] = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
 ) -> dict:
-    limit = views.check_limit(limit)
-    after = views.decode_token(page_token, 2) or ["", ""]
+    after = views.decode_token(page_token, (str, str)) or ["", ""]
     rows = await ctx.registry.list_vehicles((after[0], after[1]), limit + 1, q or None)
     result = views.page(rows, limit, lambda row: [row["created_at"], row["id"]])
     result["items"] = [_render(ctx, row) for row in result["items"]]
@@ -86,12 +87,12 @@ async def change_setup(vehicle_id: str, body: Setup, ctx: Ctx) -> dict:
     return {"vehicle_model_id": row["model_id"], "status": "SUCCEEDED"}
 
 
-@router.put("/vehicles/{vehicle_id}/telematics-unit/authentication", status_code=204)
+@router.put("/vehicles/{vehicle_id}/telematics-unit/authentication", status_code=204, responses=documented(503))
 async def change_authentication(vehicle_id: str, body: AuthenticationIn, ctx: Ctx) -> Response:
     await ctx.registry.change_authentication(vehicle_id, Authentication(body.password, body.credentials_id))
     return Response(status_code=204)
 
 
-@router.post("/vehicles/{vehicle_id}/telematics-unit/enrolment", status_code=201)
+@router.post("/vehicles/{vehicle_id}/telematics-unit/enrolment", status_code=201, responses=documented(409, 503))
 async def open_enrolment(vehicle_id: str, body: EnrolmentIn, ctx: Ctx) -> dict:
     return {"expires_at": await ctx.registry.open_enrolment(vehicle_id, body.expires_in)}

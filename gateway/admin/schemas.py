@@ -2,17 +2,42 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
+from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
+
+from drivers.base import CredentialKind
+from drivers.brands import BRANDS
 
 FuelType = Literal["ELECTRIC", "PETROL", "DIESEL", "HYBRID", "HYDROGEN", "GAS", "OTHER"]
 Transmission = Literal["AUTOMATIC", "MANUAL"]
 VehicleType = Literal["CAR", "MOPED", "SCOOTER", "KICK_SCOOTER", "BICYCLE", "VAN", "TRUCK", "DEV_KIT", "OTHER"]
 OperationStatus = Literal["OPERATING", "GARAGE"]
 Text = Annotated[StrictStr, Field(max_length=256)]
-_TAG = re.compile(r"^[a-z0-9_]{1,50}$")
+
+
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
+# Brand names are case-insensitive on input; the document lists them as they are written out.
+BrandName = Annotated[Literal[tuple(BRANDS)], BeforeValidator(_upper)]
+SharedBrandName = Annotated[
+    Literal[tuple(b.name for b in BRANDS.values() if b.credential_kind is CredentialKind.SHARED)],
+    BeforeValidator(_upper),
+]
+
+
+def _no_default(schema: dict) -> None:
+    schema.pop("default", None)
+
+
+def omitted() -> Any:
+    """The default of a PATCH field whose type is ``X | SkipJsonSchema[None]``: left out, the
+    stored value stays. The model lets null through for the route to refuse by name; the
+    document offers neither null nor a default."""
+    return Field(None, json_schema_extra=_no_default)
 
 
 class Body(BaseModel):
@@ -30,7 +55,7 @@ class AuthenticationIn(Body):
 
 class TelematicsUnitIn(Body):
     id: Annotated[StrictStr, Field(min_length=1, max_length=64)]
-    brand: StrictStr
+    brand: BrandName
     setup: Setup
     authentication: AuthenticationIn | None = None
 
@@ -57,50 +82,54 @@ class MasterData(Body):
         return data
 
 
-def _check_custom_fields(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    if value is None:
-        return value
-    if len(value) > 50:
-        raise ValueError("at most 50 custom fields are allowed")
+MAX_CUSTOM_FIELDS, MAX_CUSTOM_FIELD_NAME = 50, 64
+
+
+def _check_custom_fields(value: dict[str, Any]) -> dict[str, Any]:
+    if len(value) > MAX_CUSTOM_FIELDS:
+        raise ValueError(f"at most {MAX_CUSTOM_FIELDS} custom fields are allowed")
     for key, item in value.items():
-        if not 1 <= len(key) <= 64:
-            raise ValueError(f"custom field name '{key[:70]}' must be 1 to 64 characters")
+        if not 1 <= len(key) <= MAX_CUSTOM_FIELD_NAME:
+            raise ValueError(f"custom field name '{key[:70]}' must be 1 to {MAX_CUSTOM_FIELD_NAME} characters")
         if not isinstance(item, str | int | float | bool):
             raise ValueError(f"custom field '{key}' must be a string, number or boolean")
     return value
 
 
-def _check_tags(value: list[StrictStr] | None) -> list[str] | None:
-    if value is None:
-        return value
+CustomFields = Annotated[
+    dict[StrictStr, Any],
+    AfterValidator(_check_custom_fields),
+    WithJsonSchema({  # what _check_custom_fields holds to, for the document
+        "type": "object", "maxProperties": MAX_CUSTOM_FIELDS,
+        "propertyNames": {"minLength": 1, "maxLength": MAX_CUSTOM_FIELD_NAME},
+        "additionalProperties": {"type": ["string", "number", "boolean"]},
+    }),
+]
+
+
+def _unique_tags(value: list[str]) -> list[str]:
     unique = list(dict.fromkeys(value))  # duplicates removed, first order kept
     if len(unique) > 20:
         raise ValueError("at most 20 tags are allowed")
-    for tag in unique:
-        if not _TAG.match(tag):
-            raise ValueError(f"tag '{tag[:60]}' must match ^[a-z0-9_]{{1,50}}$")
     return unique
+
+
+Tags = Annotated[list[Annotated[StrictStr, Field(pattern=r"^[a-z0-9_]{1,50}$")]], AfterValidator(_unique_tags)]
 
 
 class VehicleIn(Body):
     telematics_unit: TelematicsUnitIn
     master_data: MasterData = MasterData()
-    custom_fields: dict[StrictStr, Any] = {}
-    tags: list[StrictStr] = []
+    custom_fields: CustomFields = {}
+    tags: Tags = []
     operation_status: OperationStatus = "OPERATING"
-
-    _custom = field_validator("custom_fields")(_check_custom_fields)
-    _tags = field_validator("tags")(_check_tags)
 
 
 class VehiclePatch(Body):
-    master_data: MasterData | None = None
-    custom_fields: dict[StrictStr, Any] | None = None
-    tags: list[StrictStr] | None = None
-    operation_status: OperationStatus | None = None
-
-    _custom = field_validator("custom_fields")(_check_custom_fields)
-    _tags = field_validator("tags")(_check_tags)
+    master_data: MasterData | SkipJsonSchema[None] = omitted()
+    custom_fields: CustomFields | SkipJsonSchema[None] = omitted()
+    tags: Tags | SkipJsonSchema[None] = omitted()
+    operation_status: OperationStatus | SkipJsonSchema[None] = omitted()
 
 
 Identity = Annotated[StrictStr, Field(min_length=1, max_length=256)]
@@ -111,20 +140,20 @@ class CredentialsIn(Body):
     """Fleet client credentials (client_id, client_secret) or a NIU account (account,
     password); which pair is given decides the kind (gateway.registry.credentials_kind)."""
 
-    brand: StrictStr
+    brand: SharedBrandName
     name: Annotated[StrictStr, Field(min_length=1, max_length=100)]
-    client_id: Identity | None = None
-    client_secret: SecretText | None = None
-    account: Identity | None = None
-    password: SecretText | None = None
+    client_id: Identity | SkipJsonSchema[None] = omitted()
+    client_secret: SecretText | SkipJsonSchema[None] = omitted()
+    account: Identity | SkipJsonSchema[None] = omitted()
+    password: SecretText | SkipJsonSchema[None] = omitted()
 
 
 class CredentialsPatch(Body):
-    name: Annotated[StrictStr, Field(min_length=1, max_length=100)] | None = None
-    client_id: Identity | None = None
-    client_secret: SecretText | None = None
-    account: Identity | None = None
-    password: SecretText | None = None
+    name: Annotated[StrictStr, Field(min_length=1, max_length=100)] | SkipJsonSchema[None] = omitted()
+    client_id: Identity | SkipJsonSchema[None] = omitted()
+    client_secret: SecretText | SkipJsonSchema[None] = omitted()
+    account: Identity | SkipJsonSchema[None] = omitted()
+    password: SecretText | SkipJsonSchema[None] = omitted()
 
 
 class EnrolmentIn(Body):

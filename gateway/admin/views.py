@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import Query
 
 from drivers.brands import BRANDS
 from gateway.admin.problems import Problem
@@ -14,6 +16,9 @@ from gateway.registry import CREDENTIAL_FIELDS, Invalid
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")]
+MAX_TOKEN = 200  # characters; the page tokens this API gives out are under 100
+MAX_ROW_ID = 2**63 - 1  # SQLite's largest INTEGER
 
 
 def vehicle(row: dict[str, Any], fleet_id: str, model: VehicleModel | None) -> dict[str, Any]:
@@ -64,28 +69,34 @@ def timestamp(name: str, value: str | None) -> str | None:
         raise Invalid(f"'{name}' must be an RFC 3339 timestamp such as 2021-01-19T13:13:09.952Z.", name) from None
 
 
-def check_limit(limit: int | None) -> int:
-    if limit is None:
-        return DEFAULT_LIMIT
-    if not 1 <= limit <= MAX_LIMIT:
-        raise Problem("validation-error", 400, f"'limit' must be between 1 and {MAX_LIMIT}.")
-    return limit
-
-
 def encode_token(position: list[str]) -> str:
     return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
 
 
-def decode_token(token: str | None, width: int) -> list[str] | None:
+def decode_token(token: str | None, shape: tuple[type, ...]) -> list | None:
+    """The position a page token holds, its parts typed by ``shape`` (str, or int for a
+    row id written as digits); a 400 for any token this API did not give out."""
     if token is None:
         return None
-    try:
-        position = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except ValueError:
-        position = None
-    if not (isinstance(position, list) and len(position) == width and all(isinstance(p, str) for p in position)):
-        raise Problem("validation-error", 400, "'page_token' is not a token this API gave out.")
-    return position
+    position = None
+    if len(token) <= MAX_TOKEN:
+        try:
+            position = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        except (ValueError, RecursionError):  # bad base64, UTF-8 or JSON are all ValueErrors
+            pass
+    if isinstance(position, list) and len(position) == len(shape) and all(isinstance(p, str) for p in position):
+        typed = [row_id(part) if kind is int else part for kind, part in zip(shape, position)]
+        if None not in typed:
+            return typed
+    raise Problem("validation-error", 400, "'page_token' is not a token this API gave out.")
+
+
+def row_id(text: str) -> int | None:
+    """A store row id (an event id, say) written in decimal, or None if ``text`` is not one."""
+    if not (text.isascii() and text.isdigit() and len(text) <= len(str(MAX_ROW_ID))):
+        return None
+    value = int(text)
+    return value if value <= MAX_ROW_ID else None
 
 
 def page(items: list[dict[str, Any]], limit: int, position_of) -> dict[str, Any]:

@@ -14,6 +14,11 @@ def get_meta(conn: sqlite3.Connection, key: str) -> str | None:
     return None if row is None else row[0]
 
 
+def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                 (key, value))
+
+
 def put_meta_once(conn: sqlite3.Connection, key: str, value: str) -> str:
     """Store ``value`` unless the key exists; return the stored value either way."""
     conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, value))

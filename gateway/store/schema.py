@@ -124,7 +124,33 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE credentials ADD COLUMN kind TEXT NOT NULL DEFAULT 'client' CHECK (kind IN ('client', 'account'));
     """,
-    # 6: strangers cost bounded space: one row per unit id, counted, and the table capped
+    # 6: the HTTPS door: API clients (OAuth2 client credentials), their bearer tokens, and
+    # which API client sent a command.
+    """
+    CREATE TABLE api_clients (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL,
+        client_id   TEXT NOT NULL UNIQUE,
+        secret_hash TEXT NOT NULL,            -- scrypt with a salt of its own; never the secret
+        scopes      TEXT NOT NULL,            -- JSON array
+        created_at  TEXT NOT NULL,
+        rotated_at  TEXT
+    ) STRICT;
+
+    -- Opaque tokens by their SHA-256: every node of a cluster checks them here, and
+    -- removing or rotating a client deletes its tokens at once.
+    CREATE TABLE api_tokens (
+        token_hash  BLOB PRIMARY KEY,
+        client      TEXT NOT NULL REFERENCES api_clients(id) ON DELETE CASCADE,
+        scopes      TEXT NOT NULL,            -- JSON array
+        expires_at  TEXT NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX api_tokens_by_client ON api_tokens (client);
+    CREATE INDEX api_tokens_by_expiry ON api_tokens (expires_at);
+
+    ALTER TABLE command_audit ADD COLUMN requested_by_client TEXT;   -- API client id, on the HTTPS door
+    """,
+    # 7: strangers cost bounded space: one row per unit id, counted, and the table capped
     # by evicting the unit seen longest ago. announced_at: when its last UnitSeen event
     # was logged; NULL while the fleet-wide limit held it back.
     """
@@ -133,7 +159,7 @@ MIGRATIONS: list[str] = [
     UPDATE seen_units SET announced_at = last_seen_at;
     CREATE INDEX seen_units_by_last_seen ON seen_units (last_seen_at);
     """,
-    # 7: JT/T 808 enrolment is a window the operator opens for one unit, not a standing
+    # 8: JT/T 808 enrolment is a window the operator opens for one unit, not a standing
     # offer: NULL is closed; else it is open until its first use or this time.
     """
     ALTER TABLE vehicles DROP COLUMN enrolment_open;

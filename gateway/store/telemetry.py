@@ -206,8 +206,9 @@ def first_id_at_or_after(conn: sqlite3.Connection, table: str, column: str, mome
 
 def audit_command(conn: sqlite3.Connection, row: dict[str, Any]) -> int:
     return conn.execute(
-        "INSERT INTO command_audit (vehicle_id, brand, unit_id, command, requested_at, requested_by)"
-        " VALUES (:vehicle_id, :brand, :unit_id, :command, :requested_at, :requested_by)",
+        "INSERT INTO command_audit (vehicle_id, brand, unit_id, command, requested_at, requested_by,"
+        " requested_by_client)"
+        " VALUES (:vehicle_id, :brand, :unit_id, :command, :requested_at, :requested_by, :requested_by_client)",
         row,
     ).lastrowid
 

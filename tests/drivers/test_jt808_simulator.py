@@ -18,9 +18,12 @@ from drivers.base import (
     Registration,
     RegistrationAccepted,
     RegistrationRefused,
+    Undecoded,
 )
 from drivers.jt808 import DRIVER, Jt808Codec, frames
+from simulators.fleet import FIELD
 from simulators.jt808 import SimulatedUnit, add_arguments, auth_codes, main_async, phone_for, run_fleet
+from tests.conftest import eventually
 from tests.drivers.simulator_support import Link, Server, running, serving
 
 FAST = {"retry_delay": 0.02, "response_timeout": 5.0}
@@ -42,6 +45,7 @@ class Platform(Server):
         self.logins: dict[str, list[str]] = defaultdict(list)
         self.registrations: dict[str, list[str]] = defaultdict(list)
         self.heartbeats: dict[str, int] = defaultdict(int)
+        self.kept_raw: dict[str, list[Undecoded]] = defaultdict(list)
 
     async def on_event(self, link: Link, event) -> bool:
         if isinstance(event, Registration):
@@ -63,6 +67,9 @@ class Platform(Server):
         elif isinstance(event, RecordBatch):
             if self.policy(link.unit, link.number, link.batches) == "ack":
                 await link.send(Acknowledge(event))
+        elif isinstance(event, Undecoded):
+            self.kept_raw[link.unit].append(event)
+            await link.send(Acknowledge(event))
         return False
 
     def enrollable_code(self, unit: str) -> str | None:
@@ -90,6 +97,39 @@ def test_phone_numbers_and_codes():
         SimulatedUnit("12345", version=2013)
     assert auth_codes("pw-{phone}")(1) == "pw-013912345679"
     assert auth_codes("same")(5) == "same" and auth_codes(None)(0) is None
+
+
+def test_field_profile_numbers():
+    phones = [phone_for(i, profile=FIELD) for i in range(8)]
+    assert phones[3] == "4E3912345681" and phones[7] == "4E3912345685"
+    assert all(p.isdigit() for i, p in enumerate(phones) if i % 4 != 3)
+    assert phone_for(3, 2019, profile=FIELD) == "4E000000013912345681"
+
+
+async def test_field_profile_speaks_as_units_in_the_field():
+    phones = [phone_for(i, profile=FIELD) for i in range(4)]
+    platform = Platform(codes={phone: "pw" for phone in phones})
+    async with running(platform.handle, fleet, 4, 0.01, auth_code_for=lambda i: "pw", profile=FIELD) as report:
+        await platform.wait_for(lambda: all(unit.others_sent >= 2 for unit in report.units))
+    assert report.logins_rejected == 0 and report.reconnects == 0
+    for unit, phone in zip(report.units, phones):
+        records = platform.records(phone)
+        vendor = [r.fields["raw_items"] for r in records]
+        assert all(items.keys() == {"e1", "eb", "fa"} for items in vendor)
+        assert {items["eb"] for items in vendor} == {"000600890000ffef0004002d0fa5"}
+        assert [int(items["fa"], 16) for items in vendor] == list(range(len(records)))  # each location once
+        assert {r.fields.get("truncated_item") for r in records} == {None, "e3040064"}
+        for batch in platform.batches[phone]:  # each item that runs past its body counted, by carrying message
+            cut = sum(1 for r in batch.records if "truncated_item" in r.fields)
+            assert batch.undecoded == (f"{batch.context.message_id:#06x} item 0xe3",) * cut
+        assert {k.message_type for k in platform.kept_raw[phone]} == {"0x0900"}
+        assert len(platform.kept_raw[phone]) >= unit.others_sent
+        assert all(b.context.protocol_version is None for b in platform.batches[phone])
+    def flagged(phone):  # the version flag of each location frame, read as 2013 all the same
+        return {frames.BodyProperties.parse(frames.unescape(b.raw[1:b.raw.index(0x7E, 1)])[2:4]).version_flag
+                for b in platform.batches[phone]}
+
+    assert [flagged(phone) for phone in phones] == [{False}, {True}, {False}, {False}]
 
 
 def test_control_follows_each_edition_polarity():
@@ -153,8 +193,7 @@ async def test_unacknowledged_locations_come_back_as_a_batch_after_a_reconnect()
     platform = Platform(codes={PHONE: "pw"}, policy=lambda unit, conn, n: "hold" if conn == 1 else "ack")
     async with running(platform.handle, fleet, 1, 0.02, auth_code_for=lambda i: "pw") as report:
         await platform.wait_for(lambda: platform.batches[PHONE])
-        while len(report.units[0].pending) < 3:  # the unit waits for its answer and keeps recording
-            await trio.sleep(0.01)
+        await eventually(lambda: len(report.units[0].pending) >= 3)  # it waits for its answer and keeps recording
         await platform.links[PHONE].stream.aclose()
         await platform.wait_for(lambda: len(platform.batches[PHONE]) >= 2)
     dropped, resent = platform.batches[PHONE][:2]
@@ -195,3 +234,7 @@ async def test_cli_arguments_run_a_fleet_for_a_duration():
         report = await main_async(args)
     assert [u.phone for u in report.units] == [phone_for(0, 2019), phone_for(1, 2019)]
     assert report.registrations == 2 and report.summary().startswith("units=2 ")
+    args = parser.parse_args(["--units", "4", "--interval", "60", "--duration", "0.01", "--profile", "field",
+                              "--auth-code", "pw-{phone}", "--port", "1"])
+    report = await main_async(args)  # nobody listens on port 1: the units only try
+    assert [u.auth_code for u in report.units][3] == "pw-4E3912345681" and report.units[3].field

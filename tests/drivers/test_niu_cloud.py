@@ -41,6 +41,7 @@ from simulators.niu_cloud import (
     main_async,
     serve,
 )
+from tests.conftest import eventually
 
 CLIENT_ID = "fleet-berlin"
 SECRET = "S3cr3t-qZ7-never-in-a-log"
@@ -177,9 +178,11 @@ async def test_pollers_share_one_login(cloud):
 
 
 async def poll_until_confirmed(client: NiuClient, sn: str, capability: str) -> dict:
-    while not confirmed(capability, props := state_properties(await client.scooter_state(sn))):
-        await trio.sleep(0.02)
-    return props
+    async def confirmed_state():
+        props = state_properties(await client.scooter_state(sn))
+        return confirmed(capability, props) and props
+
+    return await eventually(confirmed_state)
 
 
 async def test_commands_change_the_simulated_state(cloud):
@@ -193,8 +196,11 @@ async def test_commands_change_the_simulated_state(cloud):
                         assert props["top_case_lid"] == "OPEN"
             await client.send_command(SEED_SERIAL, CLOUD_COMMANDS[DRAW_ATTENTION][0])
             await client.send_command(SEED_SERIAL, CLOUD_COMMANDS[UNLOCK_BATTERY_COMPARTMENT][0])
-            while not (await client.scooter_state(SEED_SERIAL)).cushion_lock_on:
-                await trio.sleep(0.02)
+
+            async def cushion_lock_on():
+                return (await client.scooter_state(SEED_SERIAL)).cushion_lock_on
+
+            await eventually(cushion_lock_on)
             assert cloud.scooter(SEED_SERIAL).beeps == 1
             assert (SEED_SERIAL, "acc_off") in cloud.commands
 

@@ -8,10 +8,11 @@ from collections import defaultdict
 import pytest
 import trio
 
-from drivers.base import Acknowledge, Login, RecordBatch
+from drivers.base import Acknowledge, Login, RecordBatch, Undecoded
 from drivers.teltonika import DRIVER, TeltonikaCodec
 from drivers.teltonika.codec import encode_command_frame
-from simulators.teltonika import WIKI_IMEI, SimulatedUnit, add_arguments, imei_for, main_async, run_fleet
+from simulators.fleet import FIELD
+from simulators.teltonika import VIN, WIKI_IMEI, SimulatedUnit, add_arguments, imei_for, main_async, run_fleet
 from tests.drivers.simulator_support import Link, Server, count_login, running, serving
 
 FAST = {"retry_delay": 0.02, "response_timeout": 5.0}
@@ -33,6 +34,7 @@ class Gateway(Server):
         self.reject_first = reject_first
         self.policy = policy
         self.logins: dict[str, int] = defaultdict(int)
+        self.kept_raw: dict[str, list[Undecoded]] = defaultdict(list)
 
     async def on_event(self, link: Link, event) -> bool:
         if isinstance(event, Login):
@@ -46,14 +48,33 @@ class Gateway(Server):
                 await link.write(bytes(4))
             else:
                 await link.send(Acknowledge(event))
+        if isinstance(event, Undecoded):
+            self.kept_raw[link.unit].append(event)
+            await link.send(Acknowledge(event))
         return False
 
     async def command(self, imei: str, text: str) -> None:
         await self.links[imei].write(encode_command_frame(text))
 
 
-async def fleet(port: int, units: int, interval: float, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-    await run_fleet("127.0.0.1", port, units, interval, task_status=task_status, **FAST)
+async def fleet(port: int, units: int, interval: float, *, task_status=trio.TASK_STATUS_IGNORED, **options) -> None:
+    await run_fleet("127.0.0.1", port, units, interval, task_status=task_status, **FAST, **options)
+
+
+async def test_field_profile_sends_signed_io_nx_values_and_codec_13():
+    gateway = Gateway()
+    async with running(gateway.handle, fleet, 2, 0.01, profile=FIELD) as report:
+        await gateway.wait_for(lambda: all(unit.others_sent >= 1 for unit in report.units))
+        await gateway.wait_for(lambda: all(len(gateway.kept_raw[u.imei]) >= u.others_sent for u in report.units))
+    even, odd = report.units
+    assert (even.codec_id, odd.codec_id) == (0x08, 0x8E) and report.reconnects == 0
+    for unit in report.units:
+        assert {k.message_type for k in gateway.kept_raw[unit.imei]} == {"codec 0x0d"}
+        for record in gateway.records(unit.imei):
+            io, io_hex = record.fields["io"], record.fields["io_hex"]
+            assert io["19"] == -1000 and io_hex["19"] == "fc18" and io["17"] <= 0
+            assert io["72"] == -180 + unit.index % 10 and len(io_hex["72"]) == 8
+            assert io.get("256") == (VIN.hex() if unit is odd else None)
 
 
 def test_imeis_are_deterministic_and_luhn_valid():
@@ -173,3 +194,9 @@ async def test_cli_arguments_run_a_fleet_for_a_duration():
         report = await main_async(args)
     assert [u.imei for u in report.units] == [imei_for(0), imei_for(1)]
     assert report.summary().startswith("units=2 ")
+    assert not any(unit.field for unit in report.units)
+    async with serving(gateway.handle) as port:
+        args = parser.parse_args(["--units", "2", "--port", str(port), "--interval", "0.02", "--duration", "0.3",
+                                  "--profile", "field"])
+        report = await main_async(args)
+    assert all(unit.field for unit in report.units) and [u.codec_id for u in report.units] == [0x08, 0x8E]

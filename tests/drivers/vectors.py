@@ -9,7 +9,9 @@ its ``source`` (vendor document section, or "fleetgate edge case ..."), the fram
   meaning is the protocol's, e.g. "login" / "online"). Either ``expect`` (the decoded event
   as ``{"event": <class name>, ...}`` plus ``replies``: {outbound event class: hex}) or
   ``error``: the ProtocolError subclass from drivers.base; ``eof`` says the stream ends
-  after the bytes.
+  after the bytes. Every decision the gateway may take on the event is in ``replies``, ""
+  where it sends nothing; only a unit's answer to a command has none (the session takes
+  it without a word).
 - ``to_unit``: bytes the gateway must produce, e.g. for ``command_text``.
 """
 
@@ -90,11 +92,23 @@ def load(protocol: str) -> list[Vector]:
                     extra={k: v for k, v in raw.items() if k not in _KNOWN},
                 )
             )
+    for vector in vectors:
+        if vector.from_unit and vector.valid and not vector.expect.get("replies"):
+            if vector.expect["event"] != "CommandResponse":
+                raise ValueError(f"{folder.name}: {vector.name}: no replies; only a command answer goes unanswered")
     names = [v.name for v in vectors]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
         raise ValueError(f"duplicate vector names in {folder}: {sorted(duplicates)}")
     return vectors
+
+
+def replies(vector: Vector) -> dict[str, bytes]:
+    """What the gateway sends for each decision on ``vector``'s event, by the outbound event
+    ("Acknowledge", "LoginRejected", "RegistrationRefused:unknown_unit" ...): b"" where it
+    sends nothing. Empty for a command answer, which is never answered, and for any vector
+    without an event (an error, bytes to the unit)."""
+    return {name: bytes.fromhex(text) for name, text in ((vector.expect or {}).get("replies") or {}).items()}
 
 
 def parse_time(text: str) -> datetime:

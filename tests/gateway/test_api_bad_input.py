@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
 
 import pytest
 
@@ -154,3 +156,140 @@ async def test_unknown_paths_and_methods_are_problems(api):
     await assert_problem(await api.get("/vehicles/NOPE1"), 404, "resource-not-found", "NOPE1")
     await assert_problem(await api.get("/telematics-brands/ACME/available-vehicle-models"), 404,
                          "resource-not-found", "ACME")
+
+
+# JSON text that Python parses but JSON output cannot carry: escapes of lone surrogates,
+# NaN and infinities (a number past the float range is one too). Sent as raw bytes, as an
+# attacker would; httpx's own encoder refuses to write them.
+UNSTORABLE = [
+    ("surrogate as custom field name", '{"custom_fields": {"\\udc00": 1}}',
+     "'custom_fields': the property name '\\udc00'"),
+    ("surrogate in a custom field", '{"custom_fields": {"a": "x\\ud800"}}',
+     "'custom_fields.a': the text is not Unicode"),
+    ("surrogate in master data", '{"master_data": {"remark": "\\udfff"}}', "'master_data.remark'"),
+    ("surrogate in a tag", '{"tags": ["ok", "\\udbff"]}', "'tags.1'"),
+    ("NaN", '{"custom_fields": {"a": NaN}}', "'custom_fields.a': NaN and infinite numbers are not allowed"),
+    ("Infinity", '{"custom_fields": {"b": Infinity}}', "'custom_fields.b'"),
+    ("-Infinity", '{"custom_fields": {"c": -Infinity}}', "'custom_fields.c'"),
+    ("past the float range", '{"custom_fields": {"d": 1e400}}', "'custom_fields.d'"),
+]
+
+
+@pytest.mark.parametrize("case,body,words", UNSTORABLE, ids=[c[0] for c in UNSTORABLE])
+async def test_values_json_cannot_carry_are_refused_and_nothing_is_stored(api, case, body, words):
+    vehicle = (await api.post("/vehicles", json=unit_body("TELTONIKA", "356307042441013", TELTONIKA_MODEL))).json()
+    url = f"/vehicles/{vehicle['id']}"
+    response = await api.patch(url, content=body.encode(), headers={"content-type": "application/json"})
+    await assert_problem(response, 400, "validation-error", words)
+    assert (await api.get(url)).json() == vehicle
+    assert (await api.get("/vehicles")).json()["items"] == [vehicle]
+
+
+@pytest.mark.parametrize(
+    "url,body,words",
+    [
+        ("/vehicles",
+         '{"telematics_unit": {"id": "\\udc00", "brand": "TELTONIKA", "setup": {"vehicle_model_id": "x"}}}',
+         "'telematics_unit.id'"),
+        ("/credentials", '{"brand": "NIU", "name": "\\ud800", "client_id": "c", "client_secret": "s"}', "'name'"),
+        ("/credentials", '{"brand": "NIU", "name": "n", "client_id": "c", "client_secret": "\\ud800"}', "'client_secret'"),
+    ],
+)
+async def test_lone_surrogates_are_refused_in_every_body(api, url, body, words):
+    response = await api.post(url, content=body.encode(), headers={"content-type": "application/json"})
+    await assert_problem(response, 400, "validation-error", words)
+    assert (await snapshot(api)) == ({"items": [], "next_page_token": None}, {"items": [], "next_page_token": None})
+
+
+async def test_bodies_that_are_not_utf8_json_are_invalid_json(api):
+    for body, words in (
+        (b'{"custom_fields": {"a": "\xed\xb0\x80"}}', "not UTF-8"),  # a surrogate encoded as UTF-8 bytes
+        (b'{"limit": ' + b"9" * 5000 + b"}", "too many digits"),
+        (b"[" * 100_000, "nested too deeply"),
+    ):
+        response = await api.post("/event-log-entries/query", content=body, headers={"content-type": "application/json"})
+        await assert_problem(response, 400, "invalid-json", words)
+
+
+async def test_surrogate_pairs_are_text_and_come_back_as_sent(api):
+    vehicle = (await api.post("/vehicles", json=unit_body("TELTONIKA", "356307042441013", TELTONIKA_MODEL))).json()
+    body = '{"custom_fields": {"\\ud83d\\ude97": "\\ud83d\\udef5"}}'  # escaped as a pair: one character each
+    response = await api.patch(f"/vehicles/{vehicle['id']}", content=body.encode(),
+                               headers={"content-type": "application/json"})
+    assert response.status_code == 200, response.text
+    assert (await api.get(f"/vehicles/{vehicle['id']}")).json()["custom_fields"] == {"\U0001f697": "\U0001f6f5"}
+
+
+def _token(position) -> str:
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
+
+
+MALFORMED_TOKENS = {
+    "deep": base64.urlsafe_b64encode(b"[" * 10_000).decode(),
+    "huge": "A" * 20_000,
+    "not base64 JSON": "%%%",
+    "not a list": _token("not a list"),
+}
+RECORD_TOKENS = {
+    "30 digits": _token(["2021-01-19T13:13:09.952Z", "9" * 30]),
+    "5000 digits": _token(["2021-01-19T13:13:09.952Z", "9" * 5000]),
+    "superscript": _token(["2021-01-19T13:13:09.952Z", "\u00b2"]),  # a digit to str.isdigit, not to int()
+    "too wide": _token(["2021-01-19T13:13:09.952Z", "1", "x"]),
+}
+
+
+@pytest.mark.parametrize("name", [*MALFORMED_TOKENS, *RECORD_TOKENS])
+async def test_page_tokens_of_any_shape_are_400(api, name):
+    vehicle = (await api.post("/vehicles", json=unit_body("TELTONIKA", "356307042441013", TELTONIKA_MODEL))).json()
+    urls = [f"/vehicles/{vehicle['id']}/records"] + (["/vehicles", "/credentials"] if name in MALFORMED_TOKENS else [])
+    for url in urls:
+        response = await api.get(url, params={"page_token": {**MALFORMED_TOKENS, **RECORD_TOKENS}[name]})
+        await assert_problem(response, 400, "validation-error", "page_token")
+
+
+@pytest.mark.parametrize("token", [
+    base64.urlsafe_b64encode(b"[" * 500_000).decode(),
+    _token(["9" * 30]),
+    _token(["9" * 5000]),
+    _token([str(2**63)]),
+    _token([1]),
+], ids=["deep", "30 digits", "5000 digits", "past int64", "not a string"])
+async def test_event_page_tokens_of_any_shape_are_400(api, token):
+    response = await api.post("/event-log-entries/query", json={"page_token": token})
+    await assert_problem(response, 400, "validation-error", "page_token")
+
+
+@pytest.mark.parametrize("after", ["9" * 30, "9" * 5000, str(2**63), "\u00b2", "-1"],
+                         ids=["30 digits", "5000 digits", "past int64", "superscript", "negative"])
+async def test_event_stream_resume_ids_of_any_size_are_400(api, after):
+    response = await api.get("/events", params={"after": after})
+    await assert_problem(response, 400, "validation-error", "'after'")
+    response = await api.get("/events", headers={"last-event-id": after.encode()})
+    await assert_problem(response, 400, "validation-error", "Last-Event-ID")
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+async def test_timestamps_at_the_edges_of_the_calendar_are_400(api, moment):
+    vehicle = (await api.post("/vehicles", json=unit_body("TELTONIKA", "356307042441013", TELTONIKA_MODEL))).json()
+    for name in ("from", "to"):
+        response = await api.get(f"/vehicles/{vehicle['id']}/records", params={name: moment})
+        await assert_problem(response, 400, "validation-error", f"'{name}'")
+    for name in ("occurred_after", "occurred_before"):
+        response = await api.post("/event-log-entries/query", json={name: moment})
+        await assert_problem(response, 400, "validation-error", f"'{name}'")
+
+
+@pytest.mark.parametrize("bad_id", ["9" * 30, "9" * 5000, "%00", "%ED%B0%80", "..%2F..%2Fhealth"])
+async def test_malformed_or_overlong_ids_in_a_path_are_404(api, bad_id):
+    for method, url in (
+        ("GET", f"/vehicles/{bad_id}"), ("PATCH", f"/vehicles/{bad_id}"), ("DELETE", f"/vehicles/{bad_id}"),
+        ("GET", f"/vehicles/{bad_id}/state"), ("GET", f"/vehicles/{bad_id}/records"),
+        ("POST", f"/vehicles/{bad_id}/commands/disable-driving"),
+        ("PUT", f"/vehicles/{bad_id}/telematics-unit/setup"),
+        ("GET", f"/credentials/{bad_id}"), ("DELETE", f"/credentials/{bad_id}"),
+        ("GET", f"/telematics-brands/{bad_id}/available-vehicle-models"),
+    ):
+        body = {"PATCH": {}, "PUT": {"vehicle_model_id": TELTONIKA_MODEL}}.get(method)  # valid, so the id decides
+        response = await api.request(method, url, json=body)
+        assert response.status_code == 404, (method, url, response.text)
+        assert response.headers["content-type"] == "application/problem+json"

@@ -45,7 +45,7 @@ async def test_operator_workflow(gateway):
 
     code, out, err = await cli(gateway, "vehicles", "set-model", vehicle["id"], NIU_MODEL_PLAIN)
     assert code == 0, err
-    assert f"now uses model {NIU_MODEL_PLAIN}" in out
+    assert out == f"vehicle {vehicle['id']} now uses model {NIU_MODEL_PLAIN} (SUCCEEDED)\n"
     code, out, _ = await cli(gateway, "vehicles", "show", vehicle["id"])
     assert "TOP_CASE" not in out and "DISABLE_DRIVING" in out
 

@@ -19,8 +19,13 @@ async def cli(gateway, *args: str):
 
 async def test_state_and_command_from_the_cli(gateway, api, nursery):
     port = listener_port(gateway, "teltonika")
-    report = await nursery.start(lambda task_status: run_fleet(
-        "127.0.0.1", port, 1, 0.3, retry_delay=0.2, task_status=task_status))
+    units = trio.CancelScope()
+
+    async def fleet(task_status):
+        with units:
+            await run_fleet("127.0.0.1", port, 1, 0.3, retry_delay=0.2, task_status=task_status)
+
+    report = await nursery.start(fleet)
     imei = report.units[0].imei
     vehicle = (await api.post("/vehicles", json=unit_body("TELTONIKA", imei, TELTONIKA_MODEL))).json()
 
@@ -28,10 +33,6 @@ async def test_state_and_command_from_the_cli(gateway, api, nursery):
         return "position" in (await api.get(f"/vehicles/{vehicle['id']}/state")).json()
 
     await eventually(has_position)
-    code, out, err = await cli(gateway, "vehicles", "state", vehicle["id"])
-    assert code == 0, err
-    assert "position" in out and "ignition" in out
-
     code, out, err = await cli(gateway, "vehicles", "command", vehicle["id"], "DISABLE_DRIVING")
     assert code == 0, err
     assert out.splitlines()[0] == "disable-driving: done"
@@ -45,6 +46,21 @@ async def test_state_and_command_from_the_cli(gateway, api, nursery):
 
     code, out, err = await cli(gateway, "vehicles", "command", vehicle["id"], "unlock-top-case")
     assert code == 1 and "409" in err and "does not support" in err
+
+    units.cancel()  # the unit goes: its state stands still
+
+    async def offline():
+        return (await api.get(f"/vehicles/{vehicle['id']}")).json()["life_status"]["value"] == "OFFLINE"
+
+    await eventually(offline)
+    state = (await api.get(f"/vehicles/{vehicle['id']}/state")).json()
+    code, out, err = await cli(gateway, "vehicles", "state", vehicle["id"])
+    assert code == 0, err
+    lines = out.splitlines()
+    position = "{lat:.6f}, {lon:.6f}".format(**state["position"]["value"])
+    assert f"position                      {position:<24} at {state['position']['timestamp']}" in lines
+    assert f"driving_enabled               False                    at {state['driving_enabled']['timestamp']}" in lines
+    assert len(lines) == len(state)
     nursery.cancel_scope.cancel()
 
 
@@ -55,7 +71,9 @@ async def test_simulate_command_reports_counts(gateway, api):
         result = await run_cli("simulate", "teltonika", "--units", "2", "--port", str(port),
                                "--interval", "0.2", "--duration", "2")
     assert result.returncode == 0, result.stderr.decode()
-    summary = dict(item.split("=") for item in result.stdout.decode().split())
+    *status_lines, report = result.stdout.decode().splitlines()
+    assert status_lines[0].startswith("[0s] units=2 connected=")  # not a terminal: plain lines, the first at once
+    summary = dict(item.split("=") for item in report.split())
     assert summary["units"] == "2"
     assert int(summary["acked"]) > 0  # the registered unit's records
     assert int(summary["logins_rejected"]) > 0  # the other one is unknown

@@ -3,14 +3,17 @@ arrive in commit order, and a reconnect with the last id replays exactly what wa
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 
 import pytest
 import trio
 
 from gateway.events import EventBus
 from gateway.store.events import Event
-from tests.conftest import eventually, listener_port
+from simulators.teltonika import imei_for
+from tests.conftest import TEST_TIMEOUT, eventually, listener_port, writer_held
 from tests.gateway.seed import TELTONIKA_MODEL, unit_body
 from tests.teltonika_unit import ScriptedUnit, avl_packet
 
@@ -40,26 +43,38 @@ class SseReader:
         raise EOFError("stream ended")
 
 
+ANSWER_DELAY = 0.05  # seconds the scripted unit takes to answer a command: the stimulus, not a wait
+
+
 async def _drive_a_unit(gateway, api):
-    """Login, records, a command and a master-data change: the events the issue names."""
+    """Login, records, a command and a master-data change: the events the issue names. Also
+    returns the bounds, in ms, the command's duration must lie in: at least the time the
+    unit took to answer, at most the API call's round trip."""
     vehicle = (await api.post("/vehicles", json=unit_body("TELTONIKA", IMEI, TELTONIKA_MODEL))).json()
     unit = await ScriptedUnit.connect(listener_port(gateway, "teltonika"), IMEI)
     assert await unit.login() == b"\x01"
     await unit.stream.send_all(avl_packet({"ms": 1_700_000_000_000, "lat": 52.5, "lon": 13.4, "io": {239: 1}}))
     assert await unit.read_exactly(4) == b"\x00\x00\x00\x01"
 
-    results = []
+    results, times = [], {}
 
     async def command():
+        times["posted"] = trio.current_time()
         results.append(await api.post(f"/vehicles/{vehicle['id']}/commands/disable-driving"))
+        times["answered"] = trio.current_time()
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(command)
         assert await unit.read_command() == "setdigout 1"
+        times["read"] = trio.current_time()
+        await trio.sleep(ANSWER_DELAY)
+        times["replied"] = trio.current_time()
         await unit.answer("DOUT1:1 Timeout:INFINITY DOUT2:0 Timeout:INFINITY")
     assert results[-1].status_code == 200
     await api.patch(f"/vehicles/{vehicle['id']}", json={"master_data": {"license_plate": "B-EV-1"}})
-    return vehicle, unit
+    bounds = (math.floor((times["replied"] - times["read"]) * 1000),
+              math.ceil((times["answered"] - times["posted"]) * 1000))
+    return vehicle, unit, bounds
 
 
 EXPECTED = [
@@ -80,7 +95,7 @@ async def test_subscriber_sees_every_change_in_commit_order_and_resumes_without_
         async with api.stream("GET", "/events") as response:
             assert response.headers["content-type"].startswith("text/event-stream")
             reader = SseReader(response)
-            vehicle, unit = await _drive_a_unit(gateway, api)
+            vehicle, unit, (shortest, longest) = await _drive_a_unit(gateway, api)
             for _ in EXPECTED:
                 await reader.next()
         events = reader.events
@@ -93,7 +108,7 @@ async def test_subscriber_sees_every_change_in_commit_order_and_resumes_without_
         assert state["data"]["ignition"] == {"timestamp": "2023-11-14T22:13:20.000Z", "value": "ON"}
         command = events[3]["data"]["data"]
         assert command["command"] == "DISABLE_DRIVING" and command["result"] == "SUCCEEDED"
-        assert isinstance(command["duration_ms"], int)
+        assert ANSWER_DELAY * 1000 <= shortest <= command["duration_ms"] <= longest
 
         # Missed while disconnected: the unit goes away, the vehicle is parked.
         await unit.stream.aclose()
@@ -117,7 +132,7 @@ async def _offline(api, vehicle_id) -> bool:
 
 
 async def test_event_log_query_filters_and_pages(gateway, api):
-    vehicle, unit = await _drive_a_unit(gateway, api)
+    vehicle, unit, _ = await _drive_a_unit(gateway, api)
     stranger = await ScriptedUnit.connect(listener_port(gateway, "teltonika"), "356307042441099")
     assert await stranger.login() == b"\x00"
     everything = (await api.post("/event-log-entries/query", json={})).json()["items"]
@@ -183,17 +198,66 @@ async def test_a_subscriber_that_never_reads_is_dropped_not_waited_for():
     assert bus.subscribers == 0
 
 
-async def test_the_stream_ends_with_where_to_resume_when_dropped(gateway, api):
+async def _logged(api, after: int) -> list[dict]:
+    """The event log after event ``after``, as the stream shows its events."""
+    items = (await api.post("/event-log-entries/query", json={"limit": 500})).json()["items"]
+    return [{"id": e["id"], "event": e["type"], "data": e} for e in items if int(e["id"]) > after]
+
+
+async def test_a_subscriber_dropped_behind_real_units_resumes_with_nothing_missed_or_repeated(gateway, api):
+    """Four units stream; one commit brings more events than a subscriber may fall behind by,
+    so it is dropped. The id its StreamDropped names is that of the last event it got, and
+    resuming from there gives the log's events after it, each once."""
     gateway.events._max = 2
-    async with api.stream("GET", "/events") as response:
-        reader = SseReader(response)
-        subscription = next(iter(gateway.events._everything))
-        for n in range(1, 5):
-            subscription.offer(_event(100 + n))
-        with trio.fail_after(5):
+    units = []
+    for n in range(4):
+        imei = imei_for(n)
+        await api.post("/vehicles", json=unit_body("TELTONIKA", imei, TELTONIKA_MODEL))
+        units.append(await ScriptedUnit.connect(listener_port(gateway, "teltonika"), imei))
+        assert await units[-1].login() == b"\x01"
+
+    async def online():
+        items = (await api.get("/vehicles")).json()["items"]
+        return [v["life_status"]["value"] for v in items] == ["ONLINE"] * len(units)
+
+    await eventually(online)
+    device_times = itertools.count(1_700_000_000_000, 1000)
+
+    async def record(unit) -> None:
+        await unit.stream.send_all(avl_packet({"ms": next(device_times), "lat": 52.5, "lon": 13.4, "io": {239: 1}}))
+
+    with trio.fail_after(TEST_TIMEOUT):
+        async with api.stream("GET", "/events") as response:
+            reader = SseReader(response)
+            start = int((await _logged(api, 0))[-1]["id"])
+            await eventually(lambda: _subscribers(gateway, 1))
+            await record(units[0])
+            assert await units[0].read_exactly(4) == b"\x00\x00\x00\x01"
+            delivered = [await reader.next()]
+            async with writer_held(gateway.store):  # every unit's record in one commit: four events at once
+                def decoded() -> float:  # and so queued behind the held writer
+                    return gateway.metrics.value("fleetgate_frames_received_total", driver="teltonika")
+
+                before = decoded()
+                for unit in units:
+                    await record(unit)
+                await eventually(lambda: decoded() == before + len(units))
+            for unit in units:
+                assert await unit.read_exactly(4) == b"\x00\x00\x00\x01"
             dropped = await reader.next()
-    assert dropped["event"] == "StreamDropped"
-    assert dropped["data"]["resume_after"].isdigit()
+    assert dropped == {"id": None, "event": "StreamDropped",
+                       "data": {"reason": "too far behind", "resume_after": delivered[-1]["id"]}}
+    for unit in units:  # more while the subscriber is away
+        await record(unit)
+        assert await unit.read_exactly(4) == b"\x00\x00\x00\x01"
+    missed = await _logged(api, int(dropped["data"]["resume_after"]))
+    assert [e["event"] for e in missed] == ["VehicleStateRecorded"] * 8
+    async with api.stream("GET", "/events", headers={"Last-Event-ID": dropped["data"]["resume_after"]}) as response:
+        reader = SseReader(response)
+        with trio.fail_after(TEST_TIMEOUT):
+            resumed = [await reader.next() for _ in missed]
+    assert resumed == missed
+    assert delivered + resumed == await _logged(api, start)
 
 
 async def test_events_tail_prints_readable_lines_and_json(gateway, api):
@@ -206,12 +270,13 @@ async def test_events_tail_prints_readable_lines_and_json(gateway, api):
     as_json = subprocess.Popen(fleetgate_command("events", "tail", "--json", "--event-types", "VehicleChanged"),
                                env=env, stdout=subprocess.PIPE, text=True)
     try:
-        await eventually(lambda: _subscribers(gateway, 2))
+        await eventually(lambda: _subscribers(gateway, 2), timeout=TEST_TIMEOUT)  # two processes start
         vehicle = (await api.post("/vehicles", json=unit_body("TELTONIKA", IMEI, TELTONIKA_MODEL))).json()
         line = await trio.to_thread.run_sync(readable.stdout.readline)
-        assert "VehicleChanged" in line and f"vehicle {vehicle['id']} (TELTONIKA {IMEI})" in line and "CREATED" in line
         event = json.loads(await trio.to_thread.run_sync(as_json.stdout.readline))
         assert event["type"] == "VehicleChanged" and event["data"]["reasons"] == ["CREATED"]
+        assert line == (f"{event['occurred_at']}  #{event['id']}  VehicleChanged       "
+                        f"vehicle {vehicle['id']} (TELTONIKA {IMEI})  CREATED\n")
     finally:
         readable.terminate()
         as_json.terminate()

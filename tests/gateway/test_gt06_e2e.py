@@ -89,23 +89,36 @@ async def test_wrong_password_is_a_502_with_the_units_answer(gateway, api, nurse
     nursery.cancel_scope.cancel()
 
 
+async def _until_closed(stream: trio.SocketStream) -> bytes:
+    """Everything the gateway sends until it closes the connection."""
+    received = b""
+    with trio.fail_after(5):
+        while True:
+            try:
+                data = await stream.receive_some(100)
+            except trio.BrokenResourceError:
+                return received
+            if not data:
+                return received
+            received += data
+
+
+async def test_unknown_unit_hears_nothing_and_is_hung_up(gateway, api):
+    login = VECTORS["gt06-login"]
+    stream = await trio.open_tcp_stream("127.0.0.1", listener_port(gateway, "gt06"))
+    await stream.send_all(login.data)
+    assert await _until_closed(stream) == b""  # no login reply: GT06 servers stay silent to a stranger
+    assert await _available(api) == [login.expect["unit_id"]]
+    assert gateway.metrics.value("fleetgate_frames_refused_total", driver="gt06", reason="unknown_unit") == 1
+
+
 @pytest.mark.parametrize("name", [v.name for v in VECTORS.values() if v.from_unit and v.error is not None
                                   and v.state in (None, "login")])
 async def test_bad_frames_before_login_close_without_reply(gateway, name):
     vector = VECTORS[name]
     stream = await trio.open_tcp_stream("127.0.0.1", listener_port(gateway, "gt06"))
-    with trio.fail_after(5):
-        await stream.send_all(vector.data)
-        received = b""
-        while True:
-            try:
-                data = await stream.receive_some(100)
-            except trio.BrokenResourceError:
-                break
-            if not data:
-                break
-            received += data
-    assert received == b""
+    await stream.send_all(vector.data)
+    assert await _until_closed(stream) == b""
     refused = {k: v for k, v in gateway.metrics._values["fleetgate_frames_refused_total"].items()}
     assert sum(refused.values()) == 1
     assert dict(next(iter(refused)))["reason"] in (vector.error.reason, "frame_timeout")
@@ -144,4 +157,8 @@ async def test_bad_frames_after_login_close_without_reply(gateway, api, name):
         assert await stream.receive_some(100) == b""
     reasons = [dict(k)["reason"] for k in gateway.metrics._values["fleetgate_frames_refused_total"]]
     assert reasons == [vector.error.reason]
-    assert (await api.get("/vehicles")).json()["items"][0]["life_status"]["value"] in ("ONLINE", "OFFLINE")
+
+    async def offline():
+        return (await api.get("/vehicles")).json()["items"][0]["life_status"]["value"] == "OFFLINE"
+
+    await eventually(offline)  # the closed session took the vehicle offline

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from simulators.jt808 import run_fleet
+from simulators.fleet import FIELD
+from simulators.jt808 import COUNTER_ITEM, run_fleet
 from tests.conftest import eventually, listener_port
+from tests.gateway.history import field_variants_sent, history
 from tests.gateway.seed import JT808_MODEL, unit_body
 
 
@@ -15,11 +17,11 @@ def extra_config() -> str:
     return "[commands]\ntimeout = 5\n"
 
 
-async def _fleet(gateway, nursery, auth_code, version=2013, units=1):
+async def _fleet(gateway, nursery, auth_code, version=2013, units=1, **options):
     port = listener_port(gateway, "jt808")
     return await nursery.start(lambda task_status: run_fleet(
         "127.0.0.1", port, units, 0.3, auth_code_for=lambda i: auth_code, version=version, retry_delay=0.2,
-        task_status=task_status))
+        task_status=task_status, **options))
 
 
 async def _available(api) -> list[str]:
@@ -103,6 +105,53 @@ async def test_wrong_code_is_refused_every_time_and_stores_nothing(gateway, api,
     assert (await api.get(f"/vehicles/{vehicle['id']}/records")).json()["items"] == []
     assert (await api.get(f"/vehicles/{vehicle['id']}")).json()["life_status"]["value"] == "OFFLINE"
     assert gateway.store.records_new == 0
+    nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize(("unit_id", "status"), [
+    ("4EB6FB4AD628", 201), ("4E000000013912345681", 201), ("013912345678", 201),
+    ("4eb6fb4ad628", 400), ("4EB6FB4AD62", 400), ("4EB6FB4AD6280", 400), ("4EB6FB4AD62G", 400),
+])
+async def test_unit_ids_are_the_hex_digits_of_the_terminal_number(api, unit_id, status):
+    created = await api.post("/vehicles", json=unit_body("JT808", unit_id, JT808_MODEL, password="pw-1"))
+    assert created.status_code == status, created.text
+    if status == 400:  # the hint says how the id is written
+        assert "hex digits, upper case" in created.json()["detail"]
+
+
+async def test_units_as_in_the_field_from_seen_to_state_every_location_stored_once(gateway, api, nursery):
+    """--profile field: a terminal number that is not BCD, the 2019 flag on a 2013 header,
+    vendor items, an item that runs past its body, 0x0900 messages. No session ends."""
+    report = await _fleet(gateway, nursery, "code-1234", units=4, profile=FIELD)
+    odd = report.units[3]
+    assert not odd.phone.isdigit() and report.units[1].version_flag
+
+    async def listed():
+        return {unit.phone for unit in report.units} <= set(await _available(api))
+
+    await eventually(listed)
+    vehicles = {}
+    for unit in report.units:
+        created = await api.post("/vehicles", json=unit_body("JT808", unit.phone, JT808_MODEL, password="code-1234"))
+        assert created.status_code == 201, created.text
+        vehicles[unit.phone] = created.json()["id"]
+    for unit in report.units:
+        state = await _wait_online_with_position(api, vehicles[unit.phone])
+        assert 22 < state["position"]["value"]["lat"] < 23
+
+    await field_variants_sent(report)
+    for unit in report.units:
+        acked, kept = unit.stats.acked, unit.others_sent
+        raw, locations = await history(api, vehicles[unit.phone])
+        sequence = [int(location["raw"]["raw_items"][f"{COUNTER_ITEM:02x}"], 16) for location in locations]
+        assert len(sequence) == len(set(sequence))  # each location stored once ...
+        assert set(range(acked)) <= set(sequence)  # ... and every acknowledged one is there
+        assert set(raw) == {"0x0900"} and len(raw) >= kept
+    assert report.resent == 0  # no location had to go twice: no session ended after the login
+    reasons = {dict(key)["reason"] for key in gateway.metrics._values["fleetgate_frames_refused_total"]}
+    assert reasons == {"unknown_unit"}  # before the vehicles were added, nothing since
+    counted = {dict(key)["message_type"] for key in gateway.metrics._values["fleetgate_frames_undecoded_total"]}
+    assert "0x0900" in counted and counted & {"0x0200 item 0xe3", "0x0704 item 0xe3"}
     nursery.cancel_scope.cancel()
 
 

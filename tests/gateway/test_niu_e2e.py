@@ -9,7 +9,7 @@ import pytest
 
 from simulators.niu_cloud import SimulatedCloud, serve
 from tests.conftest import eventually
-from tests.gateway.seed import NIU_MODEL_PLAIN, niu_vehicle
+from tests.gateway.seed import NIU_MODEL_PLAIN, NIU_MODEL_WITH_TOP_CASE, niu_vehicle
 
 SEED = "NBSG4C7B40647G5M"
 OTHER = "NBSG0000000000A2"
@@ -79,10 +79,17 @@ async def test_seed_example_end_to_end(gateway, api, cloud):
         "SELECT command, result FROM command_audit ORDER BY id")])
     assert audit == [("UNLOCK_TOP_CASE", "SUCCEEDED"), ("DISABLE_DRIVING", "SUCCEEDED"),
                      ("DRAW_ATTENTION", "SUCCEEDED")]
-    # The model without a top case lacks the command.
+    # The model without a top case lacks the command, and its state shows no top case.
     await api.put(f"/vehicles/{vehicle['id']}/telematics-unit/setup", json={"vehicle_model_id": NIU_MODEL_PLAIN})
     refused = await api.post(f"/vehicles/{vehicle['id']}/commands/lock-top-case")
     assert refused.status_code == 409 and refused.json()["type"] == "/problems/vehicle/command-not-supported"
+    plain = (await api.get(f"/vehicles/{vehicle['id']}/state")).json()
+    assert not [name for name in plain if name.startswith("top_case")]
+    assert {"position", "fuel_level_in_percent", "driving_enabled"} <= set(plain)
+    # Stored all the same: switched back, the vehicle shows its top case again.
+    await api.put(f"/vehicles/{vehicle['id']}/telematics-unit/setup",
+                  json={"vehicle_model_id": NIU_MODEL_WITH_TOP_CASE})
+    assert (await api.get(f"/vehicles/{vehicle['id']}/state")).json()["top_case_lock"]["value"] == "UNLOCKED"
 
 
 async def test_cloud_checks_on_post_vehicles(gateway, api, cloud, caplog):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket as stdlib_socket
 
 import pytest
 import trio
@@ -52,22 +53,62 @@ async def test_everything_survives_kill_9(paths):
         await wait_exit(second)
 
 
-async def test_second_gateway_on_the_same_data_dir_refuses(paths):
+@pytest.mark.parametrize("shared", ["data dir", "admin socket"])
+async def test_second_gateway_on_the_same_data_dir_or_socket_refuses(paths, tmp_path, shared):
     data_dir, socket, config = paths
+    second_config, refusal = config, "is already running on data dir {data_dir}"
+    if shared == "admin socket":  # another data dir: the socket's own lock must stop it
+        second_config, refusal = tmp_path / "other.toml", "serves the admin socket {socket}"
+        second_config.write_text(gateway_config_toml(tmp_path / "other-data", socket))
     first = start_gateway(config)
     try:
         health = await wait_until_serving(first, socket)
-        second = start_gateway(config)
+        second = start_gateway(second_config)
         assert await wait_exit(second) == 1
         message = second.stderr.read()
-        assert f"already running on data dir {data_dir}" in message
-        assert f"pid {first.pid}" in message
+        assert f"another fleetgate (pid {first.pid}) " + refusal.format(data_dir=data_dir, socket=socket) in message
         assert "Traceback" not in message and len(message.strip().splitlines()) == 1
-        # The first gateway still owns its socket.
+        # The first gateway still owns its socket: the second neither took it over nor removed it.
         assert _get(socket, "/health")["fleet_id"] == health["fleet_id"]
     finally:
         first.terminate()
         await wait_exit(first)
+    assert not socket.exists()
+
+
+def _listening_socket(path) -> stdlib_socket.socket:
+    server = stdlib_socket.socket(stdlib_socket.AF_UNIX, stdlib_socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen()
+    return server
+
+
+async def test_a_socket_another_program_serves_is_not_taken_over(paths):
+    data_dir, socket, config = paths
+    with _listening_socket(socket):  # e.g. an older gateway, which took no lock
+        before = socket.stat().st_ino
+        process = start_gateway(config)
+        assert await wait_exit(process) == 1
+        message = process.stderr.read()
+        assert f"something already serves the admin socket {socket}" in message
+        assert "Traceback" not in message and len(message.strip().splitlines()) == 1
+        assert socket.stat().st_ino == before
+
+
+async def test_a_socket_file_the_gateway_did_not_create_is_left_in_place(paths):
+    data_dir, socket, config = paths
+    process = start_gateway(config)
+    try:
+        await wait_until_serving(process, socket)
+        socket.unlink()  # someone replaces the gateway's socket file with their own
+        with _listening_socket(socket):
+            replaced = socket.stat().st_ino
+            process.terminate()
+            assert await wait_exit(process) == 0
+            assert socket.stat().st_ino == replaced
+    finally:
+        process.kill()
+        await wait_exit(process)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

@@ -1,8 +1,11 @@
-"""Every kind of secret the gateway keeps is encrypted at rest and write-only.
+"""Every kind of secret the gateway keeps is encrypted (or, for API clients, hashed) at
+rest and write-only.
 
 For each kind, a distinctive secret is stored through the API, then changed: neither value
 appears in the database file, its WAL, any API answer or any log line, and the registry
-decrypts the current one. Breaking the encryption of any kind makes its case fail.
+decrypts the current one. Breaking the encryption of any kind makes its case fail. An API
+client's secret is the gateway's own: it appears in the one answer that created (or
+rotated) it and nowhere else, and only the current one authenticates.
 """
 
 from __future__ import annotations
@@ -31,12 +34,29 @@ KINDS = [
     Kind("jt808-unit-password", "jt808-code-first-5521", "jt808-code-second-1255"),
     Kind("niu-client-secret", "niu-client-secret-first-9043", "niu-client-secret-second-3409"),
     Kind("niu-account-password", "niu-account-pass-first-6612", "niu-account-pass-second-2166"),
+    Kind("api-client-secret", "", ""),  # the gateway makes these
 ]
 
 
-async def _store_and_change(api, gateway, kind: Kind) -> tuple[list[str], Any]:
-    """Store ``kind.first``, change it to ``kind.second``; return the answers' texts and an
-    async function giving the decrypted current secret."""
+async def _api_client_secrets(api, gateway) -> tuple[list[str], Any, tuple[str, str]]:
+    created = (await api.post("/api-clients", json={"name": "booking", "scopes": ["vehicles:read"]})).json()
+    rotated = (await api.post(f"/api-clients/{created['id']}/rotate")).json()
+    secrets = (created["client_secret"], rotated["client_secret"])
+    answers = [await api.get("/api-clients"), await api.post("/event-log-entries/query", json={})]
+
+    async def current() -> str:
+        assert await gateway.api_clients.authenticate(created["client_id"], secrets[0]) is None
+        assert await gateway.api_clients.authenticate(created["client_id"], secrets[1]) is not None
+        return secrets[1]
+
+    return [a.text for a in answers], current, secrets
+
+
+async def _store_and_change(api, gateway, kind: Kind) -> tuple[list[str], Any, tuple[str, str]]:
+    """Store ``kind.first``, change it to ``kind.second``; return the answers' texts, an
+    async function giving the decrypted current secret, and the two secrets."""
+    if kind.name == "api-client-secret":
+        return await _api_client_secrets(api, gateway)
     answers = []
     if kind.name.startswith("niu"):
         if kind.name == "niu-client-secret":
@@ -49,7 +69,8 @@ async def _store_and_change(api, gateway, kind: Kind) -> tuple[list[str], Any]:
         changed = await api.patch(f"/credentials/{credentials_id}", json={field: kind.second})
         answers += [created, changed, await api.get(f"/credentials/{credentials_id}"), await api.get("/credentials"),
                     await api.get("/telematics-brands/NIU/available-credentials")]
-        return [a.text for a in answers], lambda: gateway.registry.credentials_secret(credentials_id)
+        return [a.text for a in answers], lambda: gateway.registry.credentials_secret(credentials_id), \
+            (kind.first, kind.second)
     brand, unit_id, model = (("CONCOX", "353413532150362", CONCOX_MODEL) if kind.name.startswith("concox")
                              else ("JT808", "013912345678", JT808_MODEL))
     created = await api.post("/vehicles", json=unit_body(brand, unit_id, model, password=kind.first))
@@ -57,18 +78,18 @@ async def _store_and_change(api, gateway, kind: Kind) -> tuple[list[str], Any]:
     changed = await api.put(f"/vehicles/{vehicle_id}/telematics-unit/authentication", json={"password": kind.second})
     answers += [created, changed, await api.get(f"/vehicles/{vehicle_id}"), await api.get("/vehicles"),
                 await api.post("/event-log-entries/query", json={"vehicle_id": vehicle_id})]
-    return [a.text for a in answers], lambda: gateway.registry.unit_password(vehicle_id)
+    return [a.text for a in answers], lambda: gateway.registry.unit_password(vehicle_id), (kind.first, kind.second)
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=str)
 async def test_secret_is_encrypted_at_rest_and_never_shown(api, gateway, caplog, kind: Kind):
     caplog.set_level(logging.DEBUG)
-    texts, current = await _store_and_change(api, gateway, kind)
+    texts, current, (first, second) = await _store_and_change(api, gateway, kind)
     assert all(t is not None for t in texts)
-    assert await current() == kind.second
+    assert await current() == second
     files = sorted(gateway.config.data_dir.glob("fleetgate.db*"))
     assert any(p.name.endswith("-wal") for p in files), [p.name for p in files]
-    for secret in (kind.first, kind.second):
+    for secret in (first, second):
         for path in files:
             assert secret.encode() not in path.read_bytes(), f"{secret} in plain text in {path.name}"
         for text in texts:

@@ -3,12 +3,14 @@ command timeouts and refusals. Every byte is real, on 127.0.0.1."""
 
 from __future__ import annotations
 
-import threading
+import os
 
 import pytest
 import trio
+from trio.testing import wait_all_tasks_blocked
 
-from tests.conftest import eventually, listener_port
+from gateway.session_table import DEADLINE_RESOLUTION
+from tests.conftest import autojump, eventually, listener_port, writer_held
 from tests.drivers.vectors import load
 from tests.gateway.seed import TELTONIKA_MODEL, unit_body
 from tests.teltonika_unit import ScriptedUnit
@@ -29,16 +31,12 @@ async def vehicle(api):
 
 
 @pytest.fixture
-async def unit(gateway, vehicle):
+async def unit(gateway, api, vehicle):
     unit = await ScriptedUnit.connect(listener_port(gateway, "teltonika"), IMEI)
     assert await unit.login() == b"\x01"
-    await eventually(lambda: _online(gateway, vehicle["id"]))
+    await eventually(lambda: _life(api, vehicle["id"], "ONLINE"))  # stored: the session waits for its unit
     yield unit
     await unit.stream.aclose()
-
-
-async def _online(gateway, vehicle_id) -> bool:
-    return gateway.sessions.get(vehicle_id) is not None
 
 
 def refused(gateway, reason: str) -> float:
@@ -57,7 +55,7 @@ async def test_unknown_unit_is_rejected_and_seen(gateway, api):
 
 @pytest.mark.parametrize("name,reason", [
     ("bad-crc", "checksum"),
-    ("n1-differs-from-n2", "frame"),
+    ("wrong-preamble", "frame"),
     ("length-beyond-max-frame", "length"),
     ("codec12-command-from-unit", "unexpected"),
 ])
@@ -82,30 +80,47 @@ async def test_garbage_before_login(gateway):
     assert refused(gateway, "frame") + refused(gateway, "length") == 1
 
 
-async def test_a_client_that_never_sends_meets_the_login_deadline(gateway):
-    silent = await trio.open_tcp_stream("127.0.0.1", listener_port(gateway, "teltonika"))
-    start = trio.current_time()
-    with trio.fail_after(5):
+# Deadlines on trio's mock clock (tests/conftest.autojump): the seconds pass at once, and the
+# time a connection closes is exact, up to the quarter second between deadline sweeps.
+
+
+async def test_a_client_that_never_sends_meets_the_login_deadline(gateway, clock):
+    with autojump(clock), trio.fail_after(60):
+        start = trio.current_time()
+        silent = await trio.open_tcp_stream("127.0.0.1", listener_port(gateway, "teltonika"))
         assert await silent.receive_some(10) == b""
-    assert trio.current_time() - start >= 0.9  # closed by the 1 s login deadline, not before
+        closed = trio.current_time() - start
+    assert 1 <= closed <= 1 + DEADLINE_RESOLUTION  # by the 1 s login deadline, not before
     assert refused(gateway, "login_timeout") == 1
 
 
-async def test_one_byte_every_few_hundred_ms_meets_the_frame_deadline(gateway, vehicle, unit):
-    with trio.fail_after(5):
-        for byte in CODEC8_EXAMPLE[:6]:
-            try:
-                await unit.stream.send_all(bytes([byte]))
-            except trio.BrokenResourceError:
-                break
-            await trio.sleep(0.3)
-        assert await unit.closed_by_gateway() == b""
+async def _trickle(stream: trio.SocketStream, data: bytes, every: float) -> None:
+    """A unit that sends ``data`` one byte at a time, until the gateway hangs up."""
+    for byte in data:
+        try:
+            await stream.send_all(bytes([byte]))
+        except trio.BrokenResourceError:
+            return
+        await trio.sleep(every)
+
+
+async def test_one_byte_every_few_hundred_ms_meets_the_frame_deadline(gateway, vehicle, unit, clock):
+    with autojump(clock), trio.fail_after(60):
+        first_byte = trio.current_time()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_trickle, unit.stream, CODEC8_EXAMPLE, 0.3)
+            assert await unit.closed_by_gateway() == b""
+            closed = trio.current_time() - first_byte
+    assert 1 <= closed <= 1 + DEADLINE_RESOLUTION  # by the 1 s frame deadline, though bytes kept coming
     assert refused(gateway, "frame_timeout") == 1
 
 
-async def test_idle_unit_is_closed(gateway, vehicle, unit, api):
-    with trio.fail_after(6):
+async def test_idle_unit_is_closed(gateway, vehicle, unit, api, clock):
+    with autojump(clock), trio.fail_after(60):
+        since = trio.current_time()
         assert await unit.closed_by_gateway() == b""
+        closed = trio.current_time() - since
+    assert closed <= 3 + DEADLINE_RESOLUTION  # the 3 s idle deadline, counted from the unit's last frame
     assert refused(gateway, "idle_timeout") == 1
     await eventually(lambda: _life(api, vehicle["id"], "OFFLINE"))
 
@@ -116,23 +131,19 @@ async def _life(api, vehicle_id, value) -> bool:
 
 async def test_ack_waits_for_the_commit(gateway, api, vehicle, unit):
     """Hold the store's writer thread; the ACK must not come until the records are committed."""
-    release, holding = threading.Event(), threading.Event()
+    def decoded() -> float:
+        return gateway.metrics.value("fleetgate_frames_received_total", driver="teltonika")
 
-    def hold(conn):
-        holding.set()
-        release.wait(10)
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(gateway.store.write, hold)
-        await trio.to_thread.run_sync(holding.wait)
+    before = decoded()
+    async with writer_held(gateway.store):
         await unit.stream.send_all(CODEC8_EXAMPLE)
-        with trio.move_on_after(0.5) as waited:
-            await unit.read_exactly(4)
-        assert waited.cancelled_caught, "ACK sent before the records were committed"
+        await eventually(lambda: decoded() > before)
+        await wait_all_tasks_blocked()  # decoded, its commit queued; whatever the session sends is sent
+        with pytest.raises(BlockingIOError):
+            os.read(unit.stream.socket.fileno(), 4)  # nothing to read: no ACK before the commit
         assert (await api.get(f"/vehicles/{vehicle['id']}/records")).json()["items"] == []
-        release.set()
-        with trio.fail_after(5):
-            assert await unit.read_exactly(4) == bytes.fromhex(VECTORS["codec8-example-1"].expect["replies"]["Acknowledge"])
+    with trio.fail_after(5):
+        assert await unit.read_exactly(4) == bytes.fromhex(VECTORS["codec8-example-1"].expect["replies"]["Acknowledge"])
     items = (await api.get(f"/vehicles/{vehicle['id']}/records")).json()["items"]
     assert [i["recorded_at"] for i in items] == ["2019-06-10T10:04:46.000Z"]
 
@@ -179,6 +190,7 @@ async def test_command_timeout_then_late_answer_is_never_taken(gateway, api, veh
         except trio.BrokenResourceError:
             pass
         await unit.closed_by_gateway()
+    assert refused(gateway, "idle_timeout") == 0  # closed by the command's timeout, not by the idle deadline
     after = await api.post(f"{url}/disable-driving")
     assert after.status_code == 409 and after.json()["type"] == "/problems/vehicle/conflicting-state"
     state = (await api.get(f"/vehicles/{vehicle['id']}/state")).json()
@@ -209,7 +221,9 @@ async def test_newer_login_replaces_the_old_session(gateway, api, vehicle, unit)
     with trio.fail_after(5):
         assert await newer.login() == b"\x01"
         assert await unit.closed_by_gateway() == b""
-    await trio.sleep(0.2)
+    # The old session has ended once every task waits; what it queued commits before this write.
+    await wait_all_tasks_blocked()
+    await gateway.store.write(lambda conn: None)
     assert await _life(api, vehicle["id"], "ONLINE")
     await newer.stream.send_all(CODEC8_EXAMPLE)
     with trio.fail_after(5):
@@ -220,3 +234,4 @@ async def test_delete_closes_the_session(gateway, api, vehicle, unit):
     assert (await api.delete(f"/vehicles/{vehicle['id']}")).status_code == 204
     with trio.fail_after(5):
         assert await unit.closed_by_gateway() == b""
+    assert refused(gateway, "idle_timeout") == 0  # closed by the deletion, not by the idle deadline

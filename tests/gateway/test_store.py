@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from gateway.store import Store, database
 from gateway.store.schema import MIGRATIONS
+from tests.conftest import eventually
 
 
 @pytest.fixture
@@ -167,12 +168,19 @@ async def test_wal_is_checkpointed_by_the_checkpointer(tmp_path, nursery):
     assert wal.stat().st_size > 0
     # The writer never checkpoints by itself; the database file catches up only through
     # run_checkpoints, and then holds every committed row without the WAL.
-    await trio.sleep(0.3)
     copy = tmp_path / "copy.db"
-    copy.write_bytes((tmp_path / "wal.db").read_bytes())
-    conn = sqlite3.connect(copy)
-    assert conn.execute("SELECT count(*) FROM meta").fetchone()[0] == 20
-    conn.close()
+
+    def rows_in_the_database_file() -> int:
+        copy.write_bytes((tmp_path / "wal.db").read_bytes())
+        conn = sqlite3.connect(copy)
+        try:
+            return conn.execute("SELECT count(*) FROM meta").fetchone()[0]
+        except sqlite3.DatabaseError:  # copied in the middle of a checkpoint's writes
+            return 0
+        finally:
+            conn.close()
+
+    await eventually(lambda: rows_in_the_database_file() == 20)
     nursery.cancel_scope.cancel()
 
 
@@ -184,13 +192,13 @@ async def test_the_wal_is_truncated_once_commits_stop(tmp_path, nursery, monkeyp
     wal = tmp_path / "wal.db-wal"
     # While commits go on (many per round), a round copies them but keeps the file:
     # shrinking it would only make the next commits grow it again.
-    for n in range(40):
-        await store.write(_insert, f"k{n}")
-        await trio.sleep(0.01)
+    await store.write(_insert, "k0")
+    for n in range(1, 40):
+        await trio.sleep(0.01)  # the pace of the commits, spread over rounds
         assert wal.stat().st_size > 0
+        await store.write(_insert, f"k{n}")
     # A round that finds no commit since the last one truncates it.
-    await trio.sleep(1.0)
-    assert wal.stat().st_size == 0
+    await eventually(lambda: wal.stat().st_size == 0)
     assert await store.read(lambda conn: conn.execute("SELECT count(*) FROM meta").fetchone()[0]) == 40
     nursery.cancel_scope.cancel()
 
@@ -211,9 +219,7 @@ async def test_ingest_then_reports_each_outcome_after_the_commit_in_queue_order(
 
     await store.ingest_then(_batch("V1", 2), lambda error: calls.append(("first", error)))
     await store.ingest_then(_batch("V2", 3, first=2), lambda error: calls.append(("second", error)))
-    with trio.fail_after(5):
-        while len(calls) < 2:
-            await trio.sleep(0.01)
+    await eventually(lambda: len(calls) == 2)
     assert calls == [("first", None), ("second", None)]
     assert await store.read(stored) == 5
 
@@ -224,9 +230,7 @@ async def test_ingest_then_passes_the_store_error_when_the_commit_fails(store):
     await store.write(lambda conn: conn.execute("ALTER TABLE records RENAME TO records_away"))
     errors = []
     await store.ingest_then(_batch("V1", 1), errors.append)
-    with trio.fail_after(5):
-        while not errors:
-            await trio.sleep(0.01)
+    await eventually(lambda: errors)
     assert isinstance(errors[0], StoreError) and "records" in str(errors[0])
 
 

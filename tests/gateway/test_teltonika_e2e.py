@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 import trio
 
-from simulators.teltonika import run_fleet
-from tests.conftest import eventually, listener_port
+from simulators.fleet import FIELD
+from simulators.teltonika import imei_for, run_fleet
+from tests.conftest import eventually, listener_port, writer_held
+from tests.gateway.history import field_variants_sent, history
 from tests.gateway.seed import TELTONIKA_MODEL, unit_body
+from tests.teltonika_unit import ScriptedUnit
 
 
 @pytest.fixture
@@ -19,10 +24,10 @@ async def available(api, brand="TELTONIKA") -> list[str]:
     return [u["id"] for u in (await api.get(f"/telematics-brands/{brand}/available-telematics-units")).json()["items"]]
 
 
-async def stored_records(runtime, vehicle_id: str) -> list[tuple[str, str]]:
+async def stored_records(runtime, vehicle_id: str) -> list[str]:
+    """The device time of each stored record (the simulated unit's records are distinct in time)."""
     def rows(conn):
-        return [tuple(r) for r in conn.execute(
-            "SELECT recorded_at, hex(duplicate_key) FROM records WHERE vehicle_id = ? ORDER BY recorded_at", (vehicle_id,))]
+        return [r[0] for r in conn.execute("SELECT recorded_at FROM records WHERE vehicle_id = ?", (vehicle_id,))]
     return await runtime.store.read(rows)
 
 
@@ -67,14 +72,22 @@ async def test_unit_from_seen_to_commanded_to_removed(gateway, api, nursery):
         lambda conn: [tuple(r) for r in conn.execute("SELECT command, result FROM command_audit ORDER BY id")])
     assert audit == [("DISABLE_DRIVING", "SUCCEEDED"), ("ENABLE_DRIVING", "SUCCEEDED")]
 
-    # Drop the connection mid-stream: nothing acknowledged is lost, nothing is stored twice.
-    gateway.sessions.close_vehicle(vehicle_id)
-    await eventually(lambda: _reconnected(unit))
-    await trio.sleep(1)
-    acked_before_delete = unit.stats.acked
-    records = await stored_records(gateway, vehicle_id)
-    assert len(records) == len(set(records))
-    assert len(records) >= acked_before_delete
+    # Drop the connection while a packet waits for its commit: it is committed but never
+    # acknowledged, so the unit sends it again. Nothing acknowledged is lost, nothing is stored twice.
+    async with writer_held(gateway.store):
+        session = gateway.sessions.get(vehicle_id)
+        await eventually(lambda: session._unacked)  # a packet decoded, its commit held back
+        acked = unit.stats.acked
+        gateway.sessions.close_vehicle(vehicle_id)
+
+    async def resent_and_acknowledged():
+        return unit.stats.resent and unit.stats.acked > acked and gateway.store.records_duplicate
+
+    await eventually(resent_and_acknowledged)
+    acked = unit.stats.acked
+    device_times = Counter(await stored_records(gateway, vehicle_id))
+    assert set(device_times.values()) == {1}  # the resent records were dropped as duplicates
+    assert len(device_times) >= acked
 
     # DELETE closes the session and the unit is available again.
     assert (await api.delete(f"/vehicles/{vehicle_id}")).status_code == 204
@@ -92,10 +105,6 @@ async def _records_with_dout1(api, vehicle_id) -> bool:
     return any(item["state"].get("driving_enabled") is False for item in items)
 
 
-async def _reconnected(unit) -> bool:
-    return unit.stats.reconnects >= 1
-
-
 async def test_commands_follow_every_rule(gateway, api, nursery):
     port = listener_port(gateway, "teltonika")
     vehicle = (await api.post("/vehicles", json=unit_body("TELTONIKA", "356307042441013", TELTONIKA_MODEL))).json()
@@ -109,8 +118,10 @@ async def test_commands_follow_every_rule(gateway, api, nursery):
     assert unsupported.json()["type"] == "/problems/vehicle/command-not-supported"
     assert (await api.post("/vehicles/NOPE1/commands/disable-driving")).status_code == 404
 
-    report = await nursery.start(lambda task_status: run_fleet(
-        "127.0.0.1", port, 1, 0.5, retry_delay=0.2, task_status=task_status))
+    # A scripted unit that answers only when told: the first command is still waiting for
+    # it when the second arrives, however busy the machine.
+    unit = await ScriptedUnit.connect(port, "356307042441013")
+    assert await unit.login() == b"\x01"
     await eventually(lambda: _is_online(api, vehicle["id"]))
 
     # Two at once: one runs, the other is refused as conflicting.
@@ -122,13 +133,44 @@ async def test_commands_follow_every_rule(gateway, api, nursery):
     async with trio.open_nursery() as inner:
         inner.start_soon(send)
         inner.start_soon(send)
-    statuses = sorted(r.status_code for r in results)
-    assert statuses == [200, 409]
-    busy = next(r for r in results if r.status_code == 409).json()
-    assert busy["type"] == "/problems/vehicle/conflicting-command"
-    assert report.units[0].outputs[0] == 1
+        assert await unit.read_command() == "setdigout 1"  # the first reached the unit
+        await eventually(lambda: len(results) == 1)  # the second was refused meanwhile
+        busy = results[0]
+        assert busy.status_code == 409, busy.text
+        assert busy.json()["type"] == "/problems/vehicle/conflicting-command"
+        await unit.answer("DOUT1:1 Timeout:INFINITY DOUT2:0 Timeout:INFINITY")
+    assert results[1].status_code == 200, results[1].text
+    assert results[1].json()["driving_enabled"]["value"] is False
     nursery.cancel_scope.cancel()
 
 
 async def _is_online(api, vehicle_id) -> bool:
     return (await api.get(f"/vehicles/{vehicle_id}")).json()["life_status"]["value"] == "ONLINE"
+
+
+async def test_units_as_in_the_field_every_record_acknowledged_and_stored_once(gateway, api, nursery):
+    """--profile field: signed IO values, Codec 8 Extended with NX values, Codec 13 messages.
+    No session ends, every record is acknowledged and stored once, the rest kept raw."""
+    vehicles = {}
+    for i in range(4):
+        created = await api.post("/vehicles", json=unit_body("TELTONIKA", imei_for(i), TELTONIKA_MODEL))
+        vehicles[imei_for(i)] = created.json()["id"]
+    port = listener_port(gateway, "teltonika")
+    report = await nursery.start(lambda task_status: run_fleet(
+        "127.0.0.1", port, 4, 0.2, retry_delay=0.2, profile=FIELD, task_status=task_status))
+
+    await field_variants_sent(report)
+    for unit in report.units:
+        acked, kept = unit.stats.acked, unit.others_sent
+        raw, records = await history(api, vehicles[unit.imei])
+        assert len({item["recorded_at"] for item in records}) == len(records) >= acked  # once each, none lost
+        assert set(raw) == {"codec 0x0d"} and len(raw) >= kept
+        for item in records:  # signed values as Teltonika's table types them, their bytes beside them
+            assert item["raw"]["io"]["19"] == -1000 and item["raw"]["io_hex"]["19"] == "fc18"
+            assert item["raw"]["io"].get("256") == ("WVWZZZ1JZXW000001".encode().hex() if unit.index % 2 else None)
+        state = (await api.get(f"/vehicles/{vehicles[unit.imei]}/state")).json()
+        assert 54 < state["position"]["value"]["lat"] < 55
+    assert report.resent == 0 and report.reconnects == 0 and report.logins_rejected == 0
+    assert not gateway.metrics._values.get("fleetgate_frames_refused_total")  # no session ended
+    assert gateway.metrics.value("fleetgate_frames_undecoded_total", driver="teltonika", message_type="codec 0x0d") >= 4
+    nursery.cancel_scope.cancel()

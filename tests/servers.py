@@ -1,0 +1,141 @@
+"""Real servers the tests start for themselves: a private RabbitMQ broker.
+
+Debian's rabbitmq-server, started from its own scripts as the current user (the
+/usr/sbin wrapper would switch to the rabbitmq user and its home) with everything in a
+temporary directory: node name, ports, database, logs, Erlang cookie and its own epmd on
+a private port, so it meets neither a system broker nor another test run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pika
+import pika.exceptions
+import pytest
+
+RABBITMQ_SCRIPTS = Path("/usr/lib/rabbitmq/bin")
+START_TIMEOUT = 60  # seconds; a cold start takes a few on two cores
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def rabbitmq_missing() -> str | None:
+    """Why no broker can be started here, or None."""
+    if not (RABBITMQ_SCRIPTS / "rabbitmq-server").exists() or shutil.which("epmd") is None:
+        return "Debian's rabbitmq-server is not installed (apt-get install rabbitmq-server)"
+    return None
+
+
+class RabbitMQ:
+    """One broker node in ``base``; start() again after kill() finds its queues and messages."""
+
+    def __init__(self, base: Path):
+        self.base = base
+        self.port = free_port()
+        self.node = f"fg-test-{os.getpid()}@localhost"
+        epmd_port = free_port()
+        home = base / "home"  # the Erlang cookie lives here
+        home.mkdir(parents=True, exist_ok=True)
+        (base / "rabbitmq.conf").write_text(
+            "listeners.tcp.default = 127.0.0.1:%d\ndisk_free_limit.absolute = 10MB\n" % self.port)
+        (base / "enabled_plugins").write_text("[].\n")  # no management plugin: nothing else listens
+        (base / "rabbitmq-env.conf").write_text("")  # not /etc/rabbitmq's
+        self.env = {
+            **os.environ,
+            "HOME": str(home),
+            "ERL_EPMD_PORT": str(epmd_port),
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(free_port()),
+            "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(base / "log"),
+            "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq.conf"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
+            "RABBITMQ_CONF_ENV_FILE": str(base / "rabbitmq-env.conf"),
+            "RABBITMQ_PID_FILE": str(base / "broker.pid"),
+        }
+        # Our own epmd, in the foreground: one the node started itself would outlive the tests.
+        self._epmd = subprocess.Popen(["epmd", "-port", str(epmd_port)], env=self.env,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._server: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}/%2F"
+
+    def start(self) -> None:
+        """Start the node, unless it runs, and return once it accepts AMQP connections."""
+        if self._server is not None and self._server.poll() is None:
+            return
+        (self.base / "broker.pid").unlink(missing_ok=True)
+        with open(self.base / "server.out", "ab") as out:
+            self._server = subprocess.Popen([str(RABBITMQ_SCRIPTS / "rabbitmq-server")], env=self.env,
+                                            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if self._server.poll() is not None:
+                raise RuntimeError(f"rabbitmq-server exited with {self._server.returncode}; see {self.base}/server.out")
+            try:
+                self.connect().close()
+                return
+            except pika.exceptions.AMQPConnectionError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"rabbitmq-server did not accept AMQP within {START_TIMEOUT} s") from None
+                time.sleep(0.2)
+
+    def connect(self) -> pika.BlockingConnection:
+        return pika.BlockingConnection(pika.URLParameters(self.url + "?connection_attempts=1&socket_timeout=5"))
+
+    def kill(self) -> None:
+        """SIGKILL the Erlang VM: a crash, with no chance to flush or say goodbye."""
+        pid = int((self.base / "broker.pid").read_text())
+        os.kill(pid, signal.SIGKILL)
+        self._server.wait(timeout=30)  # the script exits with its VM
+        # epmd notices the dead node by itself; a new node under its name must wait for that.
+        deadline = time.monotonic() + START_TIMEOUT
+        while f"name {self.node.partition('@')[0]} at port" in self._registered() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def _registered(self) -> str:
+        return subprocess.run(["epmd", "-port", self.env["ERL_EPMD_PORT"], "-names"], env=self.env,
+                              capture_output=True, text=True, check=False).stdout
+
+    def stop(self) -> None:
+        if self._server is not None and self._server.poll() is None:
+            self._server.terminate()  # the script stops the node gracefully
+            try:
+                self._server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._epmd.kill()
+        self._epmd.wait()
+
+
+@pytest.fixture(scope="session")
+def rabbitmq(tmp_path_factory):
+    """A private RabbitMQ broker for the test session; skipped where Debian's rabbitmq-server
+    is not installed, a failure instead when FLEETGATE_CI is set."""
+    missing = rabbitmq_missing()
+    if missing:
+        if os.environ.get("FLEETGATE_CI"):
+            pytest.fail(f"{missing}; FLEETGATE_CI is set, so this is a failure")
+        pytest.skip(missing)
+    broker = RabbitMQ(tmp_path_factory.mktemp("rabbitmq"))
+    try:
+        broker.start()
+        yield broker
+    finally:
+        broker.stop()
