@@ -44,12 +44,11 @@ async def available_credentials(brand: str, ctx: Ctx) -> dict:
 async def available_units(
     brand: str,
     ctx: Ctx,
-    limit: Annotated[int | None, Query()] = None,
+    limit: views.Limit = views.DEFAULT_LIMIT,
     page_token: Annotated[str | None, Query()] = None,
 ) -> dict:
     found = brand_in_path(brand)
-    limit = views.check_limit(limit)
-    after = views.decode_token(page_token, 2) or ["", ""]
+    after = views.decode_token(page_token, (str, str)) or ["", ""]
     if found.transport is Transport.CLOUD:
         # Cloud units are never "seen" on a listener: the vendor cloud lists them, all at
         # once, under each credentials record. Pages follow (serial, credentials id).
