@@ -90,12 +90,13 @@ def open_subscribers(socket_path: Path, idle: int) -> list[socket.socket]:
     return clients
 
 
-def loadgen(port: int, units: int, records: int, interval: float, duration: float, server_pid: int):
+def loadgen(port: int, units: int, records: int, interval: float, duration: float, server_pid: int,
+            connect_time: float | None = None):
     """Run the load generator; while it runs, sample the server's peak RSS, and its CPU
     time and bytes written per packet over the measured window."""
     command = [sys.executable, str(ROOT / "benchmarks" / "loadgen.py"), "--port", str(port), "--units", str(units),
                "--records", str(records), "--interval", str(interval), "--duration", str(duration),
-               "--connect-time", str(max(3.0, units / 700))]
+               "--connect-time", str(connect_time or max(3.0, units / 700))]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     peak, samples = 0, []
     while process.poll() is None:

@@ -113,7 +113,9 @@ class ApiClients:
         if matches and found:
             self.throttle.succeeded(key)
             return found[0]
-        await trio.sleep(self.throttle.failed(key))
+        delay = self.throttle.delay(key)
+        self.throttle.failed(key)
+        await trio.sleep(delay)
         return None
 
     async def issue_token(self, client: dict[str, Any], scopes: list[str]) -> str:

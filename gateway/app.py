@@ -25,14 +25,16 @@ from gateway.clock import now_text, rfc3339, utc_now
 from gateway.cloud import CloudFleet
 from gateway.commands import Commands
 from gateway.config import ApiConfig, Config
+from gateway.listeners import UnitConnections
 from gateway.metrics import Metrics
 from gateway.registry import Registry
 from gateway.runtime import Runtime
 from gateway.secrets import SecretBox
-from gateway.session_table import SessionTable
+from gateway.session_table import AuthThrottle, SessionTable
 from gateway.sessions import serve_driver
 from gateway.store import Store, StoreError, telemetry
 from gateway.store.postgres import PostgresEngine
+from gateway.strangers import Strangers
 from gateway.tuning import raise_open_file_limit
 from gateway.version import gateway_version
 
@@ -197,7 +199,10 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
             async with httpx.AsyncClient() as http, trio.open_nursery() as nursery:
                 await nursery.start(store.run)
                 await nursery.start(store.run_maintenance)
-                registry = await Registry.open(store, box)
+                strangers = Strangers(store, config.sessions.max_seen_units,
+                                      config.sessions.unit_seen_events_per_minute)
+                await nursery.start(strangers.run)
+                registry = await Registry.open(store, box, strangers)
                 tcp_brands = [b.name for b in BRANDS.values() if b.transport is Transport.TCP]
                 await store.write(telemetry.reset_life_status, tcp_brands, now_text())
                 runtime = Runtime(config=config, store=store, registry=registry, metrics=Metrics(),
@@ -209,7 +214,7 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
                     await nursery.start(EventPump(store, config.store.url, _fan_out(runtime)).run)
                 else:
                     store.on_events = _fan_out(runtime)
-                runtime.sessions = SessionTable()
+                runtime.sessions = SessionTable(AuthThrottle(address_threshold=config.sessions.address_auth_failures))
                 store.on_recovered = lambda: nursery.start_soon(settle_life_status, runtime, tcp_brands)
                 await nursery.start(runtime.sessions.enforce_deadlines)
                 runtime.commands = Commands(runtime)
@@ -217,11 +222,15 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
                 registry.on_model_changed.append(runtime.sessions.model_changed)
                 _register_metrics(runtime)
                 app = create_app(runtime)
+                try:
+                    connections = UnitConnections(config.sessions.fd_reserve, runtime.metrics)
+                except ValueError as exc:
+                    raise StartupError(str(exc)) from None
                 for name, driver in DRIVERS.items():
                     listener = config.listener(name)  # None for a cloud driver
                     if listener is not None and listener.enabled:
                         try:
-                            await nursery.start(serve_driver, runtime, driver, listener)
+                            await nursery.start(serve_driver, runtime, driver, listener, connections)
                         except OSError as exc:
                             raise StartupError(
                                 f"cannot listen for {name} on {listener.host}:{listener.port}: {exc.strerror}"

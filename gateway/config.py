@@ -54,6 +54,20 @@ class SessionsConfig(_Section):
     max_clock_skew: float = Field(
         600, ge=0, description="Seconds a device time may be ahead: a record further ahead is stored but does not "
                                "update state, so that a unit with a broken clock cannot pin a property for days.")
+    max_seen_units: int = Field(
+        10_000, ge=1, description="Units in no vehicle kept listed; the one seen longest ago makes room for a new "
+                                  "one, so random ids cannot grow the database without bound.")
+    unit_seen_events_per_minute: int = Field(
+        60, ge=0, description="UnitSeen events logged in any minute, fleet-wide, so random ids cannot flood the "
+                              "event log.")
+    address_auth_failures: int = Field(
+        100, ge=0, description="Failed logins from one source address within ten minutes before that address is "
+                               "slowed too. Keep it high: a fleet behind a carrier NAT shares one address, and the "
+                               "per-unit brake already slows each unit's guesses.")
+    fd_reserve: int = Field(
+        256, ge=0, description="File descriptors unit connections never take, all listeners together: the admin "
+                               "API, the cloud client and the store keep working when strangers hold every "
+                               "connection they may.")
 
 
 class CommandsConfig(_Section):
@@ -133,6 +147,12 @@ class ListenerConfig(_Section):
                                                   "port).")
     max_frame: int = Field(2048, ge=64, le=1 << 20, description="Largest frame, bytes: a unit announcing a "
                                                                 "longer one is disconnected.")
+    max_connections: int = Field(50_000, ge=1, description="Connections at once on this listener.")
+    max_unauthenticated: int = Field(
+        1_000, ge=1, description="Connections not logged in yet; over it, the oldest of them is closed to make room.")
+    accepts_per_second: float = Field(
+        500, gt=0, description="New connections accepted per second, in bursts of a tenth of a second's worth; size "
+                               "it to let the whole fleet back in after a restart.")
 
     def codec_options(self) -> dict:
         """Driver-specific codec arguments (besides max_frame)."""

@@ -115,7 +115,8 @@ async def _walk_through(api: httpx.AsyncClient, runtime, passwords: dict[str, li
     say(_indent(table(seen, [("brand", "brand"), ("unit", "id"), ("from", "remote_address")])))
 
     say("\n3. Registering them as vehicles (POST /vehicles), each with its own password where the")
-    say("   brand has one; the second JT/T 808 unit learns its password by registering:")
+    say("   brand has one; the second JT/T 808 unit learns its password by registering, in an")
+    say("   enrolment window opened for it (POST /vehicles/{id}/telematics-unit/enrolment):")
     first_of = {}
     for fleet in FLEETS:
         for n, unit in enumerate(units[fleet.brand]):
@@ -126,6 +127,8 @@ async def _walk_through(api: httpx.AsyncClient, runtime, passwords: dict[str, li
                 body["telematics_unit"]["authentication"] = {"password": passwords[fleet.brand][n]}
             vehicle = (await api.post("/vehicles", json=body)).json()
             first_of.setdefault(fleet.brand, vehicle["id"])
+            if fleet.brand == "JT808" and n == 1:
+                await api.post(f"/vehicles/{vehicle['id']}/telematics-unit/enrolment", json={"expires_in": 120})
 
     async def all_online():
         listing = (await api.get("/vehicles")).json()["items"]

@@ -4,20 +4,26 @@
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from drivers.base import CredentialKind
 from drivers.brands import BRANDS, Brand, password_problem
+from drivers.registry import DRIVERS
 from gateway import ids
 from gateway.catalog import VehicleModel, load_catalog
-from gateway.clock import now_text
+from gateway.clock import now_text, rfc3339, utc_now
 from gateway.secrets import SecretBox
 from gateway.store import Store
 from gateway.store import queries as q
-from gateway.store import telemetry
+from gateway.store import seen_units, telemetry
 from gateway.store.events import log_event
+from gateway.strangers import Strangers
+
+log = logging.getLogger(__name__)
 
 
 class DomainError(Exception):
@@ -57,10 +63,11 @@ class Authentication:
 
 
 class Registry:
-    def __init__(self, store: Store, box: SecretBox, fleet_id: str):
+    def __init__(self, store: Store, box: SecretBox, fleet_id: str, strangers: Strangers):
         self.store = store
         self.box = box
         self.fleet_id = fleet_id
+        self.strangers = strangers
         self.catalog = load_catalog()
         # Hooks for the live sessions: called with the deleted vehicle's row (the
         # session hangs up) and with (vehicle_id, model_id) after a model change.
@@ -73,9 +80,9 @@ class Registry:
         self.on_credentials_changed: list = []  # called with the id after PATCH or DELETE
 
     @classmethod
-    async def open(cls, store: Store, box: SecretBox) -> Registry:
+    async def open(cls, store: Store, box: SecretBox, strangers: Strangers) -> Registry:
         fleet_id = await store.write(q.put_meta_once, "fleet_id", ids.short_id())
-        return cls(store, box, fleet_id)
+        return cls(store, box, fleet_id, strangers)
 
     # --- vehicles --------------------------------------------------------------------
 
@@ -262,9 +269,7 @@ class Registry:
         await self._check_authentication(brand, auth)
         await self._check_unit(brand, auth, row["unit_id"])
         if auth.password is not None:
-            # A new password re-opens enrolment: a JT/T 808 unit may learn it by registering.
-            changes = {"password": self.box.encrypt(auth.password, _password_binding(brand.name, row["unit_id"])),
-                       "enrolment_open": 1}
+            changes = {"password": self.box.encrypt(auth.password, _password_binding(brand.name, row["unit_id"]))}
         else:
             changes = {"credentials_id": auth.credentials_id}
 
@@ -286,17 +291,41 @@ class Registry:
         blob = await self.store.read(q.get_vehicle_password, vehicle_id)
         return None if blob is None else self.box.decrypt(blob, _password_binding(row["unit_brand"], row["unit_id"]))
 
+    async def open_enrolment(self, vehicle_id: str, expires_in: float) -> str:
+        """Open the one-unit window in which the vehicle's unit may register and receive its
+        password (JT/T 808); return the time it closes unless used first."""
+        row = await self.get_vehicle(vehicle_id)
+        brand = BRANDS[row["unit_brand"]]
+        # Only a unit that presents its password at login has one to learn by enrolling.
+        if not DRIVERS[brand.driver].password_at_login:
+            raise Conflict(f"{brand.name} units do not enrol: only JT808 units learn their password by registering.")
+        now = utc_now()
+        expires_at = rfc3339(now + timedelta(seconds=expires_in))
+
+        def open_window(conn: sqlite3.Connection) -> None:
+            if not q.open_enrolment(conn, vehicle_id, expires_at):
+                raise NotFound(f"There is no vehicle with id '{vehicle_id}'.")
+            log_event(conn, "VehicleChanged", vehicle_id, brand.name, row["unit_id"], rfc3339(now),
+                      {"reasons": ["ENROLMENT_OPENED"], "enrolment_expires_at": expires_at})
+
+        await self.store.write(open_window)
+        log.info("vehicle %s: enrolment of %s unit %s open until %s", vehicle_id, brand.name, row["unit_id"],
+                 expires_at)
+        return expires_at
+
     async def enrol(self, brand: str, unit_id: str) -> tuple[str, str | None]:
         """A unit asks to enrol (JT/T 808 registration): ("unknown", None) when it is in no
-        vehicle, ("accepted", password) the first time after its password was set, else
-        ("already_registered", None). Trust on first use: see protocol_specs/jt808/spec.md."""
+        vehicle, ("accepted", password) while its vehicle's enrolment window is open (which
+        closes it), else ("closed", None). See protocol_specs/jt808/spec.md."""
 
         def enrol(conn: sqlite3.Connection) -> tuple[str, str | None]:
             vehicle = q.vehicle_of_unit(conn, brand, unit_id)
             if vehicle is None:
                 return "unknown", None
-            if not q.close_enrolment(conn, vehicle["id"]):
-                return "already_registered", None
+            now = now_text()
+            if not q.take_enrolment(conn, vehicle["id"], now):
+                return "closed", None
+            log_event(conn, "VehicleChanged", vehicle["id"], brand, unit_id, now, {"reasons": ["ENROLLED"]})
             blob = q.get_vehicle_password(conn, vehicle["id"])
             return "accepted", self.box.decrypt(blob, _password_binding(brand, unit_id))
 
@@ -388,11 +417,12 @@ class Registry:
 
     # --- units -----------------------------------------------------------------------
 
-    async def record_seen(self, brand: str, unit_id: str, remote_address: str) -> bool:
-        return await self.store.write(q.record_seen_unit, brand, unit_id, now_text(), remote_address)
+    async def record_seen(self, brand: str, unit_id: str, remote_address: str) -> None:
+        """A unit in no vehicle reached a listener: listed as available, at bounded cost."""
+        await self.strangers.seen(brand, unit_id, remote_address)
 
-    async def available_units(self, brand: Brand) -> list[dict[str, Any]]:
-        return await self.store.read(q.available_units, brand.name)
+    async def available_units(self, brand: Brand, after: str, limit: int) -> list[dict[str, Any]]:
+        return await self.store.read(seen_units.available, brand.name, after, limit)
 
 
 def _password_binding(brand: str, unit_id: str) -> str:

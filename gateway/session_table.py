@@ -1,11 +1,12 @@
-"""Every open unit session, the live one of each vehicle, and the per-unit brake on
-repeated authentication failures."""
+"""Every open unit session, the live one of each vehicle, and the brakes on guessing a
+unit's password."""
 
 from __future__ import annotations
 
 import logging
 from collections import OrderedDict
 from collections.abc import Hashable
+from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
 import trio
@@ -16,39 +17,87 @@ if TYPE_CHECKING:
 log = logging.getLogger("gateway.sessions")
 
 DEADLINE_RESOLUTION = 0.25  # seconds between sweeps of the session deadlines
-NOTED_KEYS = 10_000  # (unit, kind) pairs remembered for once-only log lines
+NOTED_KEYS = 10_000  # (unit, kind) pairs remembered for once-only log lines; source addresses
+ADDRESS_WINDOW = 600.0  # seconds over which one source address's failed authentications count
 
 
 class AuthThrottle:
-    """Slows repeated authentication failures of one unit id.
+    """The brakes on guessing a unit's password.
 
-    Keyed by unit id, not source address: whole fleets share carrier-NAT addresses,
-    and one misconfigured unit must not lock out its neighbours.
+    Per unit id: one attempt in flight at a time, and each failure doubles the time the
+    next answer waits (a right code too, once there were failures, so the time to the
+    answer says nothing). Per source address only above a threshold of failures: whole
+    fleets share carrier-NAT addresses, and one misconfigured unit must not lock out its
+    neighbours.
     """
 
-    def __init__(self, base: float = 0.5, cap: float = 30.0, max_keys: int = 100_000):
-        self.base, self.cap, self.max_keys = base, cap, max_keys
+    def __init__(self, base: float = 0.5, cap: float = 30.0, address_threshold: int = 100,
+                 max_keys: int = 100_000):
+        self.base, self.cap, self.address_threshold, self.max_keys = base, cap, address_threshold, max_keys
         self._failures: dict[tuple[str, str], int] = {}
+        self._in_flight: set[tuple[str, str]] = set()
+        # address -> (start of its counting window, failures in it), newest last
+        self._by_address: OrderedDict[str, tuple[float, int]] = OrderedDict()
 
-    def failed(self, key: tuple[str, str]) -> float:
-        """Count a failure; return how long to wait before answering it."""
-        count = self._failures.pop(key, 0) + 1
-        self._failures[key] = count  # now the newest: ids that stop failing are forgotten first
-        if len(self._failures) > self.max_keys:  # made-up ids must not grow it without bound
+    def attempt(self, key: tuple[str, str]) -> ExitStack:
+        """Take the unit's one attempt in flight, released when the returned context exits;
+        AttemptInFlight at once when another attempt holds it."""
+        if key in self._in_flight:
+            raise AttemptInFlight(key)
+        self._in_flight.add(key)
+        release = ExitStack()
+        release.callback(self._in_flight.discard, key)
+        return release
+
+    def _over_threshold(self, address: str | None) -> int:
+        if address is None:
+            return 0
+        start, failures = self._by_address.get(address, (0.0, 0))
+        if trio.current_time() - start > ADDRESS_WINDOW:
+            return 0
+        return max(0, failures - self.address_threshold)
+
+    def delay(self, key: tuple[str, str], address: str | None = None) -> float:
+        """How long the answer to this attempt waits if the code is wrong, and also if it
+        is right while ``engaged``. Without an address (API clients, whose door sits
+        behind proxies) only the key counts."""
+        failures = max(self._failures.get(key, 0), self._over_threshold(address))
+        return min(self.cap, self.base * 2 ** failures)
+
+    def engaged(self, key: tuple[str, str], address: str | None = None) -> bool:
+        return key in self._failures or self._over_threshold(address) > 0
+
+    def failed(self, key: tuple[str, str], address: str | None = None) -> None:
+        self._failures[key] = self._failures.pop(key, 0) + 1  # now the newest: forgotten last
+        if len(self._failures) > self.max_keys:  # API client ids are anyone's to make up
             del self._failures[next(iter(self._failures))]
-        return min(self.cap, self.base * 2 ** (count - 1))
+        if address is None:
+            return
+        now = trio.current_time()
+        start, failures = self._by_address.pop(address, (now, 0))
+        if now - start > ADDRESS_WINDOW:
+            start, failures = now, 0
+        self._by_address[address] = (start, failures + 1)
+        if len(self._by_address) > NOTED_KEYS:
+            self._by_address.popitem(last=False)
 
     def succeeded(self, key: tuple[str, str]) -> None:
+        # The address keeps its count: one right code must not lift the brake on the
+        # guesses of everyone else behind it.
         self._failures.pop(key, None)
+
+
+class AttemptInFlight(Exception):
+    """Another authentication of the same unit id has not been answered yet."""
 
 
 class SessionTable:
     """Every open session, and the live, authenticated session of each vehicle."""
 
-    def __init__(self) -> None:
+    def __init__(self, throttle: AuthThrottle | None = None) -> None:
         self._open: set[UnitSession] = set()
         self._by_vehicle: dict[str, UnitSession] = {}
-        self.throttle = AuthThrottle()
+        self.throttle = throttle or AuthThrottle()
         self._noted: OrderedDict[Hashable, None] = OrderedDict()
 
     def first_time(self, key: Hashable) -> bool:

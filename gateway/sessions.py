@@ -12,7 +12,8 @@ import hmac
 import logging
 import math
 import os
-from contextlib import suppress
+from collections.abc import Callable
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field, replace
 from functools import partial
 
@@ -43,7 +44,9 @@ from drivers.base import (
 from gateway.clock import now_text, utc_now
 from gateway.config import ListenerConfig
 from gateway.ingest import prepare_batch
+from gateway.listeners import Admission, UnitConnections, UnitListener
 from gateway.runtime import Runtime
+from gateway.session_table import AttemptInFlight
 from gateway.store import StoreError
 from gateway.store import queries as q
 from gateway.store import telemetry
@@ -100,6 +103,8 @@ class UnitSession:
         self.deadline = math.inf  # what the session waits for must happen by then
         self._deadline_reason = ""
         self._expired = ""
+        self._shed = ""
+        self.on_authenticated: Callable[[], None] = lambda: None  # the listener stops counting it a stranger
         self._scope = trio.CancelScope()
         self._send_lock = trio.Lock()
         self._partial_since: float | None = None
@@ -123,6 +128,11 @@ class UnitSession:
         self._expired = self._deadline_reason
         self._scope.cancel()
 
+    def shed(self, reason: str) -> None:
+        """Hang up to keep the listener within its limits; gateway/listeners.py counts it."""
+        self._shed = reason
+        self._scope.cancel()
+
     async def run(self) -> None:
         self.runtime.sessions.track(self)
         with self._scope:
@@ -143,6 +153,8 @@ class UnitSession:
         if self._expired:
             self._count("fleetgate_frames_refused_total", reason=self._expired)
             log.info("%s connection from %s closed: %s", self.driver.name, self.remote, self._expired.replace("_", " "))
+        elif self._shed:
+            log.debug("%s connection from %s closed: %s", self.driver.name, self.remote, self._shed)
         await self._finish()
 
     async def _finish(self) -> None:
@@ -166,16 +178,20 @@ class UnitSession:
             if discarded != self._discarded:  # bytes skipped to resynchronise on a frame start
                 self._bytes_discarded(discarded - self._discarded)
                 self._discarded = discarded
-            if event is not NEED_DATA:
+            # The frame deadline runs from the first byte the codec holds until it holds
+            # none: an event between the packages of a subpackaged message (a JT/T 808
+            # heartbeat) does not restart it, so no unit keeps a reassembly open forever.
+            buffered = self.codec.buffered
+            if not buffered:
                 self._partial_since = None
+            if event is not NEED_DATA:
                 self._frame_received()
                 return event
             now = trio.current_time()
-            if self.codec.buffered:
+            if buffered:
                 self._partial_since = self._partial_since or now
                 deadline, reason = self._partial_since + self._timeouts.frame_timeout, "frame_timeout"
             else:
-                self._partial_since = None
                 deadline, reason = now + self._timeouts.idle_timeout, "idle_timeout"
             if login_deadline is not None and login_deadline <= deadline:
                 deadline, reason = login_deadline, "login_timeout"
@@ -225,13 +241,18 @@ class UnitSession:
             if isinstance(login, Login):
                 break
             if isinstance(login, Registration):
-                await self._enrol(login)
+                with self._attempt(login.unit_id):
+                    await self._enrol(login)
             elif isinstance(login, Heartbeat):  # JT/T 808 units may beat before they authenticate
                 await self._send(self.codec.send(Acknowledge(login)))
             else:
                 raise UnexpectedMessage(f"expected a login, got {type(login).__name__}")
-        if not await self._authenticate(login):
-            return
+        with self._attempt(login.unit_id):
+            if not await self._authenticate(login):
+                return
+        await self.runtime.store.write(telemetry.set_life_status, self.vehicle_id, "ONLINE", now_text())
+        log.info("%s unit %s (vehicle %s) online from %s", self.driver.brand, self.unit_id, self.vehicle_id,
+                 self.remote)
         while True:
             event = await self._next_event()
             if isinstance(event, RecordBatch):
@@ -249,6 +270,15 @@ class UnitSession:
             else:
                 raise UnexpectedMessage(f"unexpected {type(event).__name__} after login")
 
+    def _attempt(self, unit_id: str) -> ExitStack:
+        """The unit id's one authentication (or registration) in flight: a second
+        connection trying meanwhile is hung up at once, so guesses cannot run in parallel."""
+        try:
+            return self.runtime.sessions.throttle.attempt((self.driver.brand, unit_id))
+        except AttemptInFlight:
+            raise SessionEnded(f"{self.driver.brand} unit {unit_id}: another authentication of it is in flight",
+                               "auth_in_flight") from None
+
     async def _enrol(self, registration: Registration) -> None:
         runtime, brand = self.runtime, self.driver.brand
         outcome, password = await runtime.registry.enrol(brand, registration.unit_id)
@@ -262,8 +292,8 @@ class UnitSession:
             log.info("%s unit %s from %s enrolled", brand, registration.unit_id, self.remote)
             await self._send(self.codec.send(RegistrationAccepted(registration, password)))
         else:
-            log.info("%s unit %s from %s registered again; enrolment is closed", brand, registration.unit_id,
-                     self.remote)
+            log.info("%s unit %s from %s registered, but its enrolment window is not open: refused", brand,
+                     registration.unit_id, self.remote)
             await self._send(self.codec.send(RegistrationRefused(registration, RefusalReason.ALREADY_REGISTERED)))
 
     async def _authenticate(self, login: Login) -> bool:
@@ -284,20 +314,24 @@ class UnitSession:
         if self.driver.password_at_login:
             expected = await runtime.registry.unit_password(vehicle["id"]) or ""
             presented = login.password or ""
-            key = (brand, login.unit_id)
+            key, address, throttle = (brand, login.unit_id), self.remote.rpartition(":")[0], runtime.sessions.throttle
+            delay = throttle.delay(key, address)
+            # The login arrived in time; its answer may now take as long as the brake says.
+            self._wait_until(trio.current_time() + delay + SEND_TIMEOUT, "login_timeout")
             if not hmac.compare_digest(presented.encode(), expected.encode()):
-                delay = runtime.sessions.throttle.failed(key)
+                throttle.failed(key, address)
                 self._count("fleetgate_frames_refused_total", reason="auth_failure")
                 log.warning("%s unit %s from %s presented a wrong password", brand, login.unit_id, self.remote)
                 await trio.sleep(delay)
                 await self._send(self.codec.send(LoginRejected(login)))
                 return False
-            runtime.sessions.throttle.succeeded(key)
+            if throttle.engaged(key, address):
+                await trio.sleep(delay)  # as long as a wrong code's answer: the time tells nothing
+            throttle.succeeded(key)
         self.vehicle_id, self.model_id = vehicle["id"], vehicle["model_id"]
         runtime.sessions.attach(self.vehicle_id, self)
+        self.on_authenticated()
         await self._send(self.codec.send(LoginAccepted(login)))
-        await runtime.store.write(telemetry.set_life_status, self.vehicle_id, "ONLINE", now_text())
-        log.info("%s unit %s (vehicle %s) online from %s", brand, login.unit_id, self.vehicle_id, self.remote)
         return True
 
     async def _ingest(self, batch: RecordBatch) -> None:
@@ -419,19 +453,23 @@ def _address(stream: trio.SocketStream) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-async def serve_driver(runtime: Runtime, driver: Driver, listener: ListenerConfig, *, task_status=trio.TASK_STATUS_IGNORED):
+async def serve_driver(runtime: Runtime, driver: Driver, listener: ListenerConfig, connections: UnitConnections, *,
+                       task_status=trio.TASK_STATUS_IGNORED):
     """One TCP listener for ``driver``; every connection gets its own UnitSession."""
-    listeners = await trio.open_tcp_listeners(listener.port, host=listener.host or None)
-    port = listeners[0].socket.getsockname()[1]
+    unit_listener = UnitListener(driver.name, listener, connections)
+    port = await unit_listener.bind()
     runtime.listeners.append({"driver": driver.name, "brand": driver.brand, "host": listener.host, "port": port})
     log.info("%s listener on %s:%d", driver.name, listener.host, port)
     task_status.started(port)
-    await trio.serve_listeners(partial(_handle, runtime, driver, listener), listeners)
+    await unit_listener.serve(partial(_handle, runtime, driver, listener))
 
 
-async def _handle(runtime: Runtime, driver: Driver, listener: ListenerConfig, stream: trio.SocketStream) -> None:
+async def _handle(runtime: Runtime, driver: Driver, listener: ListenerConfig, stream: trio.SocketStream,
+                  admission: Admission) -> None:
     runtime.metrics.inc("fleetgate_connections_total", driver=driver.name)
     session = UnitSession(runtime, driver, listener, stream)
+    session.on_authenticated = admission.authenticated
+    admission.on_evict(session.shed)
     try:
         await session.run()
     except Exception:

@@ -38,13 +38,14 @@ def gateway_config_toml(data_dir: Path, socket: Path, extra: str = "", admin: st
     if store_url:
         url = f'url = "{store_url}"\n'
         extra = extra.replace("[store]\n", "[store]\n" + url, 1) if "[store]\n" in extra else f"[store]\n{url}{extra}"
-    return (
-        f'data_dir = "{data_dir}"\n'
-        f'[admin]\nsocket = "{socket}"\n{admin}'
-        '[drivers.teltonika]\nhost = "127.0.0.1"\nport = 0\n'
-        '[drivers.gt06]\nhost = "127.0.0.1"\nport = 0\n'
-        '[drivers.jt808]\nhost = "127.0.0.1"\nport = 0\n' + extra
-    )
+    listeners = ""
+    for name in ("teltonika", "gt06", "jt808"):
+        table, local = f"[drivers.{name}]\n", 'host = "127.0.0.1"\nport = 0\n'
+        if table in extra:  # a table may be declared once: the test's own gets the defaults
+            extra = extra.replace(table, table + local)
+        else:
+            listeners += table + local
+    return f'data_dir = "{data_dir}"\n[admin]\nsocket = "{socket}"\n{admin}' + listeners + extra
 
 
 @pytest.fixture

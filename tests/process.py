@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -16,15 +17,22 @@ def fleetgate_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "gateway", *args]
 
 
-def start_gateway(config: Path, cwd: Path | None = None) -> subprocess.Popen:
-    """`fleetgate serve`, its standard input at its end from the start (the gateway must not mind)."""
+def start_gateway(config: Path, cwd: Path | None = None, *, stderr=subprocess.PIPE,
+                  open_files: int | None = None) -> subprocess.Popen:
+    """`fleetgate serve`, its standard input at its end from the start (the gateway must not
+    mind). ``open_files``: its open-file limit, soft and hard (it cannot raise it)."""
+
+    def limit_open_files() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
     return subprocess.Popen(
         fleetgate_command("serve", "--config", str(config)),
         cwd=cwd,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
         text=True,
+        preexec_fn=limit_open_files if open_files else None,
     )
 
 
@@ -33,7 +41,8 @@ async def wait_until_serving(process: subprocess.Popen, socket: Path, timeout: f
     with trio.fail_after(timeout):
         while True:
             if process.poll() is not None:
-                raise AssertionError(f"gateway exited with {process.returncode}: {process.stderr.read()}")
+                said = process.stderr.read() if process.stderr else "(its stderr went to a file)"
+                raise AssertionError(f"gateway exited with {process.returncode}: {said}")
             if socket.exists():
                 try:
                     return await trio.to_thread.run_sync(_health, socket)

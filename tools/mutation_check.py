@@ -99,8 +99,8 @@ MUTANTS = [
     mutant("unit-passwords-in-plain-text", "unit passwords are encrypted at rest", [
         (REGISTRY, 'full["password"] = self.box.encrypt(auth.password, _password_binding(brand.name, unit_id))',
          'full["password"] = auth.password.encode()'),
-        (REGISTRY, 'changes = {"password": self.box.encrypt(auth.password, _password_binding(brand.name, row["unit_id"])),',
-         'changes = {"password": auth.password.encode(),'),
+        (REGISTRY, 'changes = {"password": self.box.encrypt(auth.password, _password_binding(brand.name, row["unit_id"]))}',
+         'changes = {"password": auth.password.encode()}'),
         (REGISTRY, 'else self.box.decrypt(blob, _password_binding(row["unit_brand"], row["unit_id"]))',
          "else bytes(blob).decode()"),
         (REGISTRY, 'return "accepted", self.box.decrypt(blob, _password_binding(brand, unit_id))',
@@ -139,7 +139,7 @@ MUTANTS = [
         "result = RESULT_OK",
     )], "tests/drivers/test_jt808.py", "-k", "reply"),
     mutant("resume-point-skips-an-event", "a dropped subscriber resumes exactly where it was dropped", [(
-        "gateway/admin/routes_events.py", '"resume_after": str(last)', '"resume_after": str(last + 1)',
+        "gateway/admin/routes_events.py", "'resume_after': str(last)", "'resume_after': str(last + 1)",
     )], "tests/gateway/test_events.py", "-k", "dropped_behind"),
     mutant("command-duration-in-seconds", "CommandExecuted says how long the command took, in ms", [(
         "gateway/commands.py",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
 
 from drivers.base import CredentialKind, Transport
 from drivers.brands import BRANDS
@@ -39,12 +41,26 @@ async def available_credentials(brand: str, ctx: Ctx) -> dict:
 
 @router.get("/telematics-brands/{brand}/available-telematics-units")
 @router.get("/telematics-brands/{brand}/available-telematics-unit", include_in_schema=False)
-async def available_units(brand: str, ctx: Ctx) -> dict:
+async def available_units(
+    brand: str,
+    ctx: Ctx,
+    limit: views.Limit = views.DEFAULT_LIMIT,
+    page_token: Annotated[str | None, Query()] = None,
+) -> dict:
     found = brand_in_path(brand)
+    after = views.decode_token(page_token, (str, str)) or ["", ""]
     if found.transport is Transport.CLOUD:
-        # Cloud units are never "seen" on a listener: the vendor cloud lists them.
-        return {"items": await ctx.cloud.available_units() if ctx.cloud else []}
-    return {"items": await ctx.registry.available_units(found)}
+        # Cloud units are never "seen" on a listener: the vendor cloud lists them, all at
+        # once, under each credentials record. Pages follow (serial, credentials id).
+        listed = sorted(await ctx.cloud.available_units() if ctx.cloud else [], key=_cloud_position)
+        rows = [unit for unit in listed if _cloud_position(unit) > (after[0], after[1])][:limit + 1]
+        return views.page(rows, limit, lambda unit: list(_cloud_position(unit)))
+    rows = await ctx.registry.available_units(found, after[0], limit + 1)
+    return views.page(rows, limit, lambda unit: [unit["id"], ""])
+
+
+def _cloud_position(unit: dict) -> tuple[str, str]:
+    return unit["id"], unit["remote_address"]
 
 
 @router.get("/telematics-brands/{brand}/available-vehicle-models")

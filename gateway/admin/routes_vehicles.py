@@ -12,7 +12,7 @@ from gateway.admin.auth import Access
 from gateway.admin.context import Ctx
 from gateway.admin.json_body import AdminRoute
 from gateway.admin.openapi import documented
-from gateway.admin.schemas import AuthenticationIn, Setup, VehicleIn, VehiclePatch
+from gateway.admin.schemas import AuthenticationIn, EnrolmentIn, Setup, VehicleIn, VehiclePatch
 from gateway.runtime import Runtime
 from gateway.registry import Authentication, Invalid
 
@@ -91,3 +91,8 @@ async def change_setup(vehicle_id: str, body: Setup, ctx: Ctx) -> dict:
 async def change_authentication(vehicle_id: str, body: AuthenticationIn, ctx: Ctx) -> Response:
     await ctx.registry.change_authentication(vehicle_id, Authentication(body.password, body.credentials_id))
     return Response(status_code=204)
+
+
+@router.post("/vehicles/{vehicle_id}/telematics-unit/enrolment", status_code=201, responses=documented(409, 503))
+async def open_enrolment(vehicle_id: str, body: EnrolmentIn, ctx: Ctx) -> dict:
+    return {"expires_at": await ctx.registry.open_enrolment(vehicle_id, body.expires_in)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictStr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
 
 from drivers.base import CredentialKind
@@ -154,3 +154,7 @@ class CredentialsPatch(Body):
     client_secret: SecretText | SkipJsonSchema[None] = omitted()
     account: Identity | SkipJsonSchema[None] = omitted()
     password: SecretText | SkipJsonSchema[None] = omitted()
+
+
+class EnrolmentIn(Body):
+    expires_in: Annotated[StrictInt, Field(ge=1, le=86_400)] = 600  # seconds the window stays open

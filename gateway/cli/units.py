@@ -11,7 +11,7 @@ from gateway.cli.parser import subcommands
 from gateway.client import AdminClient
 
 COLUMNS = [("unit", "id"), ("brand", "brand"), ("first seen", "first_seen_at"), ("last seen", "last_seen_at"),
-           ("from", "remote_address")]
+           ("times", "seen_count"), ("from", "remote_address")]
 
 
 def units_available(client: AdminClient, args: argparse.Namespace) -> None:

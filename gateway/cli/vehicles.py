@@ -109,6 +109,11 @@ def vehicles_remove(client: AdminClient, args: argparse.Namespace) -> None:
     show(args, {"removed": args.vehicle_id}, lambda r: f"vehicle {args.vehicle_id} removed; its unit is available again")
 
 
+def vehicles_enrol(client: AdminClient, args: argparse.Namespace) -> None:
+    window = client.post(f"/vehicles/{args.vehicle_id}/telematics-unit/enrolment", {"expires_in": args.expires_in})
+    show(args, window, lambda w: f"vehicle {args.vehicle_id}: its unit may register once, until {w['expires_at']}")
+
+
 def vehicle_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("vehicle_id", metavar="ID", help=f"the vehicle's id, e.g. JQ7RP (see `{PROG} vehicles list`)")
 
@@ -164,6 +169,13 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
     vehicle_argument(credentials)
     credentials.add_argument("credentials_id", metavar="CREDENTIALS_ID", help="the credentials' id")
     credentials.set_defaults(run=vehicles_set_credentials)
+
+    enrol = actions.add_parser("enrol", parents=[common],
+                               help="let the vehicle's JT808 unit register once and receive its password")
+    vehicle_argument(enrol)
+    enrol.add_argument("--expires-in", type=int, default=600, metavar="S",
+                       help="seconds the window stays open, 1 to 86400 (default 600)")
+    enrol.set_defaults(run=vehicles_enrol)
 
     remove = actions.add_parser("remove", parents=[common], help="remove a vehicle; its unit becomes available")
     vehicle_argument(remove)

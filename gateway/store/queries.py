@@ -7,7 +7,6 @@ import sqlite3
 from datetime import timedelta
 from typing import Any
 
-from gateway.clock import parse_rfc3339
 from gateway.store.events import EventWriter, log_event
 
 # --- meta ----------------------------------------------------------------------------
@@ -151,10 +150,15 @@ def delete_vehicle(conn: sqlite3.Connection, vehicle_id: str) -> dict[str, Any] 
     return row
 
 
-def close_enrolment(conn: sqlite3.Connection, vehicle_id: str) -> bool:
-    """Take the vehicle's one enrolment; True when it was still open."""
+def open_enrolment(conn: sqlite3.Connection, vehicle_id: str, expires_at: str) -> bool:
+    return conn.execute("UPDATE vehicles SET enrolment_expires_at = ? WHERE id = ?",
+                        (expires_at, vehicle_id)).rowcount == 1
+
+
+def take_enrolment(conn: sqlite3.Connection, vehicle_id: str, now: str) -> bool:
+    """Close the vehicle's enrolment window; True when it was open until after ``now``."""
     return conn.execute(
-        "UPDATE vehicles SET enrolment_open = 0 WHERE id = ? AND enrolment_open = 1", (vehicle_id,)
+        "UPDATE vehicles SET enrolment_expires_at = NULL WHERE id = ? AND enrolment_expires_at > ?", (vehicle_id, now)
     ).rowcount == 1
 
 
@@ -167,37 +171,3 @@ def units_of_brand(conn: sqlite3.Connection, brand: str) -> list[dict[str, Any]]
 
 def count_vehicles(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT count(*) FROM vehicles").fetchone()[0]
-
-
-# --- units seen on listeners ---------------------------------------------------------
-
-
-UNIT_SEEN_QUIET = timedelta(minutes=10)  # a unit retrying every few seconds is one UnitSeen event, not hundreds
-
-
-def record_seen_unit(conn: EventWriter, brand: str, unit_id: str, at: str, remote_address: str) -> bool:
-    """Remember a unit that reached a listener; True when it was not known before. Logs a
-    UnitSeen event the first time and after it has been quiet for a while."""
-    previous = conn.execute("SELECT last_seen_at FROM seen_units WHERE brand = ? AND unit_id = ?",
-                            (brand, unit_id)).fetchone()
-    conn.execute(
-        "INSERT INTO seen_units (brand, unit_id, first_seen_at, last_seen_at, remote_address)"
-        " VALUES (?, ?, ?, ?, ?)"
-        " ON CONFLICT (brand, unit_id) DO UPDATE SET last_seen_at = excluded.last_seen_at,"
-        " remote_address = excluded.remote_address",
-        (brand, unit_id, at, at, remote_address),
-    )
-    quiet = previous is not None and parse_rfc3339(at) - parse_rfc3339(previous[0]) > UNIT_SEEN_QUIET
-    if previous is None or quiet:
-        log_event(conn, "UnitSeen", None, brand, unit_id, at, {"remote_address": remote_address})
-    return previous is None
-
-
-def available_units(conn: sqlite3.Connection, brand: str) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        "SELECT s.unit_id AS id, s.brand, s.first_seen_at, s.last_seen_at, s.remote_address"
-        " FROM seen_units s LEFT JOIN vehicles v ON v.unit_brand = s.brand AND v.unit_id = s.unit_id"
-        " WHERE s.brand = ? AND v.id IS NULL ORDER BY s.last_seen_at DESC",
-        (brand,),
-    )
-    return [dict(r) for r in rows]

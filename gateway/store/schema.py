@@ -158,7 +158,22 @@ MIGRATIONS: list[str | dict[str, str]] = [
 
     ALTER TABLE command_audit ADD COLUMN requested_by_client TEXT;   -- API client id, on the HTTPS door
     """,
-    # 7: the cluster. PostgreSQL keeps the transaction that wrote each event: readers follow
+    # 7: strangers cost bounded space: one row per unit id, counted, and the table capped
+    # by evicting the unit seen longest ago. announced_at: when its last UnitSeen event
+    # was logged; NULL while the fleet-wide limit held it back.
+    """
+    ALTER TABLE seen_units ADD COLUMN seen_count INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE seen_units ADD COLUMN announced_at TEXT;
+    UPDATE seen_units SET announced_at = last_seen_at;
+    CREATE INDEX seen_units_by_last_seen ON seen_units (last_seen_at);
+    """,
+    # 8: JT/T 808 enrolment is a window the operator opens for one unit, not a standing
+    # offer: NULL is closed; else it is open until its first use or this time.
+    """
+    ALTER TABLE vehicles DROP COLUMN enrolment_open;
+    ALTER TABLE vehicles ADD COLUMN enrolment_expires_at TEXT;
+    """,
+    # 9: the cluster. PostgreSQL keeps the transaction that wrote each event: readers follow
     # the log by (xid, id) below the oldest transaction in flight (events.py). Nodes hold
     # leases; each unit's live session is claimed by one node; commands reach the node
     # holding the session through their audit row (gateway/cluster/).

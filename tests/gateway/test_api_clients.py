@@ -19,8 +19,8 @@ class RecordedThrottle(AuthThrottle):
         super().__init__(base=0.01, cap=0.04)
         self.prescribed: list[tuple[str, float]] = []
 
-    def failed(self, key):
-        delay = super().failed(key)
+    def delay(self, key, address=None):
+        delay = super().delay(key, address)
         self.prescribed.append((key[1], delay))
         return delay
 

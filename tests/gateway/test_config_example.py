@@ -34,7 +34,8 @@ def _keys(model: BaseModel, prefix: str = "") -> set[str]:
 def test_the_example_has_every_key_and_loads_as_the_defaults():
     text = EXAMPLE.read_text()
     set_keys = _keys_of_toml(tomllib.loads(text))
-    # keys whose default derives from another key are there, commented out, in their table
+    # keys whose default derives from another key, or that are unset by default, are there
+    # commented out, in their table
     table, commented = "", set()
     for line in text.splitlines():
         if header := re.fullmatch(r"\[(\S+)\]", line):
@@ -42,7 +43,8 @@ def test_the_example_has_every_key_and_loads_as_the_defaults():
         elif key := re.fullmatch(r"# (\w+) = .+", line):
             commented.add(table + key.group(1))
     assert set_keys | commented == _keys(Config()) and not set_keys & commented
-    assert commented == {"admin.socket", "drivers.niu.account_url", "drivers.niu.app_url"}
+    assert commented == {"admin.socket", "drivers.niu.account_url", "drivers.niu.app_url",
+                         "api.tls_cert", "api.tls_key"}
     assert load_config(EXAMPLE) == load_config(None)
 
 

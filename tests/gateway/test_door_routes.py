@@ -18,6 +18,7 @@ DECISIONS = {
     ("DELETE", "/vehicles/{vehicle_id}"): WRITE,
     ("PUT", "/vehicles/{vehicle_id}/telematics-unit/setup"): WRITE,
     ("PUT", "/vehicles/{vehicle_id}/telematics-unit/authentication"): WRITE,
+    ("POST", "/vehicles/{vehicle_id}/telematics-unit/enrolment"): WRITE,
     ("GET", "/vehicles/{vehicle_id}/state"): READ,
     ("GET", "/vehicles/{vehicle_id}/records"): READ,
     ("POST", "/vehicles/{vehicle_id}/commands/{command}"): COMMANDS,

@@ -8,7 +8,7 @@ import pytest
 import trio
 
 from gateway.app import StartupError, run_gateway
-from gateway.cli import _leaves
+from gateway.cli.interrupts import leaves as _leaves
 from gateway.config import ConfigError, load_config
 from tests.conftest import TEST_TIMEOUT, gateway_config_toml
 from tests.gateway.door_client import bearer, new_api_client

@@ -130,10 +130,14 @@ async def run_terminal(gateway, api, unit_id: str, vectors: list[Vector]) -> Non
     vehicle = (await api.post("/vehicles", json=unit_body("JT808", unit_id, JT808_MODEL, password=password))).json()
     stream = await trio.open_tcp_stream("127.0.0.1", listener_port(gateway, "jt808"))
     link = Jt808Link(stream)
-    for registration in registrations:  # enrolment, open since the vehicle was added: it receives its password
+    if registrations:
+        await api.post(f"/vehicles/{vehicle['id']}/telematics-unit/enrolment", json={"expires_in": 60})
+    for n, registration in enumerate(registrations):  # the window's first use closes it
         await stream.send_all(registration.data)
         (reply,) = await link.frames(1)
-        assert jt808_frames.RegistrationReply.parse(reply.body).auth_code == password.encode()
+        answer = jt808_frames.RegistrationReply.parse(reply.body)
+        expected = (0, password.encode()) if n == 0 else (3, None)
+        assert (answer.result, answer.auth_code) == expected, registration
     (version,) = {v.expect["context"]["protocol_version"] for v in vectors}  # its header edition
     if login:
         await stream.send_all(login.data)

@@ -1,5 +1,5 @@
 """JT/T 808 terminals end to end: individual passwords presented at every login, enrolment
-by registration, commands matched by serial. The real gateway and the real simulator."""
+by registration in a window the operator opens, commands matched by serial. The real gateway and the real simulator."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ async def test_provisioned_unit_authenticates_with_its_password(gateway, api, nu
     nursery.cancel_scope.cancel()
 
 
-async def test_unit_enrols_once_by_registering(gateway, api, nursery):
+async def test_unit_enrols_only_in_the_window_the_operator_opens(gateway, api, nursery):
     report = await _fleet(gateway, nursery, None)
     unit = report.units[0]
 
@@ -73,14 +73,21 @@ async def test_unit_enrols_once_by_registering(gateway, api, nursery):
     await eventually(refused_as_unknown)
     vehicle = (await api.post("/vehicles", json=unit_body("JT808", unit.phone, JT808_MODEL,
                                                           password="learned-code"))).json()
+    # In a vehicle now, but without an open window its registrations are still refused.
+    refused = unit.stats.registrations_refused
+
+    async def refused_again():
+        return unit.stats.registrations_refused > refused
+
+    await eventually(refused_again)
+    assert not unit.enrolled and await gateway.registry.enrol("JT808", unit.phone) == ("closed", None)
+
+    url = f"/vehicles/{vehicle['id']}/telematics-unit/enrolment"
+    assert (await api.post(url, json={"expires_in": 60})).status_code == 201
     await _wait_online_with_position(api, vehicle["id"])
     assert unit.enrolled and unit.auth_code == "learned-code"
-    # Enrolment was used up: a second registration is refused ...
-    assert await gateway.registry.enrol("JT808", unit.phone) == ("already_registered", None)
-    # ... until the operator sets a new password, which re-opens it.
-    url = f"/vehicles/{vehicle['id']}/telematics-unit/authentication"
-    assert (await api.put(url, json={"password": "next-code"})).status_code == 204
-    assert await gateway.registry.enrol("JT808", unit.phone) == ("accepted", "next-code")
+    # The window closed with its first use.
+    assert await gateway.registry.enrol("JT808", unit.phone) == ("closed", None)
     nursery.cancel_scope.cancel()
 
 
