@@ -15,7 +15,7 @@ from typing import Any
 COLUMNS = ("brand", "unit_id", "first_seen_at", "last_seen_at", "remote_address", "seen_count", "announced_at")
 _SELECT = ", ".join(COLUMNS)
 _FROM_JSON = ", ".join(f"json_extract(value, '$[{n}]')" for n in range(len(COLUMNS)))
-_FROM_JSONB = ", ".join(f"value ->> {n}" + ("::integer" if column == "seen_count" else "")
+_FROM_JSONB = ", ".join(f"(value ->> {n})::bigint" if column == "seen_count" else f"value ->> {n}"
                         for n, column in enumerate(COLUMNS))
 _UPDATE_ALL = ", ".join(f"{column} = excluded.{column}" for column in COLUMNS[2:])
 

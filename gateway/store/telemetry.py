@@ -218,7 +218,8 @@ def audit_command(conn: sqlite3.Connection, row: dict[str, Any]) -> int:
     return conn.execute(
         "INSERT INTO command_audit (vehicle_id, brand, unit_id, command, requested_at, requested_by,"
         " requested_by_client)"
-        " VALUES (:vehicle_id, :brand, :unit_id, :command, :requested_at, :requested_by, :requested_by_client)",
+        " VALUES (:vehicle_id, :brand, :unit_id, :command, :requested_at, :requested_by, :requested_by_client)"
+        " RETURNING id",
         row,
     ).fetchone()[0]
 
