@@ -29,10 +29,11 @@ from gateway.listeners import UnitConnections
 from gateway.metrics import Metrics
 from gateway.registry import Registry
 from gateway.runtime import Runtime
-from gateway.secrets import SecretBox
+from gateway.secrets import SecretBox, SecretsError
 from gateway.session_table import AuthThrottle, SessionTable
 from gateway.sessions import serve_driver
 from gateway.store import Store, StoreError, telemetry
+from gateway.store import queries as q
 from gateway.store.postgres import PostgresEngine
 from gateway.strangers import Strangers
 from gateway.tuning import raise_open_file_limit
@@ -191,7 +192,7 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
     with data_dir_lock(data_dir), admin_socket_lock(socket_path), door_socket(config.api) as door:
         limit = raise_open_file_limit()
         try:
-            box = SecretBox.open(data_dir)
+            box = SecretBox.open(config.secrets_key)
         except Exception as exc:
             raise StartupError(str(exc)) from None
         store = open_store(config)
@@ -202,6 +203,13 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
                 strangers = Strangers(store, config.sessions.max_seen_units,
                                       config.sessions.unit_seen_events_per_minute)
                 await nursery.start(strangers.run)
+                # The store remembers the key that wrote its secrets; a node with another
+                # key must not write secrets nobody else can read.
+                check = await store.write(q.put_meta_once, "secrets_check", box.check_value())
+                try:
+                    box.verify(check, config.secrets_key)
+                except SecretsError as exc:
+                    raise StartupError(str(exc)) from None
                 registry = await Registry.open(store, box, strangers)
                 tcp_brands = [b.name for b in BRANDS.values() if b.transport is Transport.TCP]
                 await store.write(telemetry.reset_life_status, tcp_brands, now_text())

@@ -196,3 +196,29 @@ async def test_listener_port_in_use_is_one_clear_line(tmp_path, short_dir):
     assert message.endswith(f"cannot listen for teltonika on 127.0.0.1:{port}: Address already in use")
     assert "Traceback" not in message
     await taken.aclose()
+
+
+async def test_a_key_that_did_not_write_the_stores_secrets_is_refused(tmp_path, short_dir, store_url):
+    """Nodes share [secrets] key_file. A gateway started with another key would write
+    passwords that no other node, and no later start, could read: it does not start."""
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    socket = short_dir / "admin.sock"
+
+    def config(key: str):
+        path = tmp_path / f"{key}.toml"
+        path.write_text(gateway_config_toml(tmp_path / "data", socket, f'[secrets]\nkey_file = "{keys / key}"\n',
+                                            store_url=store_url))
+        return path
+
+    for key, code in (("shared.key", 0), ("other.key", 1), ("shared.key", 0)):
+        process = start_gateway(config(key))
+        if code == 0:
+            await wait_until_serving(process, socket)
+            process.terminate()
+        assert await wait_exit(process) == code
+        message = process.stderr.read()
+        assert "Traceback" not in message
+        assert ("is not the key this store's secrets were encrypted with" in message) == (code == 1), message
+    assert not (tmp_path / "data" / "secrets.key").exists()  # the key lives where key_file says
+    assert oct((keys / "shared.key").stat().st_mode & 0o777) == oct(0o600)
