@@ -177,6 +177,22 @@ def is_fault(exc: BaseException) -> bool:
 # --- the engine -----------------------------------------------------------------------------
 
 
+# One node per database, for now: nodes do not yet share unit sessions and commands, and a
+# second node's start would mark the first one's units offline and could not reach them.
+# The writer's connection holds this lock for as long as it lives.
+_NODE_LOCK = 0x666C676E  # "flgn"
+
+
+class AnotherNode(Error):
+    """Another gateway serves this database."""
+
+
+def _hold_node_lock(writer: PgConnection) -> None:
+    if not writer.execute("SELECT pg_try_advisory_lock(?)", (_NODE_LOCK,)).fetchone()[0]:
+        raise AnotherNode("another fleetgate gateway serves this database; run one gateway per database "
+                          "(nodes that share one are not built yet)")
+
+
 class PgWriterConnection(EventWriter, PgConnection):
     """The writer's connection: it also collects the events of the open transaction."""
 
@@ -202,6 +218,7 @@ class PostgresEngine:
         writer = PgWriterConnection(self.url, application_name=self._name)
         self._connections.append(writer)
         self.schema_version = migrate_postgresql(writer)
+        _hold_node_lock(writer)
         return writer
 
     def open_reader(self) -> PgConnection:
@@ -212,7 +229,9 @@ class PostgresEngine:
     def probe(self, writer: PgWriterConnection) -> None:
         """Raise unless the store can commit: a connection (made anew if it was lost) and
         a transaction that writes."""
-        writer.reconnect()
+        if writer.broken:  # the lock went with the lost connection
+            writer.reconnect()
+            _hold_node_lock(writer)
         writer.execute("BEGIN")
         try:
             writer.execute("UPDATE schema_version SET version = version")
