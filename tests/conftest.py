@@ -83,12 +83,14 @@ STORE_BACKENDS = ("sqlite", "postgresql")
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "sqlite_only: the test is about SQLite's own files; no PostgreSQL run")
+    config.addinivalue_line("markers", "postgresql_only: the test is about the PostgreSQL server; no SQLite run")
 
 
 def pytest_generate_tests(metafunc):
     if "store_backend" in metafunc.fixturenames:
-        only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
-        metafunc.parametrize("store_backend", ["sqlite"] if only_sqlite else list(STORE_BACKENDS))
+        marked = metafunc.definition.get_closest_marker
+        backends = ["sqlite"] if marked("sqlite_only") else ["postgresql"] if marked("postgresql_only") else None
+        metafunc.parametrize("store_backend", backends or list(STORE_BACKENDS))
 
 
 @pytest.fixture(scope="session")
