@@ -24,8 +24,9 @@ PROBLEM = {
         "status": {"type": "integer"},
         "detail": {"type": "string", "description": "What is wrong, naming the field."},
         "flow_id": {"type": "string", "description": "The X-Flow-ID of the request."},
-        "error": {"type": "string", "description": "OAuth2 token endpoint only: RFC 6749's error code."},
-        "error_description": {"type": "string", "description": "OAuth2 token endpoint only: as `detail`."},
+        "error": {"type": "string", "description": "OAuth2's error code (RFC 6749 5.2, RFC 6750 3.1): on "
+                                                   "the token endpoint's problems and the door's 401 and 403."},
+        "error_description": {"type": "string", "description": "The token endpoint's problems: as `detail`."},
     },
 }
 BODY_STATUSES = (400, 408, 413)  # any operation taking a body: a bad, slow or too large one
