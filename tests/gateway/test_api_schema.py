@@ -1,5 +1,6 @@
 """Schemathesis against the admin API's own OpenAPI document: no input answers 500, and
-every answer is JSON or problem JSON with a status the document lists for its operation.
+every answer is JSON or problem JSON with a status the document lists for its operation,
+and a body that status's schema allows (test_api_answers.py drives each success answer).
 
 Bounded and derandomized: a few generated requests per operation, valid and invalid by the
 document, the same ones on every run. Requests go over the real admin socket of a gateway
