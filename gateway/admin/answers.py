@@ -28,7 +28,7 @@ STATE_PROPERTIES = tuple(sorted({p for model in CATALOG for p in model.vehicle_s
 COMMAND_NAMES = tuple(c.lower().replace("_", "-") for c in CAPABILITY_COMMANDS)
 
 Timestamp = Annotated[str, Field(description="RFC 3339, UTC, milliseconds: 2021-01-19T13:13:09.952Z.",
-                                  examples=["2021-01-19T13:13:09.952Z"])]
+                                  examples=["2021-01-19T13:13:09.952Z"], json_schema_extra={"format": "date-time"})]
 BrandName = Literal[tuple(BRANDS)]
 NextPageToken = Annotated[str | None, Field(description="Pass as `page_token` for the next page; null on the last.")]
 
@@ -205,7 +205,8 @@ class AvailableUnit(Answer):
     last_seen_at: Timestamp
     remote_address: Annotated[str, Field(description="`ip:port` of the last connection (TCP), or the id of "
                                                      "the credentials the vendor cloud lists the unit under.")]
-    seen_count: Annotated[int, Field(ge=1, description="Connections seen from the unit; TCP units only.")] = omitted()
+    seen_count: Annotated[int, Field(ge=1, description="How often the unit reached a listener while in no "
+                                                        "vehicle; TCP units only.")] = omitted()
 
 
 class AvailableUnitPage(Answer):

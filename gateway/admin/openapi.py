@@ -36,7 +36,7 @@ READING = ("get", "head")  # any other method writes, and answers 503 while the 
 def documented(*statuses: int) -> dict:
     """``responses=`` for a route: problems it can answer besides those every operation of
     its kind can (a bad request, an unknown id in the path, a bad body), which ``install`` adds."""
-    return {status: {"description": HTTPStatus(status).phrase} for status in statuses}
+    return {str(status): {"description": HTTPStatus(status).phrase} for status in statuses}
 
 
 def answer(model: type[BaseModel], status: int = 200) -> dict:
