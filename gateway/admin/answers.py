@@ -20,10 +20,10 @@ from gateway.catalog import load_catalog
 from gateway.registry import CREDENTIAL_FIELDS
 from gateway.store.events import EVENT_TYPES
 
-CATALOG = load_catalog().values()
+_MODELS = load_catalog().values()
 # The vocabularies of the bundled catalog: every command and state property some model lists.
-CAPABILITY_COMMANDS = tuple(sorted({c for model in CATALOG for c in model.commands}))
-STATE_PROPERTIES = tuple(sorted({p for model in CATALOG for p in model.vehicle_state}))
+CAPABILITY_COMMANDS = tuple(sorted({c for model in _MODELS for c in model.commands}))
+STATE_PROPERTIES = tuple(sorted({p for model in _MODELS for p in model.vehicle_state}))
 # The `{command}` path parameter: a capability in kebab case (DISABLE_DRIVING -> disable-driving).
 COMMAND_NAMES = tuple(c.lower().replace("_", "-") for c in CAPABILITY_COMMANDS)
 

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
-from gateway.admin.auth import DOOR_ONLY, SOCKET_ONLY, access_of, every_route
+from gateway.admin.auth import DOOR_ONLY, READING, SOCKET_ONLY, access_of, every_route
 from gateway.admin.problems import TITLES
 from gateway.api_clients import SCOPES
 
@@ -30,7 +30,6 @@ PROBLEM = {
     },
 }
 BODY_STATUSES = (400, 408, 413)  # any operation taking a body: a bad, slow or too large one
-READING = ("get", "head")  # any other method writes, and answers 503 while the store cannot commit
 
 
 def documented(*statuses: int) -> dict:
@@ -124,7 +123,8 @@ def _describe_problems(document: dict) -> None:
                 statuses.add(400)
             if any(p["in"] == "path" for p in parameters):
                 statuses.add(404)
-            if method not in READING or path == "/health":  # /health says why the store cannot commit
+            # A write answers 503 while the store cannot commit; /health says so, with the reason.
+            if method.upper() not in READING or path == "/health":
                 statuses.add(503)
             for status in statuses:
                 responses.setdefault(str(status), {"description": HTTPStatus(status).phrase})
