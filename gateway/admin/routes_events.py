@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import StreamingResponse
 from pydantic import Field, StrictStr
 
-from gateway.admin import views
+from gateway.admin import answers, views
+from gateway.admin.openapi import answer
 from gateway.admin.auth import Access, CallerOf
 from gateway.admin.context import Ctx
 from gateway.admin.json_body import AdminRoute
@@ -32,7 +33,7 @@ class EventQuery(Body):
     page_token: StrictStr | None = None
 
 
-@router.post("/event-log-entries/query")
+@router.post("/event-log-entries/query", responses=answer(answers.EventPage))
 async def query(body: EventQuery, ctx: Ctx) -> dict:
     limit = body.limit or views.DEFAULT_LIMIT
     after = views.decode_token(body.page_token, (int, int))  # the log's position: events.Position
