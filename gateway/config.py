@@ -162,6 +162,10 @@ class ListenerConfig(_Section):
     accepts_per_second: float = Field(
         500, gt=0, description="New connections accepted per second, in bursts of a tenth of a second's worth; size "
                                "it to let the whole fleet back in after a restart.")
+    proxy_protocol: bool = Field(
+        False, description="Every connection starts with a PROXY protocol header (version 1 or 2), as a TCP load "
+                           "balancer sends it: the unit's address is read from it; a connection without one is "
+                           "closed. Off, such a header is a bad frame.")
 
     def codec_options(self) -> dict:
         """Driver-specific codec arguments (besides max_frame)."""
