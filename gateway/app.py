@@ -25,6 +25,7 @@ from gateway.clock import now_text, rfc3339, utc_now
 from gateway.cloud import CloudFleet
 from gateway.commands import Commands
 from gateway.config import ApiConfig, Config
+from gateway.health_port import serve_health
 from gateway.listeners import UnitConnections
 from gateway.metrics import Metrics
 from gateway.registry import Registry
@@ -184,6 +185,21 @@ async def open_doors(nursery: trio.Nursery, runtime: Runtime, app, door) -> None
         log.info("HTTPS door on %s:%d%s", host, port, "" if context else " (plain HTTP, loopback only)")
 
 
+async def open_health_port(nursery: trio.Nursery, runtime: Runtime) -> None:
+    """[cluster] health_listen, when set: the balancer's health checks."""
+    address = runtime.config.cluster.health_address
+    if address is None:
+        return
+    try:
+        listeners = await trio.open_tcp_listeners(address[1], host=address[0] or None)
+    except OSError as exc:
+        raise StartupError(f"cannot listen for health checks on {runtime.config.cluster.health_listen}: "
+                           f"{exc.strerror}") from None
+    runtime.health_port = listeners[0].socket.getsockname()[1]
+    await nursery.start(serve_health, listeners, runtime.store)
+    log.info("health checks on %s:%d", address[0], runtime.health_port)
+
+
 async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
     """Run until cancelled. ``task_status.started`` gets the Runtime once the listeners
     and the admin socket accept connections."""
@@ -251,6 +267,7 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
                 try:
                     await nursery.start(serve_admin, app, sock)
                     await open_doors(nursery, runtime, app, door)
+                    await open_health_port(nursery, runtime)
                     log.info(
                         "fleetgate %s serving fleet %s: admin API on %s, data in %s, open-file limit %d",
                         runtime.version, registry.fleet_id, socket_path, data_dir, limit,

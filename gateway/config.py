@@ -36,8 +36,8 @@ class LogConfig(_Section):
 
 class StoreConfig(_Section):
     url: str = Field("", pattern=r"^(|postgres(ql)?://.*)$",
-                     description='"postgresql://user:password@host/db" makes this gateway a node of a cluster on '
-                                 'that database; "" keeps the embedded SQLite file in data_dir.')
+                     description='"postgresql://user:password@host/db" keeps the store in that PostgreSQL database '
+                                 '(one gateway per database for now); "" keeps the embedded SQLite file in data_dir.')
     synchronous: Literal["FULL", "NORMAL"] = Field(
         "FULL", description="FULL: an acknowledged record survives a power loss. NORMAL: fewer flushes; a power "
                             "loss may undo the last commits.")
@@ -53,6 +53,20 @@ class SecretsConfig(_Section):
         description="The key that encrypts unit passwords and client secrets (32 bytes, mode 0600), created on "
                     "first start; unset, <data_dir>/secrets.key. Every node of a cluster needs the same key: a "
                     "gateway whose key did not write the store's secrets refuses to start.")
+
+
+class ClusterConfig(_Section):
+    health_listen: str = Field(
+        "", pattern=r"^(|.+:\d{1,5})$", examples=["0.0.0.0:8081"],
+        description='"host:port" answers GET /health there without authentication, for a load balancer\'s health '
+                    'checks: 200, or 503 while the store cannot commit, and nothing else. "" serves none.')
+
+    @property
+    def health_address(self) -> tuple[str, int] | None:
+        if not self.health_listen:
+            return None
+        host, _, port = self.health_listen.rpartition(":")
+        return host.strip("[]"), int(port)
 
 
 class SessionsConfig(_Section):
@@ -238,6 +252,7 @@ class Config(_Section):
     log: LogConfig = Field(LogConfig(), description="Logs go to stderr.")
     store: StoreConfig = Field(StoreConfig(), description="The SQLite database in data_dir.")
     secrets: SecretsConfig = Field(SecretsConfig(), description="Encryption at rest of passwords and secrets.")
+    cluster: ClusterConfig = Field(ClusterConfig(), description="Behind a load balancer.")
     sessions: SessionsConfig = Field(SessionsConfig(), description="Units' TCP connections.")
     commands: CommandsConfig = Field(CommandsConfig(), description="Commands to units.")
     events: EventsConfig = Field(EventsConfig(), description="The live event stream (GET /events).")

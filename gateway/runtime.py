@@ -32,5 +32,6 @@ class Runtime:
     api_clients: ApiClients = None  # type: ignore[assignment]
     amqp: EventPublisher | None = None  # None unless [events.amqp] url is set
     door: dict[str, Any] | None = None  # the HTTPS door's bound address, when it is open
+    health_port: int | None = None  # [cluster] health_listen's bound port, when it is set
     listeners: list[dict[str, Any]] = field(default_factory=list)  # filled as listeners bind
     events: EventBus = field(default_factory=EventBus)

@@ -215,3 +215,45 @@ def rabbitmq(tmp_path_factory):
         yield broker
     finally:
         broker.stop()
+
+
+HAPROXY = Path("/usr/sbin/haproxy")
+
+
+class HAProxy:
+    """A private HAProxy (Debian's package) in the foreground, with an admin socket to ask
+    what its health checks found."""
+
+    def __init__(self, root: Path, config: str):
+        self.root = root
+        self.stats = root / "haproxy.sock"
+        (root / "haproxy.cfg").write_text(
+            f"global\n    stats socket {self.stats} mode 600 level admin\n{config}")
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([str(HAPROXY), "-db", "-f", str(self.root / "haproxy.cfg")],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def servers(self) -> dict[tuple[str, str], dict[str, str]]:
+        """`show stat` by (proxy, server): status, check_status and the rest; nothing yet
+        while HAProxy starts."""
+        if self.process.poll() is not None:
+            raise AssertionError(f"haproxy exited with {self.process.returncode}: {self.process.stderr.read()}")
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(5)
+            try:
+                sock.connect(str(self.stats))
+            except (FileNotFoundError, ConnectionRefusedError):
+                return {}
+            sock.sendall(b"show stat\n")
+            text = b"".join(iter(lambda: sock.recv(65536), b"")).decode()
+        header, *rows = [line for line in text.splitlines() if line]
+        names = header.lstrip("# ").split(",")
+        found = [dict(zip(names, row.split(","))) for row in rows]
+        return {(row["pxname"], row["svname"]): row for row in found}
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)

@@ -9,6 +9,7 @@ translates; an entry that differs by more than spelling is a dict by dialect nam
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
 from gateway.store.postgres import ddl
 
@@ -198,17 +199,24 @@ def script(migration: str | dict[str, str], dialect: str) -> str:
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring a SQLite database to the newest schema; each step commits with its version."""
     (version,) = conn.execute("PRAGMA user_version").fetchone()
+    return _apply(conn, "sqlite", version, "BEGIN IMMEDIATE",
+                  lambda number: conn.execute(f"PRAGMA user_version = {number}"))
+
+
+def _apply(conn, dialect: str, version: int, begin: str, record: Callable[[int], object]) -> int:
+    """Run the migrations after ``version``, each in its own transaction with ``record``
+    of its number, so that a failed step leaves the one before it in place."""
     if version > len(MIGRATIONS):
         raise RuntimeError(
             f"the database has schema version {version}, newer than this fleetgate knows "
             f"({len(MIGRATIONS)}): upgrade fleetgate instead of downgrading it"
         )
     for number in range(version, len(MIGRATIONS)):
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(begin)
         try:
-            for statement in _statements(script(MIGRATIONS[number], "sqlite")):
+            for statement in _statements(script(MIGRATIONS[number], dialect)):
                 conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {number + 1}")
+            record(number + 1)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -239,24 +247,12 @@ def migrate_postgresql(conn) -> int:
     conn.execute("SELECT pg_advisory_lock(?)", (_MIGRATION_LOCK,))
     try:
         conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
-        row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
-        version = row[0] or 0
-        if version > len(MIGRATIONS):
-            raise RuntimeError(
-                f"the database has schema version {version}, newer than this fleetgate knows "
-                f"({len(MIGRATIONS)}): upgrade fleetgate instead of downgrading it"
-            )
-        for number in range(version, len(MIGRATIONS)):
-            conn.execute("BEGIN")
-            try:
-                for statement in _statements(script(MIGRATIONS[number], "postgresql")):
-                    conn.execute(statement)
-                conn.execute("DELETE FROM schema_version")
-                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (number + 1,))
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        version = conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0
+
+        def record(number: int) -> None:
+            conn.execute("DELETE FROM schema_version")
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+
+        return _apply(conn, "postgresql", version, "BEGIN", record)
     finally:
         conn.execute("SELECT pg_advisory_unlock(?)", (_MIGRATION_LOCK,))
-    return len(MIGRATIONS)

@@ -4,18 +4,14 @@ acknowledged that was not committed, and the gateway reconnects by itself."""
 
 from __future__ import annotations
 
-from collections import Counter
-from datetime import UTC, datetime
-
 import pytest
 import trio
 
-from gateway.clock import rfc3339
 from simulators.teltonika import imei_for
 from tests.conftest import eventually, listener_port
 from tests.hostile.conftest import holds
 from tests.hostile.test_store_faults import add_vehicle, healthy
-from tests.hostile.units import StreamingUnit
+from tests.hostile.units import StreamingUnit, assert_acked_stored_once
 
 UNITS = 10
 INTERVAL = 0.05  # seconds between a unit's packets
@@ -43,11 +39,7 @@ async def test_dropped_server_connections_lose_no_acknowledged_record(gateway, a
                 await eventually(lambda: holds(all(len(u.acked) > n for u, n in zip(units, acked))), timeout=20)
             nursery.cancel_scope.cancel()
 
-    stored = Counter(await gateway.store.read(
-        lambda conn: [tuple(row) for row in conn.execute("SELECT unit_id, recorded_at FROM records")]))
-    for unit in units:
-        for ms in unit.acked:
-            assert stored[(unit.imei, rfc3339(datetime.fromtimestamp(ms / 1000, UTC)))] == 1, (unit.imei, ms)
+    await assert_acked_stored_once(gateway.store, units)
     assert gateway.store.fault is None
     # The writer's connection was lost at least once with a commit on it, or between two.
     assert gateway.store.faults["commit"] + gateway.store.faults["probe"] + gateway.store.faults["read"] >= 1

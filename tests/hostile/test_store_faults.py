@@ -5,19 +5,16 @@ writes with 503, and commits again by itself once the disk works again."""
 from __future__ import annotations
 
 import itertools
-from collections import Counter
-from datetime import UTC, datetime
 
 import pytest
 import trio
 
-from gateway.clock import rfc3339
 from simulators.teltonika import imei_for
 from tests.conftest import eventually, gateway_config_toml, listener_port
 from tests.gateway.seed import TELTONIKA_MODEL, unit_body
 from tests.hostile.conftest import holds
 from tests.hostile.disk import IO_ERROR, Injection
-from tests.hostile.units import StreamingUnit
+from tests.hostile.units import StreamingUnit, assert_acked_stored_once
 from tests.teltonika_unit import ScriptedUnit, avl_packet
 
 UNITS = 30
@@ -84,11 +81,7 @@ async def test_disk_full_under_streaming_units(disk, gateway, api):
             await eventually(lambda: holds(all(len(u.acked) > before for u, before in zip(units, acked))), timeout=20)
             nursery.cancel_scope.cancel()
 
-    stored = Counter(await gateway.store.read(
-        lambda conn: [tuple(row) for row in conn.execute("SELECT unit_id, recorded_at FROM records")]))
-    for unit in units:
-        for ms in unit.acked:
-            assert stored[(unit.imei, rfc3339(datetime.fromtimestamp(ms / 1000, UTC)))] == 1, (unit.imei, ms)
+    await assert_acked_stored_once(gateway.store, units)
 
     async def settled() -> dict[str, float] | None:
         # A batch the units queued before they stopped may still commit: wait for the

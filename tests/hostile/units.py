@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
+from datetime import UTC, datetime
 
 import trio
+
+from gateway.clock import rfc3339
 
 from tests.teltonika_unit import ScriptedUnit, avl_packet
 
@@ -45,3 +49,14 @@ class StreamingUnit:
                 self.acked.append(self._pending)
                 self._pending = None
             await trio.sleep(self.interval)  # the unit's own pace, not a wait for the gateway
+
+
+async def assert_acked_stored_once(store, units: list[StreamingUnit]) -> Counter:
+    """Every record the gateway acknowledged to ``units`` is stored, once; returns the
+    stored (unit id, device time) pairs with their counts."""
+    stored = Counter(await store.read(
+        lambda conn: [tuple(row) for row in conn.execute("SELECT unit_id, recorded_at FROM records")]))
+    for unit in units:
+        for ms in unit.acked:
+            assert stored[(unit.imei, rfc3339(datetime.fromtimestamp(ms / 1000, UTC)))] == 1, (unit.imei, ms)
+    return stored
