@@ -26,6 +26,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from functools import partial
 from pathlib import Path
@@ -36,6 +37,7 @@ import trio
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks.brands import BRANDS  # noqa: E402
+from benchmarks.commands import probe  # noqa: E402
 
 
 def usage(pid: int) -> tuple[float, float, int]:
@@ -124,6 +126,29 @@ def loadgen(port: int, units: int, records: int, interval: float, duration: floa
     return result
 
 
+def command_phases(socket: Path, port: int, index: int, capacity: dict, args, pid: int) -> dict:
+    """Command and state-read round trips on the idle gateway, then beside one-record
+    packets at 90% of the rate the capacity phase measured (open loop, the same units)."""
+    print("command phase, idle ...", file=sys.stderr)
+    idle = trio.run(probe, str(socket), port, index, 0, args.duration)
+    rate = 0.9 * capacity["records_per_s"]
+    connect = max(3.0, args.capacity_units / 700)
+    print(f"command phase beside {rate:,.0f} packets/s ...", file=sys.stderr)
+    loaded = {}
+
+    def beside() -> None:
+        loaded.update(trio.run(probe, str(socket), port, index, connect + 1, args.duration - 2))
+
+    thread = threading.Thread(target=beside)
+    thread.start()
+    try:
+        load = loadgen(port, args.capacity_units, 1, args.capacity_units / rate, args.duration, pid,
+                       connect_time=connect)
+    finally:
+        thread.join()
+    return {"idle": idle, "loaded": loaded, "load": load, "target_packets_per_s": rate}
+
+
 def run(args) -> dict:
     work = Path(tempfile.mkdtemp(prefix="fg-bench-"))
     socket = work / "admin.sock"
@@ -145,7 +170,7 @@ def run(args) -> dict:
         port = next(item["port"] for item in health["listeners"] if item["driver"] == args.brand)
         count = max(args.units, args.throughput_units if multi else 0, args.capacity_units)
         print(f"registering {count} {args.brand} vehicles ...", file=sys.stderr)
-        trio.run(register, socket, count, args.brand)
+        trio.run(register, socket, count + 1, args.brand)  # the last one for the command phase
         idle_rss = rss_kib(gateway.pid)
 
         throughput = subscribed = None
@@ -175,6 +200,9 @@ def run(args) -> dict:
         # unit leaves decides how fast a backlog drains after any stall.
         print("capacity phase (one-record packets, closed loop) ...", file=sys.stderr)
         capacity = phase(port, args.capacity_units, 1, 0, args.duration, gateway.pid)
+        commands = None
+        if args.brand == "teltonika" and args.commands:
+            commands = command_phases(socket, port, count, capacity, args, gateway.pid)
 
         echo = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "echo_server.py"), "--brand", args.brand],
                                 stdout=subprocess.PIPE, text=True)
@@ -194,7 +222,7 @@ def run(args) -> dict:
     return {
         "brand": args.brand, "synchronous": args.synchronous,
         "gateway": {"throughput": throughput, "throughput_with_subscribers": subscribed, "latency": latency,
-                    "capacity": capacity, "idle_rss_kib": idle_rss, "rss_per_unit_kib": round(per_unit, 1)},
+                    "capacity": capacity, "commands": commands, "idle_rss_kib": idle_rss, "rss_per_unit_kib": round(per_unit, 1)},
         "ceiling": {"throughput": echo_throughput, "latency": echo_latency, "capacity": echo_capacity},
     }
 
@@ -227,6 +255,14 @@ def report(result: dict, args) -> str:
         ("RSS per connected unit (KiB)", f"{g['rss_per_unit_kib']}", "-",
          f"peak {g['latency']['peak_rss_kib'] / 1024:.0f} MiB vs idle {g['idle_rss_kib'] / 1024:.0f} MiB"),
     ]
+    if g["commands"]:
+        m = g["commands"]
+        for name, label, goal in (("command", "command round trip", "50"), ("state", "GET .../state", "20")):
+            idle, loaded = m["idle"][name], m["loaded"][name]
+            rows.append((f"{label} p50 / p99 (ms)",
+                         f"{loaded['p50_ms']:.1f} / {loaded['p99_ms']:.1f}",
+                         "-", f"beside {m['load']['records_per_s']:,.0f} packets/s (90%); idle "
+                              f"{idle['p50_ms']:.1f} / {idle['p99_ms']:.1f}; goal p99 <= {goal}; n={loaded['count']}"))
     lines = [f"{result['brand']}, synchronous={result['synchronous']}, {os.cpu_count()} cores, gateway and load generator on one machine",
              f"{'':34} {'fleetgate':>24} {'bare trio':>24}  load"]
     lines += [f"{name:34} {ours:>24} {ceiling:>24}  {load}" for name, ours, ceiling, load in rows]
@@ -245,6 +281,8 @@ if __name__ == "__main__":
     parser.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL")
     parser.add_argument("--subscribers", type=int, default=100,
                         help="idle event-stream subscribers for the second throughput run (0: skip it)")
+    parser.add_argument("--no-commands", dest="commands", action="store_false",
+                        help="skip the command phases (Teltonika only)")
     parser.add_argument("--quick", action="store_true", help="500 units (200 in the capacity phase), 6 s phases, no subscriber phases: under 2 minutes")
     args = parser.parse_args()
     if args.quick:
