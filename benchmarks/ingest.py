@@ -137,7 +137,10 @@ def command_phases(socket: Path, port: int, index: int, capacity: dict, args, pi
     loaded = {}
 
     def beside() -> None:
-        loaded.update(trio.run(probe, str(socket), port, index, connect + 1, args.duration - 2))
+        try:
+            loaded.update(trio.run(probe, str(socket), port, index, connect + 1, args.duration - 2))
+        except Exception as exc:  # raised again in the benchmark's thread
+            loaded["error"] = exc
 
     thread = threading.Thread(target=beside)
     thread.start()
@@ -146,6 +149,8 @@ def command_phases(socket: Path, port: int, index: int, capacity: dict, args, pi
                        connect_time=connect)
     finally:
         thread.join()
+    if "error" in loaded:
+        raise loaded["error"]
     return {"idle": idle, "loaded": loaded, "load": load, "target_packets_per_s": rate}
 
 

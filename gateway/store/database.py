@@ -42,7 +42,7 @@ from gateway.store.telemetry import BatchRows, persist_batches
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-MAX_BATCH = 1024  # jobs per transaction; bounds the time a batch holds the write lock
+MAX_BATCH = 1024  # jobs of each lane per transaction; bounds the time a batch holds the write lock
 BATCH_SECONDS = 0.015  # what an ingest batch should take to commit; see _ingest_taken
 MIN_INGEST_BATCH = 32  # ingest jobs a batch may take, however slow commits get
 MAX_QUEUED = 10_000  # ingest jobs waiting; a session queueing more waits for room
@@ -200,7 +200,7 @@ class Store:
         self._last_urgent_only = bool(batch) and not self._last_urgent_only and bool(ingest)
         if self._last_urgent_only:
             return batch, 0
-        taken = min(len(ingest), self._ingest_limit, MAX_BATCH - len(batch))
+        taken = min(len(ingest), self._ingest_limit)
         batch.extend(ingest.popleft() for _ in range(taken))
         return batch, taken
 
