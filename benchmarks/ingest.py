@@ -247,7 +247,8 @@ def report(result: dict, args) -> str:
         ("ACK p50 / p99 / max (ms)",
          f"{g['latency']['p50_ms']:.1f} / {g['latency']['p99_ms']:.1f} / {g['latency']['max_ms']:.1f}",
          f"{c['latency']['p50_ms']:.1f} / {c['latency']['p99_ms']:.1f} / {c['latency']['max_ms']:.1f}",
-         f"{g['latency']['connected']} units, 1 packet/s each"),
+         f"{g['latency']['connected']} units, 1 packet/s each"
+         + (f", {g['latency']['errors']} connections lost" if g['latency']['errors'] else "")),
         *([(f"records/s with {args.subscribers + 1} event subscribers",
             f"{g['throughput_with_subscribers']['records_per_s']:,.0f} "
             f"({(g['throughput_with_subscribers']['records_per_s'] / g['throughput']['records_per_s'] - 1) * 100:+.1f}%)",

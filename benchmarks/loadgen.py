@@ -41,37 +41,46 @@ async def _answer(stream: trio.SocketStream, buffer: bytearray, parse):
 
 
 async def unit(index: int, host: str, port: int, args, stats: Stats, start_at: float, stop_at: float) -> None:
-    wire = BRANDS[args.brand](index)
     try:
         stream = await trio.open_tcp_stream(host, port)
     except OSError:
         stats.errors += 1
         return
-    async with stream:
-        buffer = bytearray()
-        await stream.send_all(wire.login())
-        if not await _answer(stream, buffer, wire.login_answer):
+    try:
+        async with stream:
+            await _converse(stream, index, args, stats, start_at, stop_at)
+    except trio.BrokenResourceError:  # the server hung up on this unit: counted, the others go on
+        stats.errors += 1
+
+
+async def _converse(stream: trio.SocketStream, index: int, args, stats: Stats, start_at: float,
+                    stop_at: float) -> None:
+    wire = BRANDS[args.brand](index)
+    buffer = bytearray()
+    await stream.send_all(wire.login())
+    if not await _answer(stream, buffer, wire.login_answer):
+        stats.errors += 1
+        return
+    stats.connected += 1
+    phase = (index / max(args.units, 1)) * args.interval
+    await trio.sleep_until(start_at + phase)
+    next_send = trio.current_time()
+    while trio.current_time() < stop_at:
+        packet = wire.packet(args.records)
+        sent = trio.current_time()
+        await stream.send_all(packet)
+        records = await _answer(stream, buffer, wire.ack)
+        if records is None:
             stats.errors += 1
             return
-        stats.connected += 1
-        phase = (index / max(args.units, 1)) * args.interval
-        await trio.sleep_until(start_at + phase)
-        next_send = trio.current_time()
-        while trio.current_time() < stop_at:
-            packet = wire.packet(args.records)
-            sent = trio.current_time()
-            await stream.send_all(packet)
-            records = await _answer(stream, buffer, wire.ack)
-            if records is None:
-                stats.errors += 1
-                return
-            done = trio.current_time()
-            if done <= stop_at:
-                stats.latencies.append(done - sent)
-                stats.records += records
-            if args.interval:
-                next_send += args.interval
-                await trio.sleep_until(next_send)
+        done = trio.current_time()
+        if done <= stop_at:
+            stats.latencies.append(done - sent)
+            stats.records += records
+        if args.interval:
+            next_send += args.interval
+            await trio.sleep_until(next_send)
+
 
 async def main(args) -> None:
     raise_open_file_limit()
