@@ -1,7 +1,7 @@
 """Ingest benchmark: records persisted-then-acknowledged per second, ACK latency and the
 gateway's memory per connected unit, with a bare trio server as the ceiling in the same run.
 
-    .venv/bin/python benchmarks/ingest.py                 # Teltonika, full run, about 3 minutes
+    .venv/bin/python benchmarks/ingest.py                 # Teltonika, full run, about 5 minutes
     .venv/bin/python benchmarks/ingest.py --brand gt06    # or jt808: the same phases for that brand
     .venv/bin/python benchmarks/ingest.py --quick         # short phases, under 2 minutes
 
