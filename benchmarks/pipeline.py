@@ -26,7 +26,7 @@ from drivers.teltonika import DRIVER as TELTONIKA  # noqa: E402
 from gateway.clock import utc_now  # noqa: E402
 from gateway.ingest import prepare_batch  # noqa: E402
 from gateway.store import Store  # noqa: E402
-from gateway.store.events import WriterConnection  # noqa: E402
+from gateway.store.sqlite import WriterConnection  # noqa: E402
 from gateway.store.queries import insert_vehicle  # noqa: E402
 from gateway.store.telemetry import persist_batches  # noqa: E402
 

@@ -22,12 +22,12 @@ import trio
 from gateway.amqp_link import BrokerLink, LinkError, Message
 from gateway.config import AmqpConfig
 from gateway.store import Store, StoreError
-from gateway.store.events import Event, last_event_id, query_events
+from gateway.store.events import START, Event, Position, last_position, query_events
 from gateway.store.queries import get_meta, set_meta
 
 log = logging.getLogger(__name__)
 
-CURSOR = "amqp_published_through"  # meta key: the id of the last event the broker confirmed
+CURSOR = "amqp_published_through"  # meta key: the log position of the last event the broker confirmed
 ENVELOPE_VERSION = 1  # metadata.version: raised when an event's data changes incompatibly
 BATCH = 500  # events per confirmed batch
 IDLE_CHECK = 1.0  # seconds between looks at the log and the link when nothing woke the publisher
@@ -54,11 +54,23 @@ def envelope(event: Event, fleet_id: str) -> Message:
     return Message(routing_key=event.type, body=body, message_id=data["id"], type=event.type)
 
 
+def cursor_text(position: Position) -> str:
+    return f"{position[0]}:{position[1]}"
+
+
+def cursor_from(text: str | None) -> Position:
+    """A stored cursor: "xid:id" (events.Position), or a bare event id as SQLite wrote it."""
+    if not text:
+        return START
+    xid, _, event_id = text.rpartition(":")
+    return int(xid or 0), int(event_id)
+
+
 class EventPublisher:
     def __init__(self, store: Store, config: AmqpConfig, fleet_id: str):
         self.store, self.config, self.fleet_id = store, config, fleet_id
-        self.cursor = 0  # the last event the broker confirmed
-        self.newest = 0  # the newest event known to be committed
+        self.cursor: Position = START  # the last event the broker confirmed
+        self.newest = 0  # the id of the newest event known to be committed
         self.published = 0  # messages confirmed since start, repeats included
         self.link: BrokerLink | None = None
         self._wake = trio.Event()
@@ -69,8 +81,9 @@ class EventPublisher:
 
     @property
     def backlog(self) -> int:
-        """Events committed and not yet confirmed by the broker (ids count up by one)."""
-        return max(0, self.newest - self.cursor)
+        """Events committed and not yet confirmed by the broker: exact on SQLite, whose ids
+        count up by one; an estimate on PostgreSQL, whose sequence leaves gaps."""
+        return max(0, self.newest - self.cursor[1])
 
     def status(self) -> dict:
         """For /health: a dead broker is a state of the publisher, not of the gateway."""
@@ -83,8 +96,8 @@ class EventPublisher:
             self._wake.set()
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        self.cursor = int(await self.store.read(get_meta, CURSOR) or 0)
-        self.newest = max(self.newest, await self.store.read(last_event_id))
+        self.cursor = cursor_from(await self.store.read(get_meta, CURSOR))
+        self.newest = max(self.newest, (await self.store.read(last_position))[1])
         task_status.started()
         where = f"{redacted(self.config.url)} exchange {self.config.exchange}"
         delay, reported = BACKOFF_FIRST, ""
@@ -92,7 +105,7 @@ class EventPublisher:
             self.link = BrokerLink(self.config.url, self.config.exchange)
             try:
                 await self.link.open(OPEN_TIMEOUT)
-                log.info("publishing the event log to %s after event %d (%d waiting)", where, self.cursor,
+                log.info("publishing the event log to %s after event %d (%d waiting)", where, self.cursor[1],
                          self.backlog)
                 delay, reported = BACKOFF_FIRST, ""
                 await self._publish_until_lost()
@@ -123,14 +136,14 @@ class EventPublisher:
                 continue
             self.newest = max(self.newest, events[-1].id)
             await self.link.publish([envelope(event, self.fleet_id) for event in events])
-            await self._move_cursor(events[-1].id)
+            await self._move_cursor(events[-1].position)
             self.published += len(events)
 
-    async def _move_cursor(self, through: int) -> None:
+    async def _move_cursor(self, through: Position) -> None:
         # Until this commits, a restart publishes the batch again: a repeat, never a loss.
         while True:
             try:
-                await self.store.write(set_meta, CURSOR, str(through))
+                await self.store.write(set_meta, CURSOR, cursor_text(through))
                 self.cursor = through
                 return
             except StoreError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from gateway.admin.door import DoorError, open_door, serve_door
 from gateway.admin.server import admin_socket_lock, bind_admin_socket, remove_admin_socket, serve_admin
 from gateway.amqp import EventPublisher
 from gateway.api_clients import ApiClients
+from gateway.cluster.event_pump import EventPump
 from gateway.clock import now_text, rfc3339, utc_now
 from gateway.cloud import CloudFleet
 from gateway.commands import Commands
@@ -27,10 +29,12 @@ from gateway.listeners import UnitConnections
 from gateway.metrics import Metrics
 from gateway.registry import Registry
 from gateway.runtime import Runtime
-from gateway.secrets import SecretBox
+from gateway.secrets import SecretBox, SecretsError
 from gateway.session_table import AuthThrottle, SessionTable
 from gateway.sessions import serve_driver
 from gateway.store import Store, StoreError, telemetry
+from gateway.store import queries as q
+from gateway.store.postgres import PostgresEngine
 from gateway.strangers import Strangers
 from gateway.tuning import raise_open_file_limit
 from gateway.version import gateway_version
@@ -145,6 +149,14 @@ async def settle_life_status(runtime: Runtime, brands: list[str]) -> None:
         log.info("%d vehicles whose session ended during the store fault are offline", settled)
 
 
+def open_store(config: Config) -> Store:
+    """SQLite in the data dir, or the PostgreSQL database of a cluster ([store] url)."""
+    if config.store.url:
+        return Store(PostgresEngine(config.store.url, node=socket.gethostname()))
+    return Store(config.data_dir / DATABASE_FILE, synchronous=config.store.synchronous,
+                 busy_timeout=config.store.busy_timeout)
+
+
 @contextmanager
 def door_socket(config: ApiConfig):
     """The HTTPS door's socket and TLS context, when the config opens the door. Bound before
@@ -180,19 +192,24 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
     with data_dir_lock(data_dir), admin_socket_lock(socket_path), door_socket(config.api) as door:
         limit = raise_open_file_limit()
         try:
-            box = SecretBox.open(data_dir)
+            box = SecretBox.open(config.secrets_key)
         except Exception as exc:
             raise StartupError(str(exc)) from None
-        store = Store(
-            data_dir / DATABASE_FILE, synchronous=config.store.synchronous, busy_timeout=config.store.busy_timeout
-        )
+        store = open_store(config)
         try:
             async with httpx.AsyncClient() as http, trio.open_nursery() as nursery:
                 await nursery.start(store.run)
-                await nursery.start(store.run_checkpoints)
+                await nursery.start(store.run_maintenance)
                 strangers = Strangers(store, config.sessions.max_seen_units,
                                       config.sessions.unit_seen_events_per_minute)
                 await nursery.start(strangers.run)
+                # The store remembers the key that wrote its secrets; a node with another
+                # key must not write secrets nobody else can read.
+                check = await store.write(q.put_meta_once, "secrets_check", box.check_value())
+                try:
+                    box.verify(check, config.secrets_key)
+                except SecretsError as exc:
+                    raise StartupError(str(exc)) from None
                 registry = await Registry.open(store, box, strangers)
                 tcp_brands = [b.name for b in BRANDS.values() if b.transport is Transport.TCP]
                 await store.write(telemetry.reset_life_status, tcp_brands, now_text())
@@ -201,7 +218,10 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
                 runtime.api_clients = ApiClients(store, config.api.token_lifetime)
                 if config.events.amqp.url:
                     runtime.amqp = EventPublisher(store, config.events.amqp, registry.fleet_id)
-                store.on_events = _fan_out(runtime)
+                if config.store.url:  # every node's events, in the cluster's order, from the log
+                    await nursery.start(EventPump(store, config.store.url, _fan_out(runtime)).run)
+                else:
+                    store.on_events = _fan_out(runtime)
                 runtime.sessions = SessionTable(AuthThrottle(address_threshold=config.sessions.address_auth_failures))
                 store.on_recovered = lambda: nursery.start_soon(settle_life_status, runtime, tcp_brands)
                 await nursery.start(runtime.sessions.enforce_deadlines)

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from drivers.brands import BRANDS
+from gateway.secrets import KEY_FILE
 
 
 class _Section(BaseModel):
@@ -34,6 +35,9 @@ class LogConfig(_Section):
 
 
 class StoreConfig(_Section):
+    url: str = Field("", pattern=r"^(|postgres(ql)?://.*)$",
+                     description='"postgresql://user:password@host/db" makes this gateway a node of a cluster on '
+                                 'that database; "" keeps the embedded SQLite file in data_dir.')
     synchronous: Literal["FULL", "NORMAL"] = Field(
         "FULL", description="FULL: an acknowledged record survives a power loss. NORMAL: fewer flushes; a power "
                             "loss may undo the last commits.")
@@ -41,6 +45,14 @@ class StoreConfig(_Section):
     record_retention_days: float = Field(90, ge=0, description="Days records and their raw frames are kept; 0 "
                                                                "keeps them forever.")
     event_retention_days: float = Field(90, ge=0, description="Days the event log is kept; 0 keeps it forever.")
+
+
+class SecretsConfig(_Section):
+    key_file: Path | None = Field(
+        None, examples=["/etc/fleetgate/secrets.key"],
+        description="The key that encrypts unit passwords and client secrets (32 bytes, mode 0600), created on "
+                    "first start; unset, <data_dir>/secrets.key. Every node of a cluster needs the same key: a "
+                    "gateway whose key did not write the store's secrets refuses to start.")
 
 
 class SessionsConfig(_Section):
@@ -150,6 +162,10 @@ class ListenerConfig(_Section):
     accepts_per_second: float = Field(
         500, gt=0, description="New connections accepted per second, in bursts of a tenth of a second's worth; size "
                                "it to let the whole fleet back in after a restart.")
+    proxy_protocol: bool = Field(
+        False, description="Every connection starts with a PROXY protocol header (version 1 or 2), as a TCP load "
+                           "balancer sends it: the unit's address is read from it; a connection without one is "
+                           "closed. Off, such a header is a bad frame.")
 
     def codec_options(self) -> dict:
         """Driver-specific codec arguments (besides max_frame)."""
@@ -216,11 +232,12 @@ class DriversConfig(_Section):
 
 
 class Config(_Section):
-    data_dir: Path = Field(Path("fleetgate-data"), description="The database, the key that encrypts secrets "
-                                                               "(secrets.key) and, by default, the admin socket.")
+    data_dir: Path = Field(Path("fleetgate-data"), description="The database and, by default, the key that "
+                                                               "encrypts secrets and the admin socket.")
     admin: AdminConfig = Field(AdminConfig(), description="The admin API, on a Unix socket.")
     log: LogConfig = Field(LogConfig(), description="Logs go to stderr.")
     store: StoreConfig = Field(StoreConfig(), description="The SQLite database in data_dir.")
+    secrets: SecretsConfig = Field(SecretsConfig(), description="Encryption at rest of passwords and secrets.")
     sessions: SessionsConfig = Field(SessionsConfig(), description="Units' TCP connections.")
     commands: CommandsConfig = Field(CommandsConfig(), description="Commands to units.")
     events: EventsConfig = Field(EventsConfig(), description="The live event stream (GET /events).")
@@ -230,6 +247,10 @@ class Config(_Section):
     @property
     def admin_socket(self) -> Path:
         return self.admin.socket if self.admin.socket is not None else self.data_dir / "admin.sock"
+
+    @property
+    def secrets_key(self) -> Path:
+        return self.secrets.key_file if self.secrets.key_file is not None else self.data_dir / KEY_FILE
 
     def listener(self, driver: str) -> ListenerConfig | None:
         listener = getattr(self.drivers, driver, None)

@@ -22,7 +22,7 @@ from gateway.cli import PROG
 from gateway.cli.output import state_lines, table
 from gateway.cli.vehicles import VEHICLE_COLUMNS
 from gateway.config import load_config
-from gateway.store.events import last_event_id
+from gateway.store.events import last_position
 from simulators import gt06, jt808, niu_cloud, teltonika
 
 
@@ -192,7 +192,7 @@ async def _niu(api: httpx.AsyncClient, password: str, cloud_port: int) -> None:
 
 async def _summary(api: httpx.AsyncClient, runtime) -> None:
     listing = (await api.get("/vehicles")).json()["items"]
-    events = await runtime.store.read(last_event_id)  # ids count every event: nothing is pruned in a demo
+    (_, events) = await runtime.store.read(last_position)  # ids count every event: nothing is pruned in a demo
     online = sum(v["life_status"]["value"] == "ONLINE" for v in listing)
     say(f"\n{len(FLEETS) + 5}. Summary")
     say(f"   vehicles: {len(listing)}, {online} online; records persisted: {runtime.store.records_new}; events logged: {events}")

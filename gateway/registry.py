@@ -167,7 +167,7 @@ class Registry:
                 full["password"] = self.box.encrypt(auth.password, _password_binding(brand.name, unit_id))
             try:
                 q.insert_vehicle(conn, full)
-            except sqlite3.IntegrityError:  # credentials deleted since we checked
+            except self.store.engine.IntegrityError:  # credentials deleted since we checked
                 raise ReferencedNotFound(f"There are no credentials with id '{auth.credentials_id}'.") from None
             log_event(conn, "VehicleChanged", vehicle_id, brand.name, unit_id, now, {"reasons": ["CREATED"]})
             return q.get_vehicle(conn, vehicle_id)
@@ -276,7 +276,7 @@ class Registry:
         def update(conn: sqlite3.Connection) -> None:
             try:
                 found = q.update_vehicle(conn, vehicle_id, changes)
-            except sqlite3.IntegrityError:
+            except self.store.engine.IntegrityError:
                 raise ReferencedNotFound(f"There are no credentials with id '{auth.credentials_id}'.") from None
             if not found:
                 raise NotFound(f"There is no vehicle with id '{vehicle_id}'.")

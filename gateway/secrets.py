@@ -14,8 +14,10 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-KEY_FILE = "secrets.key"
+KEY_FILE = "secrets.key"  # in data_dir, unless [secrets] key_file names another
 _NONCE = 12
+CHECK_PLAINTEXT = "fleetgate secrets check"
+CHECK_BINDING = "secrets-check"
 
 
 class SecretsError(Exception):
@@ -27,13 +29,12 @@ class SecretBox:
         self._aead = AESGCM(key)
 
     @classmethod
-    def open(cls, data_dir: Path) -> SecretBox:
-        """Load the key, creating it (mode 0600) on first start.
+    def open(cls, path: Path) -> SecretBox:
+        """Load the key from ``path``, creating it (mode 0600) on first start.
 
         A key readable by group or others is refused rather than fixed: someone may
         already have read it, and the operator should know.
         """
-        path = data_dir / KEY_FILE
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
@@ -64,3 +65,18 @@ class SecretBox:
             return self._aead.decrypt(blob[:_NONCE], blob[_NONCE:], bound_to.encode()).decode()
         except InvalidTag:
             raise SecretsError(f"a stored secret does not decrypt for {bound_to}") from None
+
+    def check_value(self) -> str:
+        """What the store keeps to recognise this key: a known text, encrypted by it."""
+        return self.encrypt(CHECK_PLAINTEXT, CHECK_BINDING).hex()
+
+    def verify(self, check_value: str, path: Path) -> None:
+        """Refuse a key that did not write the store's check value: with it, this node
+        would write secrets no other node (and no later start) can read."""
+        try:
+            if self.decrypt(bytes.fromhex(check_value), CHECK_BINDING) == CHECK_PLAINTEXT:
+                return
+        except (SecretsError, ValueError):
+            pass
+        raise SecretsError(f"the key in {path} is not the key this store's secrets were encrypted with; "
+                           "give this gateway the key file the store was started with ([secrets] key_file)")

@@ -44,6 +44,7 @@ from drivers.base import (
 from gateway.clock import now_text, utc_now
 from gateway.config import ListenerConfig
 from gateway.ingest import prepare_batch
+from gateway.proxy_protocol import ProxyHeader, ProxyHeaderError
 from gateway.listeners import Admission, UnitConnections, UnitListener
 from gateway.runtime import Runtime
 from gateway.session_table import AttemptInFlight
@@ -88,6 +89,7 @@ class UnitSession:
         self.stream = stream
         self.codec = driver.codec_factory(max_frame=listener.max_frame, **listener.codec_options())
         self.remote = _address(stream)
+        self._proxy_protocol = listener.proxy_protocol
         self._socket = stream.socket
         self._fd = stream.socket.fileno()
         # ACKs queued behind a commit (ingest_then). Until the socket closes they are
@@ -210,6 +212,26 @@ class UnitSession:
                 raise SessionEnded("closed by the unit")
             self.codec.receive_data(data)
 
+    async def _read_proxy_header(self, deadline: float) -> None:
+        """The balancer's PROXY header, before the unit's first byte: the unit's address
+        replaces the balancer's, and what follows the header goes to the codec."""
+        header = ProxyHeader()
+        self._wait_until(deadline, "login_timeout")
+        while True:
+            data = await self.stream.receive_some(RECEIVE_SIZE)
+            if not data:
+                raise SessionEnded("closed before its PROXY protocol header ended")
+            try:
+                found = header.receive_data(data)
+            except ProxyHeaderError as exc:
+                raise SessionEnded(str(exc), "proxy_header") from None
+            if found is not None:
+                address, rest = found
+                self.remote = address or self.remote
+                if rest:
+                    self.codec.receive_data(rest)
+                return
+
     async def _send(self, data: bytes) -> None:
         """Send from the session's own task, under the session's deadline."""
         if data:
@@ -236,6 +258,8 @@ class UnitSession:
 
     async def _serve(self) -> None:
         login_deadline = trio.current_time() + self._timeouts.login_timeout
+        if self._proxy_protocol:
+            await self._read_proxy_header(login_deadline)
         while True:
             login = await self._next_event(login_deadline)
             if isinstance(login, Login):

@@ -19,7 +19,7 @@ import trio
 
 from gateway.clock import rfc3339, utc_now
 from gateway.store import Store, StoreError, seen_units
-from gateway.store.events import WriterConnection, insert_events, new_event
+from gateway.store.events import EventWriter, insert_events, new_event
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class Strangers:
             finally:
                 stored.set()
 
-    def flush(self, conn: WriterConnection, sightings: list[Sighting]) -> None:
+    def flush(self, conn: EventWriter, sightings: list[Sighting]) -> None:
         """Runs on the writer thread: upsert the sightings, log the UnitSeen events they are
         due, and evict beyond the cap."""
         stored = seen_units.get_many(conn, [(s.brand, s.unit_id) for s in sightings])

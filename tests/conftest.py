@@ -18,6 +18,7 @@ from trio.testing import MockClock
 
 from gateway.app import run_gateway
 from gateway.config import load_config
+from tests.servers import missing, start_postgres
 
 TEST_TIMEOUT = 30  # seconds any single I/O test may take
 
@@ -27,12 +28,16 @@ settings.register_profile("fleetgate", deadline=None)
 settings.load_profile("fleetgate")
 
 
-def gateway_config_toml(data_dir: Path, socket: Path, extra: str = "", admin: str = "") -> str:
+def gateway_config_toml(data_dir: Path, socket: Path, extra: str = "", admin: str = "", store_url: str = "") -> str:
     """Listeners on 127.0.0.1 with ephemeral ports: tests never collide on a port. The NIU
     cloud driver is off unless a test brings its cloud simulator (then NIU vehicles need
-    only existing credentials, as API.md says for a gateway without the cloud driver)."""
+    only existing credentials, as API.md says for a gateway without the cloud driver).
+    ``store_url``: a PostgreSQL database instead of the SQLite file."""
     if "[drivers.niu]" not in extra:
         extra = "[drivers.niu]\nenabled = false\n" + extra
+    if store_url:
+        url = f'url = "{store_url}"\n'
+        extra = extra.replace("[store]\n", "[store]\n" + url, 1) if "[store]\n" in extra else f"[store]\n{url}{extra}"
     listeners = ""
     for name in ("teltonika", "gt06", "jt808"):
         table, local = f"[drivers.{name}]\n", 'host = "127.0.0.1"\nport = 0\n'
@@ -71,11 +76,68 @@ def admin_config() -> str:
     return ""
 
 
+# Every test that runs a gateway runs once on each store engine (issue 18: the suite passes
+# on SQLite and on PostgreSQL). A test about SQLite's own files is marked sqlite_only.
+STORE_BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sqlite_only: the test is about SQLite's own files; no PostgreSQL run")
+    config.addinivalue_line("markers", "postgresql_only: the test is about the PostgreSQL server; no SQLite run")
+
+
+def pytest_generate_tests(metafunc):
+    if "store_backend" in metafunc.fixturenames:
+        marked = metafunc.definition.get_closest_marker
+        backends = ["sqlite"] if marked("sqlite_only") else ["postgresql"] if marked("postgresql_only") else None
+        metafunc.parametrize("store_backend", backends or list(STORE_BACKENDS))
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One private PostgreSQL server for the whole session, started on first use."""
+    server = start_postgres()
+    yield server
+    if server is not None:
+        server.stop()
+
+
 @pytest.fixture
-async def config_file(tmp_path, short_dir, extra_config, admin_config) -> Path:
+def store_url(request, store_backend) -> str:
+    """"" for SQLite in the data dir, else the URL of a fresh PostgreSQL database."""
+    if store_backend == "sqlite":
+        return ""
+    server = request.getfixturevalue("postgres_server")
+    if server is None:
+        missing("PostgreSQL is not installed (apt-get install postgresql)")
+    return server.new_database()
+
+
+@pytest.fixture
+def store_files(request, store_backend):
+    """An async function giving the files the test gateway's store keeps its data in, for
+    tests that look for plaintext: SQLite's database and WAL, or this test's PostgreSQL
+    database and the server's WAL after a checkpoint."""
+
+    async def files(runtime) -> list[Path]:
+        if store_backend == "sqlite":
+            return sorted(runtime.config.data_dir.glob("fleetgate.db*"))
+        server = request.getfixturevalue("postgres_server")
+        oid = await runtime.store.read(lambda conn: conn.execute(
+            "SELECT oid FROM pg_database WHERE datname = current_database()").fetchone()[0])
+        await trio.to_thread.run_sync(server.sql, "CHECKPOINT")
+        folders = [server.data / "base" / str(oid), server.data / "pg_wal"]
+        return sorted(path for folder in folders for path in folder.rglob("*") if path.is_file())
+
+    return files
+
+
+@pytest.fixture
+async def config_file(tmp_path, short_dir, extra_config, admin_config, store_url) -> Path:
     # async, so that a module's extra_config may itself be async (e.g. start a simulator first)
     path = tmp_path / "fleetgate.toml"
-    path.write_text(gateway_config_toml(tmp_path / "data", short_dir / "admin.sock", extra_config, admin_config))
+    path.write_text(gateway_config_toml(tmp_path / "data", short_dir / "admin.sock", extra_config, admin_config,
+                                        store_url))
     return path
 
 

@@ -2,7 +2,9 @@
 
 Python's json module accepts what JSON text can say but JSON output cannot: lone UTF-16
 surrogates (`"\\udc00"`), which no UTF-8 encoder writes, and NaN and infinities. A body
-holding one is refused here, before any route sees it, with the field it is in.
+holding one is refused here, before any route sees it, with the field it is in. So is
+text holding a NUL character, which PostgreSQL cannot store; a path or query parameter
+holding one is refused the same way (a path id with it names nothing: 404).
 """
 
 from __future__ import annotations
@@ -49,11 +51,15 @@ def unstorable(value: Any) -> str | None:
                 if not _is_unicode(key):
                     return (f"{_where(path)}the property name '{_shown(key)}' is not Unicode text "
                             "(it holds a lone surrogate).")
+                if "\x00" in key:
+                    return f"{_where(path)}a property name holds a NUL character."
             stack.extend((path + (key,), item) for key, item in reversed(node.items()))
         elif isinstance(node, list):
             stack.extend((path + (index,), item) for index, item in reversed(list(enumerate(node))))
         elif isinstance(node, str) and not _is_unicode(node):
             return f"{_where(path)}the text is not Unicode (it holds a lone surrogate)."
+        elif isinstance(node, str) and "\x00" in node:
+            return f"{_where(path)}the text holds a NUL character."
         elif isinstance(node, float) and not math.isfinite(node):
             return f"{_where(path)}NaN and infinite numbers are not allowed."
     return None
@@ -89,6 +95,11 @@ class AdminRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def handle(request: Request) -> Response:
+            if any("\x00" in value for value in request.path_params.values()):
+                raise HTTPException(404, "There is no such resource.")
+            for name, value in request.query_params.multi_items():
+                if "\x00" in name or "\x00" in value:
+                    raise HTTPException(400, f"'{_shown(name)}': the text holds a NUL character.")
             return await handler(StrictJSONRequest(request.scope, request.receive))
 
         return handle

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, Query
 
 from drivers.base import CredentialKind, Transport
 from drivers.brands import BRANDS
-from gateway.admin import views
+from gateway.admin import answers, views
+from gateway.admin.openapi import answer
 from gateway.admin.auth import Access
 from gateway.admin.context import brand_in_path, Ctx
 from gateway.admin.json_body import AdminRoute
@@ -17,7 +18,7 @@ router = APIRouter(tags=["telematics brands"], route_class=AdminRoute,
                    dependencies=[Depends(Access("vehicles:read"))])
 
 
-@router.get("/telematics-brands")
+@router.get("/telematics-brands", responses=answer(answers.BrandList))
 async def list_brands(ctx: Ctx) -> dict:
     items = []
     for brand in BRANDS.values():
@@ -30,7 +31,7 @@ async def list_brands(ctx: Ctx) -> dict:
     return {"items": items}
 
 
-@router.get("/telematics-brands/{brand}/available-credentials")
+@router.get("/telematics-brands/{brand}/available-credentials", responses=answer(answers.CredentialsList))
 async def available_credentials(brand: str, ctx: Ctx) -> dict:
     found = brand_in_path(brand)
     if found.credential_kind is not CredentialKind.SHARED:
@@ -39,7 +40,7 @@ async def available_credentials(brand: str, ctx: Ctx) -> dict:
     return {"items": [views.credentials(row) for row in rows]}
 
 
-@router.get("/telematics-brands/{brand}/available-telematics-units")
+@router.get("/telematics-brands/{brand}/available-telematics-units", responses=answer(answers.AvailableUnitPage))
 @router.get("/telematics-brands/{brand}/available-telematics-unit", include_in_schema=False)
 async def available_units(
     brand: str,
@@ -63,7 +64,7 @@ def _cloud_position(unit: dict) -> tuple[str, str]:
     return unit["id"], unit["remote_address"]
 
 
-@router.get("/telematics-brands/{brand}/available-vehicle-models")
+@router.get("/telematics-brands/{brand}/available-vehicle-models", responses=answer(answers.VehicleModelList))
 async def available_models(brand: str, ctx: Ctx) -> dict:
     found = brand_in_path(brand)
     return {"items": [m.to_api() for m in ctx.registry.catalog.values() if m.brand == found.name]}

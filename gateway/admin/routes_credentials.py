@@ -8,18 +8,18 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from drivers.brands import lookup
-from gateway.admin import views
+from gateway.admin import answers, views
 from gateway.admin.auth import Access
 from gateway.admin.context import Ctx
 from gateway.admin.json_body import AdminRoute
-from gateway.admin.openapi import documented
+from gateway.admin.openapi import answer, documented
 from gateway.admin.schemas import CredentialsIn, CredentialsPatch
 from gateway.registry import Invalid
 
 router = APIRouter(tags=["credentials"], route_class=AdminRoute, dependencies=[Depends(Access("credentials"))])
 
 
-@router.post("/credentials", status_code=201)
+@router.post("/credentials", status_code=201, responses=answer(answers.CredentialsOut, 201))
 async def add_credentials(body: CredentialsIn, ctx: Ctx) -> dict:
     brand = lookup(body.brand)
     if brand is None:
@@ -29,7 +29,7 @@ async def add_credentials(body: CredentialsIn, ctx: Ctx) -> dict:
     return views.credentials(row)
 
 
-@router.get("/credentials")
+@router.get("/credentials", responses=answer(answers.CredentialsPage))
 async def list_credentials(
     ctx: Ctx,
     limit: views.Limit = views.DEFAULT_LIMIT,
@@ -42,12 +42,12 @@ async def list_credentials(
     return result
 
 
-@router.get("/credentials/{credentials_id}")
+@router.get("/credentials/{credentials_id}", responses=answer(answers.CredentialsOut))
 async def get_credentials(credentials_id: str, ctx: Ctx) -> dict:
     return views.credentials(await ctx.registry.get_credentials(credentials_id))
 
 
-@router.patch("/credentials/{credentials_id}")
+@router.patch("/credentials/{credentials_id}", responses=answer(answers.CredentialsOut))
 async def patch_credentials(credentials_id: str, body: CredentialsPatch, ctx: Ctx) -> dict:
     changes = body.model_dump(exclude_unset=True)
     for name, value in changes.items():

@@ -10,13 +10,14 @@ from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import StreamingResponse
 from pydantic import Field, StrictStr
 
-from gateway.admin import views
+from gateway.admin import answers, views
+from gateway.admin.openapi import answer
 from gateway.admin.auth import Access, CallerOf
 from gateway.admin.context import Ctx
 from gateway.admin.json_body import AdminRoute
 from gateway.admin.schemas import Body
 from gateway.registry import Invalid
-from gateway.store.events import EVENT_TYPES, Event, last_event_id, query_events
+from gateway.store.events import EVENT_TYPES, START, Event, Position, last_position, position_of, query_events
 
 router = APIRouter(tags=["events"], route_class=AdminRoute, dependencies=[Depends(Access("events:read"))])
 EventType = Literal[EVENT_TYPES]
@@ -32,16 +33,17 @@ class EventQuery(Body):
     page_token: StrictStr | None = None
 
 
-@router.post("/event-log-entries/query")
+@router.post("/event-log-entries/query", responses=answer(answers.EventPage))
 async def query(body: EventQuery, ctx: Ctx) -> dict:
     limit = body.limit or views.DEFAULT_LIMIT
-    after = views.decode_token(body.page_token, (int,))
+    after = views.decode_token(body.page_token, (int, int))  # the log's position: events.Position
     events = await ctx.store.read(
-        query_events, after=after[0] if after else 0, vehicle_id=body.vehicle_id, types=body.event_types,
+        query_events, after=tuple(after) if after else START, vehicle_id=body.vehicle_id, types=body.event_types,
         occurred_after=views.timestamp("occurred_after", body.occurred_after),
         occurred_before=views.timestamp("occurred_before", body.occurred_before), limit=limit + 1,
     )
-    result = views.page([e.to_api() for e in events], limit, lambda item: [item["id"]])
+    result = views.page(events, limit, lambda event: [str(event.xid), str(event.id)])
+    result["items"] = [event.to_api() for event in result["items"]]
     return result
 
 
@@ -60,8 +62,9 @@ def _sse(event: Event) -> str:
     return f"id: {event.id}\nevent: {event.type}\ndata: {json.dumps(event.to_api())}\n\n"
 
 
-def _dropped(reason: str, last: int) -> str:
-    return f"event: StreamDropped\ndata: {json.dumps({'reason': reason, 'resume_after': str(last)})}\n\n"
+def _dropped(reason: str, last: Position) -> str:
+    """The stream's last event: where a client resumes (the id of the last event it got)."""
+    return f"event: StreamDropped\ndata: {json.dumps({'reason': reason, 'resume_after': str(last[1])})}\n\n"
 
 
 class EventStream(StreamingResponse):
@@ -86,14 +89,16 @@ async def stream(
     if resume is not None and start is None:
         raise Invalid("'after' / Last-Event-ID must be an event id.", "after")
     # Subscribe before reading the log: an event committed in between is then both in
-    # the log and in the buffer, and the id check below delivers it once.
+    # the log and in the buffer, and the position check below delivers it once.
     subscription = ctx.events.subscribe(vehicle_id, types)
     if start is None:
-        start = await ctx.store.read(last_event_id)
+        position = await ctx.store.read(last_position)
+    else:
+        position = await ctx.store.read(position_of, start)
     heartbeat = ctx.config.events.heartbeat
 
     async def lines():
-        last = start
+        last = position
         try:
             yield ": fleetgate event stream\n\n"
             while True:  # replay from the log
@@ -102,7 +107,7 @@ async def stream(
                                             occurred_after=None, occurred_before=None, limit=REPLAY_PAGE)
                 for event in page:
                     yield _sse(event)
-                    last = event.id
+                    last = event.position
                 if len(page) < REPLAY_PAGE:
                     break
             checked = trio.current_time()
@@ -122,9 +127,9 @@ async def stream(
                     yield _dropped("too far behind", last)
                     return
                 for event in events:
-                    if event.id > last:
+                    if event.position > last:
                         yield _sse(event)
-                        last = event.id
+                        last = event.position
         finally:
             ctx.events.unsubscribe(subscription)
 

@@ -9,14 +9,16 @@ from fastapi.responses import PlainTextResponse
 
 from gateway.admin.auth import PUBLIC, SOCKET_ONLY, Access
 from gateway.admin.context import Ctx
+from gateway.admin import answers
 from gateway.admin.json_body import AdminRoute
+from gateway.admin.openapi import answer
 from gateway.admin.problems import Problem
 from gateway.store import StoreError
 
 router = APIRouter(tags=["gateway"], route_class=AdminRoute)
 
 
-@router.get("/health", dependencies=[Depends(Access(PUBLIC))])
+@router.get("/health", dependencies=[Depends(Access(PUBLIC))], responses=answer(answers.Health))
 async def health(ctx: Ctx) -> dict:
     fault = ctx.store.fault
     if fault is not None:

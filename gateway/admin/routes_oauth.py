@@ -18,14 +18,23 @@ from urllib.parse import parse_qsl, unquote_plus
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from gateway.admin import answers
 from gateway.admin.auth import DOOR_ONLY, Access
 from gateway.admin.context import Ctx
 from gateway.admin.json_body import AdminRoute
+from gateway.admin.openapi import answer, documented
 from gateway.admin.problems import Problem
 
 router = APIRouter(tags=["OAuth2"], route_class=AdminRoute, dependencies=[Depends(Access(DOOR_ONLY))])
 FORM = "application/x-www-form-urlencoded"
 GRANT = "client_credentials"
+# For the document: the form body (parsed by hand in _parameters, which also reads the query).
+FORM_BODY = {"required": False, "content": {FORM: {"schema": {"type": "object", "properties": {
+    "grant_type": {"type": "string", "enum": [GRANT], "description": "Required, here or in the query."},
+    "scope": {"type": "string", "description": "Space-separated scopes; all of the client's by default."},
+    "client_id": {"type": "string", "description": "Without HTTP Basic: the client's id."},
+    "client_secret": {"type": "string", "description": "Without HTTP Basic: the client's secret."},
+}}}}}
 
 
 def _error(code: str, detail: str) -> Problem:
@@ -76,8 +85,10 @@ def _client_credentials(request: Request, parameters: dict[str, str]) -> tuple[s
     return parameters.get("client_id", ""), parameters.get("client_secret", "")
 
 
-@router.post("/auth/oauth/token", include_in_schema=False)
+@router.post("/auth/oauth/token", responses=answer(answers.TokenOut) | documented(400, 401),
+             openapi_extra={"requestBody": FORM_BODY})
 async def token(request: Request, ctx: Ctx) -> JSONResponse:
+    """A bearer token for an API client (RFC 6749 4.4); errors carry RFC 6749's `error`."""
     parameters = await _parameters(request)
     grant_type = parameters.get("grant_type")
     if grant_type is None:

@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from drivers.brands import BRANDS, unit_id_problem
-from gateway.admin import views
+from gateway.admin import answers, views
 from gateway.admin.auth import Access
 from gateway.admin.context import Ctx
 from gateway.admin.json_body import AdminRoute
-from gateway.admin.openapi import documented
+from gateway.admin.openapi import answer, documented
 from gateway.admin.schemas import AuthenticationIn, EnrolmentIn, Setup, VehicleIn, VehiclePatch
 from gateway.runtime import Runtime
 from gateway.registry import Authentication, Invalid
@@ -24,7 +24,7 @@ def _render(ctx: Runtime, row: dict) -> dict:
     return views.vehicle(row, ctx.registry.fleet_id, ctx.registry.catalog.get(row["model_id"]))
 
 
-@router.post("/vehicles", status_code=201, responses=documented(409, 503))
+@router.post("/vehicles", status_code=201, responses=answer(answers.Vehicle, 201) | documented(409))
 async def add_vehicle(body: VehicleIn, ctx: Ctx) -> dict:
     unit = body.telematics_unit
     brand = BRANDS[unit.brand]
@@ -45,7 +45,7 @@ async def add_vehicle(body: VehicleIn, ctx: Ctx) -> dict:
     return _render(ctx, row)
 
 
-@router.get("/vehicles")
+@router.get("/vehicles", responses=answer(answers.VehiclePage))
 async def list_vehicles(
     ctx: Ctx,
     limit: views.Limit = views.DEFAULT_LIMIT,
@@ -59,12 +59,12 @@ async def list_vehicles(
     return result
 
 
-@router.get("/vehicles/{vehicle_id}")
+@router.get("/vehicles/{vehicle_id}", responses=answer(answers.Vehicle))
 async def get_vehicle(vehicle_id: str, ctx: Ctx) -> dict:
     return _render(ctx, await ctx.registry.get_vehicle(vehicle_id))
 
 
-@router.patch("/vehicles/{vehicle_id}")
+@router.patch("/vehicles/{vehicle_id}", responses=answer(answers.Vehicle))
 async def patch_vehicle(vehicle_id: str, body: VehiclePatch, ctx: Ctx) -> dict:
     patch = {}
     for name in body.model_fields_set:
@@ -81,18 +81,19 @@ async def delete_vehicle(vehicle_id: str, ctx: Ctx) -> Response:
     return Response(status_code=204)
 
 
-@router.put("/vehicles/{vehicle_id}/telematics-unit/setup")
+@router.put("/vehicles/{vehicle_id}/telematics-unit/setup", responses=answer(answers.SetupOut))
 async def change_setup(vehicle_id: str, body: Setup, ctx: Ctx) -> dict:
     row = await ctx.registry.change_model(vehicle_id, body.vehicle_model_id)
     return {"vehicle_model_id": row["model_id"], "status": "SUCCEEDED"}
 
 
-@router.put("/vehicles/{vehicle_id}/telematics-unit/authentication", status_code=204, responses=documented(503))
+@router.put("/vehicles/{vehicle_id}/telematics-unit/authentication", status_code=204)
 async def change_authentication(vehicle_id: str, body: AuthenticationIn, ctx: Ctx) -> Response:
     await ctx.registry.change_authentication(vehicle_id, Authentication(body.password, body.credentials_id))
     return Response(status_code=204)
 
 
-@router.post("/vehicles/{vehicle_id}/telematics-unit/enrolment", status_code=201, responses=documented(409, 503))
+@router.post("/vehicles/{vehicle_id}/telematics-unit/enrolment", status_code=201,
+             responses=answer(answers.EnrolmentWindow, 201) | documented(409))
 async def open_enrolment(vehicle_id: str, body: EnrolmentIn, ctx: Ctx) -> dict:
     return {"expires_at": await ctx.registry.open_enrolment(vehicle_id, body.expires_in)}

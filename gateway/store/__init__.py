@@ -4,6 +4,6 @@ All SQL lives in this package so another database (PostgreSQL, for several gatew
 instances) can take its place behind the same interface.
 """
 
-from gateway.store.database import Store, StoreError
+from gateway.store.database import IntegrityError, Store, StoreError
 
-__all__ = ["Store", "StoreError"]
+__all__ = ["IntegrityError", "Store", "StoreError"]

@@ -1,4 +1,5 @@
-"""The store: one writer connection on its own thread, a few read connections.
+"""The store: one writer connection on its own thread, a few read connections, over an
+engine: SQLite in the data dir (sqlite.py) or PostgreSQL for a cluster (postgres.py).
 
 Writes are group-committed: the writer task takes every job queued since its last
 hop, runs them in one transaction on the writer thread (each job in its own
@@ -14,15 +15,13 @@ ingest, so a stream of writes cannot starve the units. Ingest batches are sized 
 commit in about BATCH_SECONDS, which bounds that wait.
 
 A storage fault (faults.py) is a state, not a crash: the batch it hit fails, every job
-after it is refused at once without touching the disk, and run_checkpoints probes once
+after it is refused at once without touching the disk, and run_maintenance probes once
 a round until the store can commit again.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import sqlite3
 from collections import deque
 from collections.abc import Callable
 from contextlib import suppress
@@ -34,9 +33,9 @@ from typing import Any, TypeVar
 import trio
 
 from gateway.clock import now_text
-from gateway.store.events import Event, WriterConnection
-from gateway.store.faults import Fault, check_free_space, describe, is_fault
-from gateway.store.schema import MINIMUM_SQLITE, migrate
+from gateway.store.events import Event
+from gateway.store.faults import Fault, describe
+from gateway.store.sqlite import SqliteEngine
 from gateway.store.telemetry import BatchRows, persist_batches
 
 log = logging.getLogger(__name__)
@@ -46,22 +45,15 @@ MAX_BATCH = 1024  # jobs of each lane per transaction; bounds the time a batch h
 BATCH_SECONDS = 0.015  # what an ingest batch should take to commit; see _ingest_taken
 MIN_INGEST_BATCH = 32  # ingest jobs a batch may take, however slow commits get
 MAX_QUEUED = 10_000  # ingest jobs waiting; a session queueing more waits for room
-CHECKPOINT_EVERY = 1.0  # seconds between WAL checkpoints, and between probes while faulted
-PAGE_SIZE = 1024  # bytes, for new databases: see _connect
-TRUNCATE_AT_PAGES = 1_000  # an idle WAL larger than this is truncated (SQLite's default size)
-
-
-# macOS has no fdatasync; fsync does the same and more.
-_datasync = getattr(os, "fdatasync", os.fsync)
+MAINTAIN_EVERY = 1.0  # seconds between maintenance rounds (WAL checkpoints), and between probes while faulted
 
 
 class StoreError(Exception):
     """The store could not commit (nothing of the job is durable) or could not read."""
 
 
-def _as_store_error(exc: Exception) -> Exception:
-    # A database error is the store's failure, not a rule the job enforced.
-    return StoreError(f"{type(exc).__name__}: {exc}") if isinstance(exc, sqlite3.Error) else exc
+class IntegrityError(StoreError):
+    """A job broke a constraint of the schema (a unique key, a foreign key)."""
 
 
 @dataclass(eq=False)
@@ -77,42 +69,25 @@ class _Job:
 
 
 class Store:
-    def __init__(self, path: Path, *, synchronous: str = "FULL", busy_timeout: float = 5.0, readers: int = 2):
-        if sqlite3.sqlite_version_info < MINIMUM_SQLITE:
-            raise StoreError(
-                f"SQLite {sqlite3.sqlite_version} is too old; fleetgate needs "
-                f"{'.'.join(map(str, MINIMUM_SQLITE))} or newer"
-            )
-        self.path = path
-        self._directory = os.path.dirname(os.path.abspath(path))
-        self._synchronous = synchronous
-        self._busy_ms = int(busy_timeout * 1000)
-        self._connections: list[sqlite3.Connection] = []
-        self._db_fd = -1
-        self._batches_at_checkpoint = 0
+    def __init__(self, engine: Path | Any, *, synchronous: str = "FULL", busy_timeout: float = 5.0, readers: int = 2):
+        """``engine``: a path opens SQLite there (the embedded default); otherwise an
+        engine such as postgres.PostgresEngine."""
+        if isinstance(engine, Path):
+            engine = SqliteEngine(engine, synchronous=synchronous, busy_timeout=busy_timeout)
+        self.engine = engine
+        self.dialect = engine.dialect
         self.batches = 0  # commits made, for /metrics
         self.fault: Fault | None = None  # set while the store cannot commit
         self.faults = dict.fromkeys(("commit", "checkpoint", "read", "probe"), 0)  # failed operations, for /metrics
         try:
-            # On a full disk SQLite fails at its first file it cannot grow, saying "disk I/O
-            # error" for its -shm file: say what is wrong instead.
-            check_free_space(self._directory)
-            # The database holds encrypted secrets and every unit's track: owner-only.
-            # SQLite gives its -wal and -shm files the database file's mode.
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-            self._writer = self._connect()
-            self.schema_version = migrate(self._writer)
-            self._readers = [self._connect(read_only=True) for _ in range(readers)]
-            self._checkpointer = self._connect(read_only=True)
-            # For fdatasync beside the writer (run_checkpoints). Closed only after the
-            # connections: closing any descriptor of the file drops the process's POSIX
-            # locks on it, SQLite's included.
-            self._db_fd = os.open(path, os.O_RDONLY)
+            self._writer = engine.open_writer()
+            self.schema_version = engine.schema_version
+            self._readers = [engine.open_reader() for _ in range(readers)]
             # A full or read-only disk must stop the start, not fault the first commit.
-            self._probe()
-        except (sqlite3.Error, OSError) as exc:
+            engine.probe(self._writer)
+        except (engine.Error, OSError) as exc:
             self.close()
-            raise StoreError(f"cannot use the database {path}: {describe(exc)}") from None
+            raise StoreError(f"cannot use the database {engine.where}: {describe(exc)}") from None
         self._reader_limiter = trio.CapacityLimiter(readers)
         self._writer_limiter = trio.CapacityLimiter(1)
         self._urgent: deque[_Job] = deque()  # write() jobs: taken before any ingest job
@@ -130,30 +105,11 @@ class Store:
         # Called in the event loop when the store commits again after a fault.
         self.on_recovered: Callable[[], None] = lambda: None
 
-    def _connect(self, read_only: bool = False) -> sqlite3.Connection:
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves, once per batch.
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                               factory=sqlite3.Connection if read_only else WriterConnection)
-        self._connections.append(conn)
-        conn.row_factory = sqlite3.Row
-        conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
-        conn.execute("PRAGMA foreign_keys = ON")
-        if read_only:
-            conn.execute("PRAGMA query_only = ON")
-        else:
-            # For a new file only (an existing one keeps its size). Each live packet updates
-            # three B-tree pages at random places (its vehicle's state, its vehicle's entry in
-            # the records and events indexes), and every commit writes each page it touched
-            # to the WAL whole, then the checkpoint writes it again: 1 KiB pages write about
-            # a third of the bytes that SQLite's default 4 KiB do for the same packets.
-            conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            # FULL: an acknowledged record survives power loss, not only a crash.
-            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
-            # Checkpoints run between the writer's batches (run_checkpoints), once a second,
-            # not inside a commit every 1,000 pages, which stalled the ACKs waiting on it.
-            conn.execute("PRAGMA wal_autocheckpoint = 0")
-        return conn
+    def _as_store_error(self, exc: Exception) -> Exception:
+        # A database error is the store's failure, not a rule the job enforced.
+        if isinstance(exc, self.engine.IntegrityError):
+            return IntegrityError(f"{type(exc).__name__}: {exc}")
+        return StoreError(f"{type(exc).__name__}: {exc}") if isinstance(exc, self.engine.Error) else exc
 
     # --- writing -------------------------------------------------------------------
 
@@ -179,7 +135,7 @@ class Store:
                 if events:
                     self.on_events(events)
             else:
-                # Not even tried: a failing disk is not hammered, and run_checkpoints'
+                # Not even tried: a failing disk is not hammered, and run_maintenance's
                 # probe finds out when it works again.
                 for job in batch:
                     job.error = StoreError(f"the store cannot commit: {self.fault.reason}")
@@ -216,15 +172,15 @@ class Store:
         else:
             self._ingest_limit = min(MAX_BATCH, max(jobs + 1, int(jobs * 1.25)))
 
-    def _commit_batch(self, batch: list[_Job]) -> tuple[list[Event], sqlite3.Error | None]:
+    def _commit_batch(self, batch: list[_Job]) -> tuple[list[Event], Exception | None]:
         """Commit ``batch``; return the events its transaction logged (none if it failed)
         and the storage fault that failed it, if one did."""
         pending = batch
         while pending:
             try:
                 failed = self._try_transaction(pending)
-            except sqlite3.Error as exc:
-                fault = is_fault(exc)
+            except self.engine.Error as exc:
+                fault = self.engine.is_fault(exc)
                 if not fault:  # a fault is logged once, when it starts (_faulted)
                     log.error("store commit failed for a batch of %d jobs: %s", len(batch), exc)
                 for job in batch:
@@ -246,7 +202,7 @@ class Store:
         ingest = [job for job in batch if job.fn is None]
         new = 0
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(self.dialect.begin_write)
             conn.start_events()
             for job in batch:
                 job.result, job.error = None, None
@@ -256,10 +212,10 @@ class Store:
                 try:
                     new = persist_batches(conn, [job.args[0] for job in ingest])
                 except Exception as exc:
-                    if is_fault(exc):
+                    if self.engine.is_fault(exc):
                         raise
                     for job in ingest:
-                        job.error = _as_store_error(exc)
+                        job.error = self._as_store_error(exc)
                     conn.execute("ROLLBACK")
                     return ingest
             for job in batch:
@@ -269,9 +225,9 @@ class Store:
                     try:
                         job.result = job.fn(conn, *job.args)
                     except Exception as exc:
-                        if is_fault(exc):
+                        if self.engine.is_fault(exc):
                             raise
-                        job.error = _as_store_error(exc)
+                        job.error = self._as_store_error(exc)
                         conn.execute("ROLLBACK")
                         return [job]
                     continue
@@ -281,16 +237,17 @@ class Store:
                 try:
                     job.result = job.fn(conn, *job.args)
                 except Exception as exc:  # the job's own failure goes back to its caller
-                    if is_fault(exc):
+                    if self.engine.is_fault(exc):
                         raise
                     conn.execute("ROLLBACK TO job")
                     conn.undo_to(mark)
-                    job.error = _as_store_error(exc)
+                    job.error = self._as_store_error(exc)
                 conn.execute("RELEASE job")
+            self.engine.before_commit(conn)
             conn.execute("COMMIT")
-        except sqlite3.Error:
+        except self.engine.Error:
             if conn.in_transaction:  # SQLite rolls back by itself after some faults
-                with suppress(sqlite3.Error):
+                with suppress(self.engine.Error):
                     conn.execute("ROLLBACK")
             raise
         # Counted once committed: a failed COMMIT stored nothing.
@@ -309,27 +266,10 @@ class Store:
             log.error("store fault (%s failed): %s; writes are refused until the store can commit again",
                       kind, self.fault.reason)
 
-    def _probe(self) -> None:
-        """Raise unless the store can commit and checkpoint: free space, a commit that
-        rewrites the database header (no row to leave behind), a checkpoint round."""
-        check_free_space(self._directory)
-        conn = self._writer
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute(f"PRAGMA user_version = {self.schema_version}")
-            conn.execute("COMMIT")
-        except sqlite3.Error:
-            if conn.in_transaction:
-                with suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-            raise
-        self._copy_wal()
-        self._finish_checkpoint()
-
     async def _retry(self) -> None:
         try:
-            await trio.to_thread.run_sync(self._probe, limiter=self._writer_limiter)
-        except (sqlite3.Error, OSError) as exc:
+            await trio.to_thread.run_sync(self.engine.probe, self._writer, limiter=self._writer_limiter)
+        except (self.engine.Error, OSError) as exc:
             self.faults["probe"] += 1
             self.fault = replace(self.fault, reason=describe(exc))
             log.debug("store still faulted: %s", self.fault.reason)
@@ -395,43 +335,34 @@ class Store:
             conn = self._readers.pop()
             try:
                 return await trio.to_thread.run_sync(self._read_in_tx, conn, partial(fn, **kwargs), args)
-            except sqlite3.Error as exc:
-                if not is_fault(exc):
+            except self.engine.Error as exc:
+                if not self.engine.is_fault(exc):
                     raise
                 # Answered where it happens; the store stays healthy for commits, so a
                 # damaged page behind one query does not stop the fleet's ingest.
                 self.faults["read"] += 1
                 log.warning("store read failed: %s", exc)
+                conn = self.engine.replace_reader(conn) or conn  # a lost server connection is made anew
                 raise StoreError(f"the store cannot read: {describe(exc)}") from None
             finally:
                 self._readers.append(conn)
 
-    @staticmethod
-    def _read_in_tx(conn: sqlite3.Connection, fn: Callable[..., T], args: tuple) -> T:
+    def _read_in_tx(self, conn, fn: Callable[..., T], args: tuple) -> T:
         # One snapshot for the whole read, so a list and its count agree.
-        conn.execute("BEGIN")
+        conn.execute(self.dialect.begin_read)
         try:
             return fn(conn, *args)
         finally:
             conn.execute("COMMIT")
 
-    async def run_checkpoints(self, interval: float = CHECKPOINT_EVERY, *, task_status=trio.TASK_STATUS_IGNORED):
-        """Copy committed WAL pages into the database on a connection of its own.
+    async def in_writers_turn(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` on a worker thread while no batch commits (e.g. the last
+        step of a WAL checkpoint)."""
+        return await trio.to_thread.run_sync(fn, *args, limiter=self._writer_limiter)
 
-        Each round runs in two steps so that the writer, and with it every ACK, waits
-        only for the second, short one:
-        1. Beside the writer: a PASSIVE checkpoint copies what the WAL holds, and an
-           fdatasync flushes it. SQLite syncs the database only when a checkpoint
-           reaches the end of the WAL, which one running beside commits never does.
-        2. In the writer's turn (its limiter): a PASSIVE checkpoint copies what was
-           committed during step 1 and syncs. The WAL is then fully copied, so the next
-           commit starts it again from the beginning instead of growing it.
-
-        One step in the writer's turn doing both held the writer 27-44 ms a second at
-        5,000 units (benchmarks/ingest.py), most of it in the database's fdatasync; the
-        second step alone takes 5-15 ms.
-        The WAL file keeps its size while commits go on, because shrinking it made every
-        commit grow it again; it is truncated once a round finds no commit since the last.
+    async def run_maintenance(self, interval: float = MAINTAIN_EVERY, *, task_status=trio.TASK_STATUS_IGNORED):
+        """The engine's maintenance round every ``interval`` seconds (SQLite: a WAL
+        checkpoint, see SqliteEngine.maintain).
 
         A failed round faults the store; while it is faulted each round is a probe
         instead, and the first that succeeds ends the fault.
@@ -443,25 +374,9 @@ class Store:
                 await self._retry()
                 continue
             try:
-                await trio.to_thread.run_sync(self._copy_wal)
-                await trio.to_thread.run_sync(self._finish_checkpoint, limiter=self._writer_limiter)
-            except (sqlite3.Error, OSError) as exc:
+                await self.engine.maintain(self)
+            except (self.engine.Error, OSError) as exc:
                 self._faulted("checkpoint", exc)
 
-    def _copy_wal(self) -> None:
-        self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        _datasync(self._db_fd)
-
-    def _finish_checkpoint(self) -> None:
-        busy, wal_pages, moved = self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        idle = self.batches == self._batches_at_checkpoint
-        self._batches_at_checkpoint = self.batches
-        if idle and not busy and wal_pages == moved and wal_pages > TRUNCATE_AT_PAGES:
-            self._checkpointer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
     def close(self) -> None:
-        for conn in reversed(self._connections):  # the writer last, once no reader holds a snapshot
-            with suppress(sqlite3.Error):  # a failing disk must not turn a stop into a crash
-                conn.close()
-        if self._db_fd >= 0:
-            os.close(self._db_fd)
+        self.engine.close()

@@ -4,7 +4,10 @@ caller's transaction (a writer batch or a read snapshot)."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import timedelta
 from typing import Any
+
+from gateway.store.events import EventWriter, log_event
 
 # --- meta ----------------------------------------------------------------------------
 
@@ -21,7 +24,7 @@ def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
 
 def put_meta_once(conn: sqlite3.Connection, key: str, value: str) -> str:
     """Store ``value`` unless the key exists; return the stored value either way."""
-    conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, value))
+    conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", (key, value))
     return get_meta(conn, key)
 
 
@@ -50,9 +53,9 @@ def get_credentials_secret(conn: sqlite3.Connection, credentials_id: str) -> tup
 
 
 def list_credentials(conn: sqlite3.Connection, brand: str | None, after: str, limit: int) -> list[dict[str, Any]]:
+    of_brand = "" if brand is None else "brand = :brand AND "
     rows = conn.execute(
-        f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials WHERE (:brand IS NULL OR brand = :brand)"
-        " AND id > :after ORDER BY id LIMIT :limit",
+        f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials WHERE {of_brand}id > :after ORDER BY id LIMIT :limit",
         {"brand": brand, "after": after, "limit": limit},
     )
     return [dict(r) for r in rows]
@@ -113,17 +116,18 @@ def list_vehicles(
     conn: sqlite3.Connection, after: tuple[str, str], limit: int, query: str | None
 ) -> list[dict[str, Any]]:
     # ?q= matches licence plate, VIN, custom name or unit id, case-insensitively.
-    like = None if query is None else f"%{_escape_like(query.lower())}%"
+    params: dict[str, Any] = {"after_at": after[0], "after_id": after[1], "limit": limit}
+    matching = ""
+    if query is not None:
+        params["like"] = f"%{_escape_like(query.lower())}%"
+        searched = ["unit_id"] + [conn.dialect.json_text("master_data", key)
+                                  for key in ("license_plate", "vin", "custom_name")]
+        matching = " AND (" + " OR ".join(
+            f"lower(coalesce({column}, '')) LIKE :like ESCAPE '\\'" for column in searched) + ")"
     rows = conn.execute(
-        f"SELECT {_VEHICLE_COLUMNS} FROM vehicles"
-        " WHERE (created_at, id) > (:after_at, :after_id)"
-        " AND (:like IS NULL"
-        "      OR lower(unit_id) LIKE :like ESCAPE '\\'"
-        "      OR lower(coalesce(json_extract(master_data, '$.license_plate'), '')) LIKE :like ESCAPE '\\'"
-        "      OR lower(coalesce(json_extract(master_data, '$.vin'), '')) LIKE :like ESCAPE '\\'"
-        "      OR lower(coalesce(json_extract(master_data, '$.custom_name'), '')) LIKE :like ESCAPE '\\')"
+        f"SELECT {_VEHICLE_COLUMNS} FROM vehicles WHERE (created_at, id) > (:after_at, :after_id){matching}"
         " ORDER BY created_at, id LIMIT :limit",
-        {"after_at": after[0], "after_id": after[1], "like": like, "limit": limit},
+        params,
     )
     return [dict(r) for r in rows]
 

@@ -1,11 +1,19 @@
-"""Schema migrations, applied in order; `PRAGMA user_version` holds how many ran."""
+"""Schema migrations, applied in order, one list for both engines.
+
+SQLite keeps how many ran in `PRAGMA user_version`; PostgreSQL in the table
+`schema_version`, and there the nodes of a cluster that start together run them once,
+one after another, under an advisory lock. An entry is SQLite's DDL, which postgres.ddl
+translates; an entry that differs by more than spelling is a dict by dialect name.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 
+from gateway.store.postgres import ddl
+
 # Each entry upgrades the schema by one version. Never edit a released entry: append.
-MIGRATIONS: list[str] = [
+MIGRATIONS: list[str | dict[str, str]] = [
     # 1: the foundation: fleet identity, shared credentials, vehicles, units seen on listeners.
     """
     CREATE TABLE meta (
@@ -165,13 +173,30 @@ MIGRATIONS: list[str] = [
     ALTER TABLE vehicles DROP COLUMN enrolment_open;
     ALTER TABLE vehicles ADD COLUMN enrolment_expires_at TEXT;
     """,
+    # 9: the cluster. PostgreSQL keeps the transaction that wrote each event: readers follow
+    # the log by (xid, id) below the oldest transaction in flight (events.py). Nodes hold
+    # leases; each unit's live session is claimed by one node; commands reach the node
+    # holding the session through their audit row (gateway/cluster/).
+    {
+        "sqlite": "",
+        "postgresql": """
+        ALTER TABLE events ADD COLUMN xid BIGINT NOT NULL DEFAULT (pg_current_xact_id()::text::bigint);
+        CREATE INDEX events_by_position ON events (xid, id);
+        """,
+    },
 ]
 
 MINIMUM_SQLITE = (3, 37, 0)  # STRICT tables
 
 
+def script(migration: str | dict[str, str], dialect: str) -> str:
+    if isinstance(migration, dict):
+        return migration[dialect]
+    return ddl(migration) if dialect == "postgresql" else migration
+
+
 def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the database to the newest schema; each step commits with its version."""
+    """Bring a SQLite database to the newest schema; each step commits with its version."""
     (version,) = conn.execute("PRAGMA user_version").fetchone()
     if version > len(MIGRATIONS):
         raise RuntimeError(
@@ -181,7 +206,7 @@ def migrate(conn: sqlite3.Connection) -> int:
     for number in range(version, len(MIGRATIONS)):
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _statements(MIGRATIONS[number]):
+            for statement in _statements(script(MIGRATIONS[number], "sqlite")):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {number + 1}")
             conn.execute("COMMIT")
@@ -202,3 +227,36 @@ def _statements(script: str) -> list[str]:
     if current.strip():
         raise ValueError(f"incomplete statement in migration: {current.strip()[:60]}")
     return statements
+
+
+# Any constant: every fleetgate node of a database takes this one lock to migrate.
+_MIGRATION_LOCK = 0x666C6774  # "flgt"
+
+
+def migrate_postgresql(conn) -> int:
+    """Bring a PostgreSQL database to the newest schema. Nodes starting together wait
+    for each other on the advisory lock; each step commits with its version."""
+    conn.execute("SELECT pg_advisory_lock(?)", (_MIGRATION_LOCK,))
+    try:
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+        row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+        version = row[0] or 0
+        if version > len(MIGRATIONS):
+            raise RuntimeError(
+                f"the database has schema version {version}, newer than this fleetgate knows "
+                f"({len(MIGRATIONS)}): upgrade fleetgate instead of downgrading it"
+            )
+        for number in range(version, len(MIGRATIONS)):
+            conn.execute("BEGIN")
+            try:
+                for statement in _statements(script(MIGRATIONS[number], "postgresql")):
+                    conn.execute(statement)
+                conn.execute("DELETE FROM schema_version")
+                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (number + 1,))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(?)", (_MIGRATION_LOCK,))
+    return len(MIGRATIONS)

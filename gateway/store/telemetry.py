@@ -6,7 +6,8 @@ import json
 import sqlite3
 from typing import Any, NamedTuple
 
-from gateway.store.events import WriterConnection, log_event, new_event
+from gateway.store.dialect import placeholders
+from gateway.store.events import EventWriter, log_event, new_event
 
 
 # NamedTuples, not frozen dataclasses: one of each is built per packet, and a frozen
@@ -38,7 +39,7 @@ _STATE_CONFLICT = (
 _UPSERT_STATE = "INSERT INTO vehicle_state (vehicle_id, property, value, recorded_at) VALUES (?, ?, ?, ?)" + _STATE_CONFLICT
 
 
-def persist_batches(conn: WriterConnection, batches: list[BatchRows]) -> int:
+def persist_batches(conn: EventWriter, batches: list[BatchRows]) -> int:
     """Store many units' records, frames, state and VehicleStateRecorded events (for
     records that gave state) in a few multi-row statements; return how many records were
     new (resends of stored records are dropped by their duplicate key).
@@ -53,7 +54,11 @@ def persist_batches(conn: WriterConnection, batches: list[BatchRows]) -> int:
     stored = _found(conn, "SELECT duplicate_key FROM records WHERE duplicate_key",
                     [record.duplicate_key for batch in batches for record in batch.records])
     vehicles = _found(conn, "SELECT id FROM vehicles WHERE id", list({batch.vehicle_id for batch in batches}))
-    records, states, events = [], [], []
+    records, events = [], []
+    # One row per vehicle and property, the newest, in key order: PostgreSQL refuses to
+    # update a row twice in one statement, and rows locked in one order cannot deadlock
+    # two nodes' writers.
+    states: dict[tuple[str, str], tuple[str, str]] = {}
     for batch in batches:
         fresh = [record for record in batch.records if record.duplicate_key not in stored]
         if not fresh:
@@ -67,16 +72,19 @@ def persist_batches(conn: WriterConnection, batches: list[BatchRows]) -> int:
             # nothing a subscriber could read (a frame kept raw, a record without a fix),
             # or the vehicle was deleted while its unit streamed
             continue
-        states.extend((batch.vehicle_id, prop, value, at) for prop, (at, value) in batch.state.items())
+        for prop, (at, value) in batch.state.items():
+            newest = states.get((batch.vehicle_id, prop))
+            if newest is None or newest[0] <= at:
+                states[(batch.vehicle_id, prop)] = (at, value)
         data = ",".join(f'"{prop}":{{"timestamp":"{at}","value":{value}}}' for prop, (at, value) in batch.state.items())
         events.append(new_event(conn, "VehicleStateRecorded", batch.vehicle_id, batch.brand, batch.unit_id,
                                 batch.received_at, "{" + data + "}"))
-    before = conn.total_changes
-    # OR IGNORE still: one batch may carry the same record twice (a unit resending before its ACK).
-    _insert_rows(conn, "INSERT OR IGNORE INTO records (vehicle_id, brand, unit_id, recorded_at, received_at,"
-                       " duplicate_key, state, raw, frame)", records)
-    new = conn.total_changes - before
-    _insert_rows(conn, "INSERT INTO vehicle_state (vehicle_id, property, value, recorded_at)", states, _STATE_CONFLICT)
+    # DO NOTHING still: one batch may carry the same record twice (a unit resending before its ACK).
+    new = _insert_rows(conn, "INSERT INTO records (vehicle_id, brand, unit_id, recorded_at, received_at,"
+                             " duplicate_key, state, raw, frame)", records, " ON CONFLICT (duplicate_key) DO NOTHING")
+    _insert_rows(conn, "INSERT INTO vehicle_state (vehicle_id, property, value, recorded_at)",
+                 [(vehicle, prop, value, at) for (vehicle, prop), (at, value) in sorted(states.items())],
+                 _STATE_CONFLICT)
     _insert_rows(conn, "INSERT INTO events (id, type, vehicle_id, brand, unit_id, occurred_at, data)",
                  [(e.id, e.type, e.vehicle_id, e.brand, e.unit_id, e.occurred_at, e.data) for e in events])
     return new
@@ -92,13 +100,15 @@ def _found(conn: sqlite3.Connection, select: str, values: list) -> set:
     return found
 
 
-def _insert_rows(conn: sqlite3.Connection, head: str, rows: list[tuple], tail: str = "") -> None:
+def _insert_rows(conn: sqlite3.Connection, head: str, rows: list[tuple], tail: str = "") -> int:
+    """Insert ``rows`` in a few multi-row statements; return how many rows they changed."""
     if not rows:
-        return
-    width = len(rows[0])
+        return 0
+    width, changed = len(rows[0]), 0
     for chunk in _statement_chunks(rows, 256):
         placeholders = ",".join(["(" + ",".join("?" * width) + ")"] * len(chunk))
-        conn.execute(f"{head} VALUES {placeholders}{tail}", [value for row in chunk for value in row])
+        changed += conn.execute(f"{head} VALUES {placeholders}{tail}", [value for row in chunk for value in row]).rowcount
+    return changed
 
 
 def _statement_chunks(items: list, largest: int) -> list[list]:
@@ -132,7 +142,7 @@ def get_state(conn: sqlite3.Connection, vehicle_id: str) -> dict[str, dict[str, 
     return {r["property"]: {"timestamp": r["recorded_at"], "value": json.loads(r["value"])} for r in rows}
 
 
-def set_life_status(conn: WriterConnection, vehicle_id: str, value: str, at: str) -> bool:
+def set_life_status(conn: EventWriter, vehicle_id: str, value: str, at: str) -> bool:
     """True when the status changed (a vehicle deleted meanwhile changes nothing)."""
     row = conn.execute(
         "UPDATE vehicles SET life_status = ?, life_status_modified_at = ? WHERE id = ? AND life_status != ?"
@@ -150,20 +160,20 @@ def reset_life_status(conn: sqlite3.Connection, brands: list[str], at: str) -> i
     """At start no unit of ``brands`` has a session yet, whatever a crash left behind."""
     return conn.execute(
         "UPDATE vehicles SET life_status = 'OFFLINE', life_status_modified_at = ? WHERE life_status = 'ONLINE'"
-        " AND unit_brand IN (SELECT value FROM json_each(?))",
-        (at, json.dumps(brands)),
+        f" AND unit_brand IN {placeholders(len(brands))}",
+        (at, *brands),
     ).rowcount
 
 
-def settle_life_status(conn: WriterConnection, brands: list[str], live: list[str], at: str) -> int:
+def settle_life_status(conn: EventWriter, brands: list[str], live: list[str], at: str) -> int:
     """Vehicles of ``brands`` still ONLINE without a live session (the store could not
     commit their session's end) go OFFLINE, each with its event; returns how many."""
+    live_ids = set(live)
     rows = conn.execute(
-        "SELECT id FROM vehicles WHERE life_status = 'ONLINE' AND unit_brand IN (SELECT value FROM json_each(?))"
-        " AND id NOT IN (SELECT value FROM json_each(?))",
-        (json.dumps(brands), json.dumps(live)),
+        f"SELECT id FROM vehicles WHERE life_status = 'ONLINE' AND unit_brand IN {placeholders(len(brands))}",
+        brands,
     ).fetchall()
-    return sum(set_life_status(conn, row[0], "OFFLINE", at) for row in rows)
+    return sum(set_life_status(conn, row[0], "OFFLINE", at) for row in rows if row[0] not in live_ids)
 
 
 def list_records(
@@ -208,13 +218,14 @@ def audit_command(conn: sqlite3.Connection, row: dict[str, Any]) -> int:
     return conn.execute(
         "INSERT INTO command_audit (vehicle_id, brand, unit_id, command, requested_at, requested_by,"
         " requested_by_client)"
-        " VALUES (:vehicle_id, :brand, :unit_id, :command, :requested_at, :requested_by, :requested_by_client)",
+        " VALUES (:vehicle_id, :brand, :unit_id, :command, :requested_at, :requested_by, :requested_by_client)"
+        " RETURNING id",
         row,
-    ).lastrowid
+    ).fetchone()[0]
 
 
 def finish_command(
-    conn: WriterConnection, audit_id: int, result: str, detail: str, at: str, vehicle_id: str,
+    conn: EventWriter, audit_id: int, result: str, detail: str, at: str, vehicle_id: str,
     state: dict[str, Any] | None = None, duration_ms: int | None = None,
 ) -> None:
     """Close the audit row and, in the same transaction, apply the state the unit's

@@ -70,10 +70,10 @@ async def test_one_kind_at_a_time(api):
     assert (await api.get("/credentials")).json()["items"] == []
 
 
-async def test_secret_is_not_stored_in_plain_text(api, gateway):
+async def test_secret_is_not_stored_in_plain_text(api, gateway, store_files):
     await api.post("/credentials", json=niu_credentials())
     await api.post("/credentials", json=niu_account())
-    files = list(gateway.config.data_dir.glob("fleetgate.db*"))
+    files = await store_files(gateway)
     assert files
     for path in files:
         stored = path.read_bytes()

@@ -44,7 +44,7 @@ def test_the_example_has_every_key_and_loads_as_the_defaults():
             commented.add(table + key.group(1))
     assert set_keys | commented == _keys(Config()) and not set_keys & commented
     assert commented == {"admin.socket", "drivers.niu.account_url", "drivers.niu.app_url",
-                         "api.tls_cert", "api.tls_key"}
+                         "api.tls_cert", "api.tls_key", "secrets.key_file"}
     assert load_config(EXAMPLE) == load_config(None)
 
 

@@ -39,7 +39,7 @@ async def extra_config(cloud) -> str:
             "poll_interval = 3600\nrequest_timeout = 2\n[commands]\ntimeout = 8\n")
 
 
-async def test_an_account_end_to_end(gateway, api, cloud, caplog):
+async def test_an_account_end_to_end(gateway, api, cloud, caplog, store_files):
     caplog.set_level(logging.DEBUG)
     done = await run_cli("credentials", "add", "--account", ACCOUNT, "--json", stdin=PASSWORD + "\n",
                          env={"FLEETGATE_SOCKET": str(gateway.config.admin_socket)})
@@ -75,7 +75,7 @@ async def test_an_account_end_to_end(gateway, api, cloud, caplog):
 
     answers = [done.stdout.decode(), (await api.get("/credentials")).text,
                (await api.get(f"/credentials/{credentials['id']}")).text]
-    stored = b"".join(path.read_bytes() for path in gateway.config.data_dir.glob("fleetgate.db*"))
+    stored = b"".join(path.read_bytes() for path in await store_files(gateway))
     for secret in SECRETS:
         assert secret not in caplog.text and secret.encode() not in stored
         assert all(secret not in answer for answer in answers)

@@ -11,6 +11,7 @@ import trio
 
 from gateway.client import AdminClient
 from tests.conftest import gateway_config_toml
+from tests.servers import missing
 from tests.gateway.seed import niu_credentials, niu_vehicle
 from tests.process import run_cli, start_gateway, wait_exit, wait_until_serving
 
@@ -196,3 +197,60 @@ async def test_listener_port_in_use_is_one_clear_line(tmp_path, short_dir):
     assert message.endswith(f"cannot listen for teltonika on 127.0.0.1:{port}: Address already in use")
     assert "Traceback" not in message
     await taken.aclose()
+
+
+async def test_a_key_that_did_not_write_the_stores_secrets_is_refused(tmp_path, short_dir, store_url):
+    """Nodes share [secrets] key_file. A gateway started with another key would write
+    passwords that no other node, and no later start, could read: it does not start."""
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    socket = short_dir / "admin.sock"
+
+    def config(key: str):
+        path = tmp_path / f"{key}.toml"
+        path.write_text(gateway_config_toml(tmp_path / "data", socket, f'[secrets]\nkey_file = "{keys / key}"\n',
+                                            store_url=store_url))
+        return path
+
+    for key, code in (("shared.key", 0), ("other.key", 1), ("shared.key", 0)):
+        process = start_gateway(config(key))
+        if code == 0:
+            await wait_until_serving(process, socket)
+            process.terminate()
+        assert await wait_exit(process) == code
+        message = process.stderr.read()
+        assert "Traceback" not in message
+        assert ("is not the key this store's secrets were encrypted with" in message) == (code == 1), message
+    assert not (tmp_path / "data" / "secrets.key").exists()  # the key lives where key_file says
+    assert oct((keys / "shared.key").stat().st_mode & 0o777) == oct(0o600)
+
+
+async def test_a_second_gateway_on_the_same_postgresql_database_is_refused(tmp_path, short_dir, postgres_server):
+    """Until nodes share sessions and commands, one gateway per database: a second one
+    would mark the first one's units offline and could not reach them."""
+    if postgres_server is None:
+        missing("PostgreSQL is not installed (apt-get install postgresql)")
+    url = postgres_server.new_database()
+
+    def node(name: str):
+        path, socket = tmp_path / f"{name}.toml", short_dir / f"{name}.sock"
+        key = f'[secrets]\nkey_file = "{tmp_path / "shared.key"}"\n'  # as every node of a cluster
+        path.write_text(gateway_config_toml(tmp_path / name, socket, key, store_url=url))
+        return path, socket
+
+    (first, first_socket), (second, second_socket) = node("a"), node("b")
+    serving = start_gateway(first)
+    try:
+        await wait_until_serving(serving, first_socket)
+        refused = start_gateway(second)
+        assert await wait_exit(refused) == 1
+        message = refused.stderr.read()
+        assert "another fleetgate gateway serves this database" in message and "Traceback" not in message
+        assert (await trio.to_thread.run_sync(_get, first_socket, "/health"))["status"] == "ok"
+    finally:
+        serving.terminate()
+        assert await wait_exit(serving) == 0
+    replacing = start_gateway(second)  # the lock went with the first gateway
+    await wait_until_serving(replacing, second_socket)
+    replacing.terminate()
+    assert await wait_exit(replacing) == 0

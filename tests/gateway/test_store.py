@@ -10,7 +10,7 @@ import trio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.store import Store, database
+from gateway.store import Store, database, sqlite
 from gateway.store.schema import MIGRATIONS
 from tests.conftest import eventually
 
@@ -74,7 +74,7 @@ async def test_schema_version_and_pragmas(tmp_path):
         conn = sqlite3.connect(tmp_path / "fresh.db")
         assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA page_size").fetchone()[0] == database.PAGE_SIZE
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == sqlite.PAGE_SIZE
         conn.close()
     finally:
         store.close()
@@ -162,13 +162,13 @@ async def test_a_failing_unguarded_job_does_not_take_its_batch_with_it(store):
 async def test_wal_is_checkpointed_by_the_checkpointer(tmp_path, nursery):
     store = Store(tmp_path / "wal.db")
     await nursery.start(store.run)
-    await nursery.start(store.run_checkpoints, 0.05)
+    await nursery.start(store.run_maintenance, 0.05)
     for n in range(20):
         await store.write(_insert, f"k{n}")
     wal = tmp_path / "wal.db-wal"
     assert wal.stat().st_size > 0
     # The writer never checkpoints by itself; the database file catches up only through
-    # run_checkpoints, and then holds every committed row without the WAL.
+    # run_maintenance, and then holds every committed row without the WAL.
     copy = tmp_path / "copy.db"
 
     def rows_in_the_database_file() -> int:
@@ -186,10 +186,10 @@ async def test_wal_is_checkpointed_by_the_checkpointer(tmp_path, nursery):
 
 
 async def test_the_wal_is_truncated_once_commits_stop(tmp_path, nursery, monkeypatch):
-    monkeypatch.setattr(database, "TRUNCATE_AT_PAGES", 0)
+    monkeypatch.setattr(sqlite, "TRUNCATE_AT_PAGES", 0)
     store = Store(tmp_path / "wal.db")
     await nursery.start(store.run)
-    await nursery.start(store.run_checkpoints, 0.2)
+    await nursery.start(store.run_maintenance, 0.2)
     wal = tmp_path / "wal.db-wal"
     # While commits go on (many per round), a round copies them but keeps the file:
     # shrinking it would only make the next commits grow it again.

@@ -9,7 +9,7 @@ import pytest
 import trio
 
 from gateway.app import DATABASE_FILE, data_dir_lock
-from gateway.secrets import SecretBox
+from gateway.secrets import KEY_FILE, SecretBox
 from gateway.store import Store
 from tests.conftest import gateway_config_toml
 
@@ -21,7 +21,7 @@ def config(disk, tmp_path, short_dir) -> Path:
     """A data dir on ``disk`` as an earlier run left it: its key and its database."""
     data_dir = disk.path / "data"
     with data_dir_lock(data_dir):
-        SecretBox.open(data_dir)
+        SecretBox.open(data_dir / KEY_FILE)
         Store(data_dir / DATABASE_FILE).close()
     path = tmp_path / "fleetgate.toml"
     path.write_text(gateway_config_toml(data_dir, short_dir / "admin.sock"))

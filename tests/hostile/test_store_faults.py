@@ -89,8 +89,15 @@ async def test_disk_full_under_streaming_units(disk, gateway, api):
     for unit in units:
         for ms in unit.acked:
             assert stored[(unit.imei, rfc3339(datetime.fromtimestamp(ms / 1000, UTC)))] == 1, (unit.imei, ms)
-    values = await metrics(api)
-    assert values["fleetgate_records_stored_total"] == sum(stored.values())
+
+    async def settled() -> dict[str, float] | None:
+        # A batch the units queued before they stopped may still commit: wait for the
+        # count and the rows to agree, which they must once the writer is idle.
+        rows = await gateway.store.read(lambda conn: conn.execute("SELECT count(*) FROM records").fetchone()[0])
+        values = await metrics(api)
+        return values if values["fleetgate_records_stored_total"] == rows else None
+
+    values = await eventually(settled)
     assert values["fleetgate_store_healthy"] == 1
     assert values['fleetgate_store_faults_total{kind="commit"}'] + values[
         'fleetgate_store_faults_total{kind="checkpoint"}'] >= 1

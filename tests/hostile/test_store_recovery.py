@@ -23,7 +23,7 @@ async def faulty(tmp_path, nursery):
     finally:
         injection.uninstall()  # the store's connections stay wrapped
     await nursery.start(store.run)
-    await nursery.start(store.run_checkpoints, 0.05)
+    await nursery.start(store.run_maintenance, 0.05)
     yield store, injection
     nursery.cancel_scope.cancel()
     store.close()

@@ -1,0 +1,267 @@
+"""PostgreSQL, the store of a cluster: connections that speak the SQL the store writes.
+
+The store's SQL is written once, in the common subset of SQLite and PostgreSQL, with
+SQLite's placeholders (``?`` and ``:name``). A PgConnection translates them to psycopg's
+(``%s`` and ``%(name)s``) once per statement text and hands back rows that index both by
+position and by column name, as sqlite3.Row does. What the two databases spell
+differently is asked of ``conn.dialect`` (dialect.py); the migrations' DDL is translated
+by ``ddl`` below. psycopg runs synchronously on the store's worker threads, the same
+shape as sqlite3.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from contextlib import suppress
+from functools import lru_cache
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from gateway.store.dialect import POSTGRESQL
+from gateway.store.events import EventWriter
+
+# SQL comments and quoted text pass through unchanged; "::" is a cast, not a parameter.
+_TOKENS = re.compile(r"--[^\n]*|'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|::|:([A-Za-z_]\w*)|\?|%")
+
+
+@lru_cache(maxsize=1024)
+def translate(sql: str) -> str:
+    """SQLite's placeholders as psycopg's, and every literal % doubled (psycopg reads
+    placeholders even inside quoted text)."""
+
+    def replace(match: re.Match) -> str:
+        text = match.group(0)
+        if text == "?":
+            return "%s"
+        if match.group(1) is not None:
+            return f"%({match.group(1)})s"
+        return text.replace("%", "%%")
+
+    return _TOKENS.sub(replace, sql)
+
+
+# --- rows --------------------------------------------------------------------------------
+
+
+class Row(tuple):
+    """A row by position and by column name, and ``dict(row)``: what sqlite3.Row offers."""
+
+    _index: dict[str, int] = {}
+
+    def __getitem__(self, key):  # type: ignore[override]
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self._index[key])
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> list[str]:
+        return list(self._index)
+
+
+@lru_cache(maxsize=512)
+def _row_class(names: tuple[str, ...]) -> type[Row]:
+    return type("Row", (Row,), {"_index": {name: i for i, name in enumerate(names)}})
+
+
+def _rows(cursor: psycopg.Cursor) -> Any:
+    description = cursor.description
+    if description is None:
+        return tuple
+    cls = _row_class(tuple(column.name for column in description))
+    return lambda values: cls(values)
+
+
+# --- connections -------------------------------------------------------------------------
+
+
+class PgConnection:
+    """A psycopg connection behind the part of sqlite3.Connection's interface the store uses."""
+
+    dialect = POSTGRESQL
+
+    def __init__(self, url: str, *, application_name: str = "fleetgate") -> None:
+        self._url, self._name = url, application_name
+        self._conn = self._connect()
+
+    def _connect(self) -> psycopg.Connection:
+        # autocommit: the store issues BEGIN and COMMIT itself, once per batch or read.
+        return psycopg.connect(self._url, autocommit=True, row_factory=_rows, application_name=self._name,
+                               connect_timeout=10)
+
+    def reconnect(self) -> None:
+        """A new server connection in place of a lost one (a restart, a failover)."""
+        if not self.broken:
+            return
+        with suppress(Error):
+            self._conn.close()
+        self._conn = self._connect()
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> psycopg.Cursor:
+        return self._conn.execute(translate(sql), params, prepare=False)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any] | dict[str, Any]]) -> psycopg.Cursor:
+        cursor = self._conn.cursor()
+        cursor.executemany(translate(sql), list(rows))
+        return cursor
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+
+    @property
+    def broken(self) -> bool:
+        return self._conn.closed or self._conn.broken
+
+    def notify(self, channel: str, payload: str = "") -> None:
+        self._conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @property
+    def raw(self) -> psycopg.Connection:
+        return self._conn
+
+
+# --- DDL ----------------------------------------------------------------------------------
+
+# SQLite's STRICT DDL in PostgreSQL's words. The migrations are written once (schema.py);
+# these are the only spellings that differ in them.
+_DDL = [
+    (re.compile(r"\)\s*STRICT\s*,\s*WITHOUT\s+ROWID\s*;", re.I), ");"),
+    (re.compile(r"\)\s*STRICT\s*;", re.I), ");"),
+    (re.compile(r"\bINTEGER\s+PRIMARY\s+KEY(\s+AUTOINCREMENT)?", re.I),
+     "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"),
+    (re.compile(r"\bINTEGER\b", re.I), "BIGINT"),
+    (re.compile(r"\bBLOB\b", re.I), "BYTEA"),
+    (re.compile(r"\bREAL\b", re.I), "DOUBLE PRECISION"),
+    # Byte order, as SQLite compares text: the store orders and pages by timestamps and
+    # ids written as text, which a language collation would sort by other rules.
+    (re.compile(r"\bTEXT\b"), 'TEXT COLLATE "C"'),
+]
+
+
+def ddl(script: str) -> str:
+    for pattern, replacement in _DDL:
+        script = pattern.sub(replacement, script)
+    return script
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+Error = psycopg.Error
+IntegrityError = psycopg.IntegrityError
+
+# Errors that say the server or the disk under it failed us, not the statement.
+_FAULT_CLASSES = (
+    psycopg.OperationalError,  # connection lost, server shutting down, too many connections
+    pg_errors.DiskFull,
+    pg_errors.IoError,
+    pg_errors.InsufficientResources,
+    pg_errors.OutOfMemory,
+    pg_errors.ReadOnlySqlTransaction,  # a standby after a failover that did not promote it
+    pg_errors.AdminShutdown,
+    pg_errors.CannotConnectNow,
+    pg_errors.DataCorrupted,
+    pg_errors.IndexCorrupted,
+)
+# A deadlock or a statement timeout fails its batch (the units resend), not the store.
+
+
+def is_fault(exc: BaseException) -> bool:
+    return isinstance(exc, _FAULT_CLASSES)
+
+
+# --- the engine -----------------------------------------------------------------------------
+
+
+# One node per database, for now: nodes do not yet share unit sessions and commands, and a
+# second node's start would mark the first one's units offline and could not reach them.
+# The writer's connection holds this lock for as long as it lives.
+_NODE_LOCK = 0x666C676E  # "flgn"
+
+
+class AnotherNode(Error):
+    """Another gateway serves this database."""
+
+
+def _hold_node_lock(writer: PgConnection) -> None:
+    if not writer.execute("SELECT pg_try_advisory_lock(?)", (_NODE_LOCK,)).fetchone()[0]:
+        raise AnotherNode("another fleetgate gateway serves this database; run one gateway per database "
+                          "(nodes that share one are not built yet)")
+
+
+class PgWriterConnection(EventWriter, PgConnection):
+    """The writer's connection: it also collects the events of the open transaction."""
+
+
+class PostgresEngine:
+    """The store on a PostgreSQL server: every node of a cluster opens the same database."""
+
+    dialect = POSTGRESQL
+    Error = Error
+    IntegrityError = IntegrityError
+    is_fault = staticmethod(is_fault)
+
+    def __init__(self, url: str, *, node: str = "fleetgate") -> None:
+        self.url = url
+        self.where = _without_password(url)
+        self._name = f"fleetgate {node}"[:63]
+        self._connections: list[PgConnection] = []
+        self.schema_version = 0
+
+    def open_writer(self) -> PgWriterConnection:
+        from gateway.store.schema import migrate_postgresql  # schema.py imports this module
+
+        writer = PgWriterConnection(self.url, application_name=self._name)
+        self._connections.append(writer)
+        self.schema_version = migrate_postgresql(writer)
+        _hold_node_lock(writer)
+        return writer
+
+    def open_reader(self) -> PgConnection:
+        reader = PgConnection(self.url, application_name=self._name)
+        self._connections.append(reader)
+        return reader
+
+    def probe(self, writer: PgWriterConnection) -> None:
+        """Raise unless the store can commit: a connection (made anew if it was lost) and
+        a transaction that writes."""
+        if writer.broken:  # the lock went with the lost connection
+            writer.reconnect()
+            _hold_node_lock(writer)
+        writer.execute("BEGIN")
+        try:
+            writer.execute("UPDATE schema_version SET version = version")
+            writer.execute("COMMIT")
+        except Error:
+            if not writer.broken and writer.in_transaction:
+                with suppress(Error):
+                    writer.execute("ROLLBACK")
+            raise
+
+    def before_commit(self, writer: PgWriterConnection) -> None:
+        """Wake every node's event pump once this transaction's events are committed
+        (NOTIFY is delivered at commit, and never for a rolled-back transaction)."""
+        if writer.pending_events:
+            writer.execute("NOTIFY fleetgate_events")
+
+    async def maintain(self, store) -> None:
+        """PostgreSQL maintains itself (autovacuum, checkpoints)."""
+
+    def replace_reader(self, conn: PgConnection) -> None:
+        with suppress(Error):
+            conn.reconnect()
+
+    def close(self) -> None:
+        for conn in self._connections:
+            with suppress(Error):
+                conn.close()
+        self._connections.clear()
+
+
+def _without_password(url: str) -> str:
+    """The URL for messages: a password in it never reaches a log line."""
+    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
