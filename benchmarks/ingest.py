@@ -1,8 +1,14 @@
 """Ingest benchmark: records persisted-then-acknowledged per second, ACK latency and the
 gateway's memory per connected unit, with a bare trio server as the ceiling in the same run.
 
-    .venv/bin/python benchmarks/ingest.py            # full run, about 3 minutes
-    .venv/bin/python benchmarks/ingest.py --quick    # a smaller smoke run
+    .venv/bin/python benchmarks/ingest.py                 # Teltonika, full run, about 5 minutes
+    .venv/bin/python benchmarks/ingest.py --brand gt06    # or jt808: the same phases for that brand
+    .venv/bin/python benchmarks/ingest.py --quick         # short phases, under 2 minutes
+
+Each brand is measured against a bare server that frames and acknowledges that brand's
+protocol (benchmarks/echo_server.py); its units log in as real ones (benchmarks/brands.py).
+GT06 and JT/T 808 packets carry one record each, so for them the multi-record throughput
+and event-subscriber phases are skipped.
 
 The gateway runs as its own process (`python -m gateway serve`, synchronous=FULL by
 default) on a temporary data dir; the load generator (benchmarks/loadgen.py) is another
@@ -20,7 +26,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -28,9 +36,8 @@ import trio
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchmarks.loadgen import imei  # noqa: E402
-
-TELTONIKA_MODEL = "01M8A3J4EXC1SE2XJ4RFJBXV9Q"
+from benchmarks.brands import BRANDS  # noqa: E402
+from benchmarks.commands import probe  # noqa: E402
 
 
 def usage(pid: int) -> tuple[float, float, int]:
@@ -48,13 +55,16 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-async def register(socket: Path, count: int) -> None:
+async def register(socket: Path, count: int, brand: str = "teltonika") -> None:
+    wire = BRANDS[brand]
     transport = httpx.AsyncHTTPTransport(uds=str(socket))
     async with httpx.AsyncClient(transport=transport, base_url="http://localhost", timeout=60) as api:
         async def worker(start: int) -> None:
             for index in range(start, count, 32):
-                body = {"telematics_unit": {"id": imei(index), "brand": "TELTONIKA",
-                                            "setup": {"vehicle_model_id": TELTONIKA_MODEL}}}
+                unit = {"id": wire.unit_id(index), "brand": wire.api_brand, "setup": {"vehicle_model_id": wire.model}}
+                if wire.password(index) is not None:
+                    unit["authentication"] = {"password": wire.password(index)}
+                body = {"telematics_unit": unit}
                 response = await api.post("/vehicles", json=body)
                 if response.status_code not in (201, 409):
                     raise RuntimeError(response.text)
@@ -91,10 +101,11 @@ def open_subscribers(socket_path: Path, idle: int) -> list[socket.socket]:
 
 
 def loadgen(port: int, units: int, records: int, interval: float, duration: float, server_pid: int,
-            connect_time: float | None = None):
+            connect_time: float | None = None, brand: str = "teltonika"):
     """Run the load generator; while it runs, sample the server's peak RSS, and its CPU
     time and bytes written per packet over the measured window."""
-    command = [sys.executable, str(ROOT / "benchmarks" / "loadgen.py"), "--port", str(port), "--units", str(units),
+    command = [sys.executable, str(ROOT / "benchmarks" / "loadgen.py"), "--brand", brand, "--port", str(port),
+               "--units", str(units),
                "--records", str(records), "--interval", str(interval), "--duration", str(duration),
                "--connect-time", str(connect_time or max(3.0, units / 700))]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
@@ -115,60 +126,97 @@ def loadgen(port: int, units: int, records: int, interval: float, duration: floa
     return result
 
 
+def command_phases(socket: Path, port: int, index: int, capacity: dict, args, pid: int) -> dict:
+    """Command and state-read round trips on the idle gateway, then beside one-record
+    packets at 90% of the rate the capacity phase measured (open loop, the same units)."""
+    print("command phase, idle ...", file=sys.stderr)
+    idle = trio.run(probe, str(socket), port, index, 0, args.duration)
+    rate = 0.9 * capacity["records_per_s"]
+    connect = max(3.0, args.capacity_units / 700)
+    print(f"command phase beside {rate:,.0f} packets/s ...", file=sys.stderr)
+    loaded = {}
+
+    def beside() -> None:
+        try:
+            loaded.update(trio.run(probe, str(socket), port, index, connect + 1, args.duration - 2))
+        except Exception as exc:  # raised again in the benchmark's thread
+            loaded["error"] = exc
+
+    thread = threading.Thread(target=beside)
+    thread.start()
+    try:
+        load = loadgen(port, args.capacity_units, 1, args.capacity_units / rate, args.duration, pid,
+                       connect_time=connect)
+    finally:
+        thread.join()
+    if "error" in loaded:
+        raise loaded["error"]
+    return {"idle": idle, "loaded": loaded, "load": load, "target_packets_per_s": rate}
+
+
 def run(args) -> dict:
     work = Path(tempfile.mkdtemp(prefix="fg-bench-"))
     socket = work / "admin.sock"
     config = work / "bench.toml"
+    drivers = "".join(
+        f'[drivers.{name}]\nhost = "127.0.0.1"\nport = 0\n' if name == args.brand else f"[drivers.{name}]\nenabled = false\n"
+        for name in BRANDS)
     config.write_text(
         f'data_dir = "{work / "data"}"\n[admin]\nsocket = "{socket}"\n[log]\nlevel = "warning"\n'
-        f'[store]\nsynchronous = "{args.synchronous}"\n'
-        '[drivers.teltonika]\nhost = "127.0.0.1"\nport = 0\n'
-        '[drivers.gt06]\nenabled = false\n[drivers.jt808]\nenabled = false\n'
+        f'[store]\nsynchronous = "{args.synchronous}"\n' + drivers
     )
     gateway = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(config)], cwd=ROOT,
                                stderr=subprocess.PIPE, text=True)
     echo = None
+    multi = BRANDS[args.brand].multi_record
+    phase = partial(loadgen, brand=args.brand)
     try:
         health = wait_for_health(socket, gateway)
-        port = next(item["port"] for item in health["listeners"] if item["driver"] == "teltonika")
-        print(f"registering {max(args.units, args.throughput_units)} vehicles ...", file=sys.stderr)
-        trio.run(register, socket, max(args.units, args.throughput_units))
+        port = next(item["port"] for item in health["listeners"] if item["driver"] == args.brand)
+        count = max(args.units, args.throughput_units if multi else 0, args.capacity_units)
+        print(f"registering {count} {args.brand} vehicles ...", file=sys.stderr)
+        trio.run(register, socket, count + 1, args.brand)  # the last one for the command phase
         idle_rss = rss_kib(gateway.pid)
 
-        print("throughput phase ...", file=sys.stderr)
-        throughput = loadgen(port, args.throughput_units, args.records, 0, args.duration, gateway.pid)
-        subscribed = None
-        if args.subscribers:
+        throughput = subscribed = None
+        if multi:
+            print("throughput phase ...", file=sys.stderr)
+            throughput = phase(port, args.throughput_units, args.records, 0, args.duration, gateway.pid)
+        if multi and args.subscribers:
             print(f"throughput phase with {args.subscribers} idle event subscribers and one that never reads ...",
                   file=sys.stderr)
             clients = open_subscribers(socket, args.subscribers)
             try:
-                subscribed = loadgen(port, args.throughput_units, args.records, 0, args.duration, gateway.pid)
+                subscribed = phase(port, args.throughput_units, args.records, 0, args.duration, gateway.pid)
             finally:
                 for client in clients:
                     client.close()
             # The database grows with every phase and inserts slow down as it does: measure
             # the baseline again after, and compare with the mean of the two.
             print("throughput phase again, without subscribers ...", file=sys.stderr)
-            again = loadgen(port, args.throughput_units, args.records, 0, args.duration, gateway.pid)
+            again = phase(port, args.throughput_units, args.records, 0, args.duration, gateway.pid)
             throughput["records_per_s_before"] = throughput["records_per_s"]
             throughput["records_per_s_after"] = again["records_per_s"]
             throughput["records_per_s"] = (throughput["records_per_s"] + again["records_per_s"]) / 2
         print(f"latency phase ... (gateway RSS {rss_kib(gateway.pid) / 1024:.0f} MiB, "
               f"{idle_rss / 1024:.0f} MiB after registering)", file=sys.stderr)
-        latency = loadgen(port, args.units, 1, 1.0, args.duration, gateway.pid)
+        latency = phase(port, args.units, 1, 1.0, args.duration, gateway.pid)
         # The packet rate the latency phase runs against: how much headroom 1 packet/s per
         # unit leaves decides how fast a backlog drains after any stall.
         print("capacity phase (one-record packets, closed loop) ...", file=sys.stderr)
-        capacity = loadgen(port, args.capacity_units, 1, 0, args.duration, gateway.pid)
+        capacity = phase(port, args.capacity_units, 1, 0, args.duration, gateway.pid)
+        commands = None
+        if args.brand == "teltonika" and args.commands:
+            commands = command_phases(socket, port, count, capacity, args, gateway.pid)
 
-        echo = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "echo_server.py")], stdout=subprocess.PIPE,
-                                text=True)
+        echo = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "echo_server.py"), "--brand", args.brand],
+                                stdout=subprocess.PIPE, text=True)
         echo_port = int(echo.stdout.readline())
         print("ceiling (bare trio server) ...", file=sys.stderr)
-        echo_throughput = loadgen(echo_port, args.throughput_units, args.records, 0, args.duration, echo.pid)
-        echo_latency = loadgen(echo_port, args.units, 1, 1.0, args.duration, echo.pid)
-        echo_capacity = loadgen(echo_port, args.capacity_units, 1, 0, args.duration, echo.pid)
+        echo_throughput = phase(echo_port, args.throughput_units, args.records, 0, args.duration, echo.pid) \
+            if multi else None
+        echo_latency = phase(echo_port, args.units, 1, 1.0, args.duration, echo.pid)
+        echo_capacity = phase(echo_port, args.capacity_units, 1, 0, args.duration, echo.pid)
     finally:
         for process in (gateway, echo):
             if process is not None:
@@ -177,9 +225,9 @@ def run(args) -> dict:
         shutil.rmtree(work, ignore_errors=True)
     per_unit = (latency["peak_rss_kib"] - idle_rss) / max(latency["connected"], 1)
     return {
-        "synchronous": args.synchronous,
+        "brand": args.brand, "synchronous": args.synchronous,
         "gateway": {"throughput": throughput, "throughput_with_subscribers": subscribed, "latency": latency,
-                    "capacity": capacity, "idle_rss_kib": idle_rss, "rss_per_unit_kib": round(per_unit, 1)},
+                    "capacity": capacity, "commands": commands, "idle_rss_kib": idle_rss, "rss_per_unit_kib": round(per_unit, 1)},
         "ceiling": {"throughput": echo_throughput, "latency": echo_latency, "capacity": echo_capacity},
     }
 
@@ -187,17 +235,20 @@ def run(args) -> dict:
 def report(result: dict, args) -> str:
     g, c = result["gateway"], result["ceiling"]
     rows = [
-        ("records/s persisted then ACKed" + (" (mean of 2)" if g["throughput_with_subscribers"] else ""),
-         f"{g['throughput']['records_per_s']:,.0f}",
-         f"{c['throughput']['records_per_s']:,.0f}",
-         f"{args.throughput_units} units, {args.records} records/packet, closed loop"),
+        *([("records/s persisted then ACKed" + (" (mean of 2)" if g["throughput_with_subscribers"] else ""),
+            f"{g['throughput']['records_per_s']:,.0f}",
+            f"{c['throughput']['records_per_s']:,.0f}",
+            f"{args.throughput_units} units, {args.records} records/packet, closed loop")] if g["throughput"] else []),
         ("one-record packets/s",
-         f"{g['capacity']['records_per_s']:,.0f}", f"{c['capacity']['records_per_s']:,.0f}",
+         f"{g['capacity']['records_per_s']:,.0f} "
+         f"({g['capacity']['records_per_s'] / c['capacity']['records_per_s']:.2f} of bare)",
+         f"{c['capacity']['records_per_s']:,.0f}",
          f"{args.capacity_units} units, 1 record/packet, closed loop"),
         ("ACK p50 / p99 / max (ms)",
          f"{g['latency']['p50_ms']:.1f} / {g['latency']['p99_ms']:.1f} / {g['latency']['max_ms']:.1f}",
          f"{c['latency']['p50_ms']:.1f} / {c['latency']['p99_ms']:.1f} / {c['latency']['max_ms']:.1f}",
-         f"{g['latency']['connected']} units, 1 packet/s each"),
+         f"{g['latency']['connected']} units, 1 packet/s each"
+         + (f", {g['latency']['errors']} connections lost" if g['latency']['errors'] else "")),
         *([(f"records/s with {args.subscribers + 1} event subscribers",
             f"{g['throughput_with_subscribers']['records_per_s']:,.0f} "
             f"({(g['throughput_with_subscribers']['records_per_s'] / g['throughput']['records_per_s'] - 1) * 100:+.1f}%)",
@@ -210,7 +261,15 @@ def report(result: dict, args) -> str:
         ("RSS per connected unit (KiB)", f"{g['rss_per_unit_kib']}", "-",
          f"peak {g['latency']['peak_rss_kib'] / 1024:.0f} MiB vs idle {g['idle_rss_kib'] / 1024:.0f} MiB"),
     ]
-    lines = [f"synchronous={result['synchronous']}, {os.cpu_count()} cores, gateway and load generator on one machine",
+    if g["commands"]:
+        m = g["commands"]
+        for name, label, goal in (("command", "command round trip", "50"), ("state", "GET .../state", "20")):
+            idle, loaded = m["idle"][name], m["loaded"][name]
+            rows.append((f"{label} p50 / p99 (ms)",
+                         f"{loaded['p50_ms']:.1f} / {loaded['p99_ms']:.1f}",
+                         "-", f"beside {m['load']['records_per_s']:,.0f} packets/s (90%); idle "
+                              f"{idle['p50_ms']:.1f} / {idle['p99_ms']:.1f}; goal p99 <= {goal}; n={loaded['count']}"))
+    lines = [f"{result['brand']}, synchronous={result['synchronous']}, {os.cpu_count()} cores, gateway and load generator on one machine",
              f"{'':34} {'fleetgate':>24} {'bare trio':>24}  load"]
     lines += [f"{name:34} {ours:>24} {ceiling:>24}  {load}" for name, ours, ceiling, load in rows]
     return "\n".join(lines)
@@ -218,6 +277,7 @@ def report(result: dict, args) -> str:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--brand", choices=sorted(BRANDS), default="teltonika")
     parser.add_argument("--units", type=int, default=5000, help="units for the latency phase (1 packet/s each)")
     parser.add_argument("--throughput-units", type=int, default=100, help="units for the throughput phase")
     parser.add_argument("--capacity-units", type=int, default=1000,
@@ -227,10 +287,12 @@ if __name__ == "__main__":
     parser.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL")
     parser.add_argument("--subscribers", type=int, default=100,
                         help="idle event-stream subscribers for the second throughput run (0: skip it)")
-    parser.add_argument("--quick", action="store_true", help="500 units (200 in the capacity phase), 8 s phases")
+    parser.add_argument("--no-commands", dest="commands", action="store_false",
+                        help="skip the command phases (Teltonika only)")
+    parser.add_argument("--quick", action="store_true", help="500 units (200 in the capacity phase), 6 s phases, no subscriber phases: under 2 minutes")
     args = parser.parse_args()
     if args.quick:
-        args.units, args.capacity_units, args.duration = 500, 200, 8
+        args.units, args.capacity_units, args.duration, args.subscribers = 500, 200, 6, 0
     result = run(args)
     print(report(result, args))
     print(json.dumps(result))

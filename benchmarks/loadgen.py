@@ -1,16 +1,16 @@
-"""Load generator for benchmarks/ingest.py: many Teltonika units in one trio process.
+"""Load generator for benchmarks/ingest.py: many units of one brand in one trio process.
 
-Each unit logs in with its IMEI, then sends Codec 8 AVL packets and times each one until
-its 4-byte ACK comes back. `--interval 0` sends the next packet as soon as the ACK
-arrives (closed loop, for throughput); `--interval S` sends one every S seconds with the
-units' phases spread evenly (for latency at a given rate). Prints one JSON object.
+Each unit logs in (benchmarks/brands.py: a Teltonika IMEI, a GT06 login, a JT/T 808
+authentication with the code its vehicle was registered with), then sends location packets
+and times each one until its ACK comes back. `--interval 0` sends the next packet as soon as
+the ACK arrives (closed loop, for throughput); `--interval S` sends one every S seconds with
+the units' phases spread evenly (for latency at a given rate). Prints one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import struct
 import sys
 import time
 from pathlib import Path
@@ -18,27 +18,8 @@ from pathlib import Path
 import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from drivers.teltonika.frames import crc16_ibm  # noqa: E402
+from benchmarks.brands import BRANDS  # noqa: E402
 from gateway.tuning import raise_open_file_limit, tune_garbage_collector  # noqa: E402
-
-FIRST_IMEI = 350000000000000
-_RECORD = struct.Struct(">QBiiHHBHBB" + "BBBBB" + "BBB")  # N1 = 2 one-byte IO elements, N2 = N4 = N8 = 0
-
-
-def imei(index: int) -> str:
-    return str(FIRST_IMEI + index)
-
-
-def avl_packet(first_ms: int, count: int, index: int) -> bytes:
-    records = b"".join(
-        _RECORD.pack(
-            first_ms + n, 0, 252797000 + index * 100, 546872000 + n * 10, 112, 90, 9, 40, 0, 2,
-            2, 239, 1, 21, 4, 0, 0, 0,
-        )
-        for n in range(count)
-    )
-    body = bytes([0x08, count]) + records + bytes([count])
-    return b"\0\0\0\0" + len(body).to_bytes(4, "big") + body + crc16_ibm(body).to_bytes(4, "big")
 
 
 class Stats:
@@ -49,45 +30,56 @@ class Stats:
         self.errors = 0
 
 
+async def _answer(stream: trio.SocketStream, buffer: bytearray, parse):
+    """``parse(buffer)`` once it finds a whole answer; None if the server hung up first."""
+    while (found := parse(buffer)) is None:
+        data = await stream.receive_some(4096)
+        if not data:
+            return None
+        buffer.extend(data)
+    return found
+
+
 async def unit(index: int, host: str, port: int, args, stats: Stats, start_at: float, stop_at: float) -> None:
     try:
         stream = await trio.open_tcp_stream(host, port)
     except OSError:
         stats.errors += 1
         return
-    async with stream:
-        login = imei(index).encode()
-        await stream.send_all(len(login).to_bytes(2, "big") + login)
-        if await stream.receive_some(1) != b"\x01":
+    try:
+        async with stream:
+            await _converse(stream, index, args, stats, start_at, stop_at)
+    except trio.BrokenResourceError:  # the server hung up on this unit: counted, the others go on
+        stats.errors += 1
+
+
+async def _converse(stream: trio.SocketStream, index: int, args, stats: Stats, start_at: float,
+                    stop_at: float) -> None:
+    wire = BRANDS[args.brand](index)
+    buffer = bytearray()
+    await stream.send_all(wire.login())
+    if not await _answer(stream, buffer, wire.login_answer):
+        stats.errors += 1
+        return
+    stats.connected += 1
+    phase = (index / max(args.units, 1)) * args.interval
+    await trio.sleep_until(start_at + phase)
+    next_send = trio.current_time()
+    while trio.current_time() < stop_at:
+        packet = wire.packet(args.records)
+        sent = trio.current_time()
+        await stream.send_all(packet)
+        records = await _answer(stream, buffer, wire.ack)
+        if records is None:
             stats.errors += 1
             return
-        stats.connected += 1
-        clock_ms = 0
-        phase = (index / max(args.units, 1)) * args.interval
-        await trio.sleep_until(start_at + phase)
-        next_send = trio.current_time()
-        while trio.current_time() < stop_at:
-            # Device times are now, as a live unit's are, so every packet also moves the
-            # vehicle's state; they never repeat, so no record is dropped as a resend.
-            clock_ms = max(clock_ms, int(time.time() * 1000))
-            packet = avl_packet(clock_ms, args.records, index)
-            clock_ms += args.records
-            sent = trio.current_time()
-            await stream.send_all(packet)
-            ack = b""
-            while len(ack) < 4:
-                data = await stream.receive_some(4 - len(ack))
-                if not data:
-                    stats.errors += 1
-                    return
-                ack += data
-            done = trio.current_time()
-            if done <= stop_at:
-                stats.latencies.append(done - sent)
-                stats.records += int.from_bytes(ack, "big")
-            if args.interval:
-                next_send += args.interval
-                await trio.sleep_until(next_send)
+        done = trio.current_time()
+        if done <= stop_at:
+            stats.latencies.append(done - sent)
+            stats.records += records
+        if args.interval:
+            next_send += args.interval
+            await trio.sleep_until(next_send)
 
 
 async def main(args) -> None:
@@ -122,10 +114,11 @@ async def main(args) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--brand", choices=sorted(BRANDS), default="teltonika")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--units", type=int, default=100)
-    parser.add_argument("--records", type=int, default=1, help="records per AVL packet")
+    parser.add_argument("--records", type=int, default=1, help="records per packet (Teltonika only)")
     parser.add_argument("--interval", type=float, default=0.0, help="seconds between packets; 0 = closed loop")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of measured sending")
     parser.add_argument("--connect-time", type=float, default=3.0, help="seconds allowed for all units to log in")

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.loadgen import avl_packet, imei  # noqa: E402
+from benchmarks.brands import avl_packet, imei  # noqa: E402
 from drivers.base import Acknowledge, Login, LoginAccepted, RecordBatch  # noqa: E402
 from drivers.teltonika import DRIVER as TELTONIKA  # noqa: E402
 from gateway.clock import utc_now  # noqa: E402

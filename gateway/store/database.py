@@ -7,6 +7,13 @@ SAVEPOINT, so one failing job does not undo its neighbours) and commits once. On
 thread hop and one fsync then serve many sessions and API requests, and a caller
 learns its job's outcome only after the commit, which is what persist-then-ACK needs.
 
+Jobs wait in two lanes. ``write`` jobs (commands, their audit, API requests, logins)
+jump the queue of ingest jobs: a batch holding them commits them alone, so an operator's
+command waits for at most the ingest batch in flight and its own small commit, not for
+the thousands of packets queued before it. The batch after such a batch always takes
+ingest, so a stream of writes cannot starve the units. Ingest batches are sized to
+commit in about BATCH_SECONDS, which bounds that wait.
+
 A storage fault (faults.py) is a state, not a crash: the batch it hit fails, every job
 after it is refused at once without touching the disk, and run_maintenance probes once
 a round until the store can commit again.
@@ -15,6 +22,7 @@ a round until the store can commit again.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, replace
@@ -33,7 +41,10 @@ from gateway.store.telemetry import BatchRows, persist_batches
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-MAX_BATCH = 1024  # jobs per transaction; bounds the time a batch holds the write lock
+MAX_BATCH = 1024  # jobs of each lane per transaction; bounds the time a batch holds the write lock
+BATCH_SECONDS = 0.015  # what an ingest batch should take to commit; see _ingest_taken
+MIN_INGEST_BATCH = 32  # ingest jobs a batch may take, however slow commits get
+MAX_QUEUED = 10_000  # ingest jobs waiting; a session queueing more waits for room
 MAINTAIN_EVERY = 1.0  # seconds between maintenance rounds (WAL checkpoints), and between probes while faulted
 
 
@@ -79,7 +90,12 @@ class Store:
             raise StoreError(f"cannot use the database {engine.where}: {describe(exc)}") from None
         self._reader_limiter = trio.CapacityLimiter(readers)
         self._writer_limiter = trio.CapacityLimiter(1)
-        self._send, self._receive = trio.open_memory_channel[_Job](10_000)
+        self._urgent: deque[_Job] = deque()  # write() jobs: taken before any ingest job
+        self._ingest: deque[_Job] = deque()
+        self._wake: trio.Event | None = None  # set by the next job while the writer waits for one
+        self._room = trio.lowlevel.ParkingLot()  # sessions waiting for the ingest lane to shrink
+        self._last_urgent_only = False
+        self._ingest_limit = MAX_BATCH  # ingest jobs the next batch may take
         self.batch_jobs = 0  # jobs committed, for /metrics
         self.commit_seconds = 0.0
         self.records_new = 0  # records committed
@@ -98,19 +114,22 @@ class Store:
     # --- writing -------------------------------------------------------------------
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        """The writer task: drain the queue, commit each batch in one thread hop."""
+        """The writer task: drain the lanes, commit each batch in one thread hop."""
         task_status.started()
-        async for first in self._receive:
-            batch = [first]
-            while len(batch) < MAX_BATCH:
-                try:
-                    batch.append(self._receive.receive_nowait())
-                except trio.WouldBlock:
-                    break
+        while True:
+            if not self._urgent and not self._ingest:
+                self._wake = trio.Event()
+                await self._wake.wait()
+            batch, ingest = self._next_batch()
+            if len(self._ingest) < MAX_QUEUED:
+                self._room.unpark_all()
             if self.fault is None:
                 start = trio.current_time()
                 events, fault = await trio.to_thread.run_sync(self._commit_batch, batch, limiter=self._writer_limiter)
-                self.commit_seconds += trio.current_time() - start
+                taken = trio.current_time() - start
+                self.commit_seconds += taken
+                if ingest:
+                    self._ingest_taken(ingest, taken)
                 if fault is not None:
                     self._faulted("commit", fault)
                 if events:
@@ -128,6 +147,30 @@ class Store:
                     job.then(job.error)
                 except Exception:  # the submitter's bug must not stop the writer
                     log.exception("a commit callback failed")
+
+    def _next_batch(self) -> tuple[list[_Job], int]:
+        """The next batch and how many ingest jobs it holds: the waiting write() jobs
+        alone, unless the batch before was theirs alone too; then ingest jobs after them."""
+        urgent, ingest = self._urgent, self._ingest
+        batch = [urgent.popleft() for _ in range(min(len(urgent), MAX_BATCH))]
+        self._last_urgent_only = bool(batch) and not self._last_urgent_only and bool(ingest)
+        if self._last_urgent_only:
+            return batch, 0
+        taken = min(len(ingest), self._ingest_limit)
+        batch.extend(ingest.popleft() for _ in range(taken))
+        return batch, taken
+
+    def _ingest_taken(self, jobs: int, seconds: float) -> None:
+        """Size the next ingest batches from how long this one took: a full batch that took
+        longer than BATCH_SECONDS shrinks the limit in proportion, one that took less lets it
+        grow by a quarter. Only full batches say how many jobs fit; a commit's fixed cost
+        (its fsync) then settles the limit where the batch time meets the target."""
+        if jobs < self._ingest_limit:
+            return
+        if seconds > BATCH_SECONDS:
+            self._ingest_limit = max(MIN_INGEST_BATCH, int(jobs * BATCH_SECONDS / seconds))
+        else:
+            self._ingest_limit = min(MAX_BATCH, max(jobs + 1, int(jobs * 1.25)))
 
     def _commit_batch(self, batch: list[_Job]) -> tuple[list[Event], Exception | None]:
         """Commit ``batch``; return the events its transaction logged (none if it failed)
@@ -272,12 +315,17 @@ class Store:
         return job.result
 
     async def _queue(self, job: _Job) -> None:
-        try:
-            # No checkpoint on the common path: each one is a trip through the scheduler,
-            # and ingest submits thousands of jobs per second.
-            self._send.send_nowait(job)
-        except trio.WouldBlock:
-            await self._send.send(job)
+        # No checkpoint on the common path: each one is a trip through the scheduler,
+        # and ingest submits thousands of jobs per second.
+        if job.fn is not None:
+            self._urgent.append(job)
+        else:
+            while len(self._ingest) >= MAX_QUEUED:
+                await self._room.park()
+            self._ingest.append(job)
+        if self._wake is not None:
+            self._wake.set()
+            self._wake = None
 
     # --- reading -------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""The store: group commit, per-job isolation inside a batch, migrations."""
+"""The store: group commit, per-job isolation inside a batch, migrations, and the write lane
+that jumps the ingest queue without starving it."""
 
 from __future__ import annotations
 
@@ -261,3 +262,48 @@ def test_statement_chunks_cover_the_rows_in_few_distinct_sizes(count, largest):
     # Only powers of two up to ``largest``: a bounded set of SQL texts, whatever the count.
     assert all(size <= largest and size & (size - 1) == 0 for size in sizes)
     assert len(chunks) <= count // largest + largest.bit_length()
+
+
+# --- the two lanes: write() jobs (commands, audits, API requests) before queued ingest ---
+
+
+def _audit(conn: sqlite3.Connection, key: str) -> int:
+    """The command's audit row, and how many records were committed before it."""
+    conn.execute("INSERT INTO meta (key, value) VALUES (?, 'audit')", (key,))
+    return conn.execute("SELECT count(*) FROM records").fetchone()[0]
+
+
+async def test_a_command_write_commits_before_a_long_ingest_queue_drains(store):
+    queued = 3 * database.MAX_BATCH
+    acked = []
+    with trio.fail_after(60):
+        for n in range(queued):
+            await store.ingest_then(_batch(f"V{n % 50}", 1, n), acked.append)
+        # Queued after three full batches of packets, the write still commits before any of them.
+        records_before = await store.write(_audit, "command-1")
+        assert records_before == 0
+        assert len(acked) == 0
+        await eventually(lambda: len(acked) == queued)
+    assert acked == [None] * queued
+    assert await store.read(lambda conn: conn.execute("SELECT count(*) FROM records").fetchone()[0]) == queued
+
+
+async def test_a_stream_of_writes_does_not_starve_ingest(store):
+    queued = 2 * database.MAX_BATCH
+    acked = []
+    audits = 0
+
+    async def operator(name: str) -> None:
+        nonlocal audits
+        while len(acked) < queued:  # never idle while packets wait: there is always a write queued
+            await store.write(_audit, f"{name}-{audits}")
+            audits += 1
+
+    with trio.fail_after(60):
+        for n in range(queued):
+            await store.ingest_then(_batch(f"V{n % 50}", 1, n), acked.append)
+        async with trio.open_nursery() as nursery:
+            for name in ("a", "b", "c"):
+                nursery.start_soon(operator, name)
+    assert acked == [None] * queued
+    assert audits >= 3
