@@ -28,13 +28,12 @@ from gateway.config import ApiConfig, Config
 from gateway.health_port import serve_health
 from gateway.listeners import UnitConnections
 from gateway.metrics import Metrics
-from gateway.registry import Registry
+from gateway.registry import Registry, adopt_key
 from gateway.runtime import Runtime
 from gateway.secrets import SecretBox, SecretsError
 from gateway.session_table import AuthThrottle, SessionTable
 from gateway.sessions import serve_driver
 from gateway.store import Store, StoreError, telemetry
-from gateway.store import queries as q
 from gateway.store.postgres import PostgresEngine
 from gateway.strangers import Strangers
 from gateway.tuning import raise_open_file_limit
@@ -219,11 +218,8 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
                 strangers = Strangers(store, config.sessions.max_seen_units,
                                       config.sessions.unit_seen_events_per_minute)
                 await nursery.start(strangers.run)
-                # The store remembers the key that wrote its secrets; a node with another
-                # key must not write secrets nobody else can read.
-                check = await store.write(q.put_meta_once, "secrets_check", box.check_value())
                 try:
-                    box.verify(check, config.secrets_key)
+                    await store.write(adopt_key, box, config.secrets_key)
                 except SecretsError as exc:
                     raise StartupError(str(exc)) from None
                 registry = await Registry.open(store, box, strangers)

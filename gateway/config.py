@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -180,6 +181,31 @@ class ListenerConfig(_Section):
         False, description="Every connection starts with a PROXY protocol header (version 1 or 2), as a TCP load "
                            "balancer sends it: the unit's address is read from it; a connection without one is "
                            "closed. Off, such a header is a bad frame.")
+    proxy_protocol_from: list[str] = Field(
+        default_factory=list, examples=[["10.0.0.5", "10.0.1.0/24"]],
+        description="The balancers' addresses or networks: a PROXY header from any other peer is not believed and "
+                    "its connection is closed. Empty, any peer's header is believed: only where nothing but the "
+                    "balancer can reach this port.")
+
+    @field_validator("proxy_protocol_from")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"{network!r} is not an IP address or network") from None
+        return value
+
+    def trusts_proxy(self, peer: str) -> bool:
+        """Whether a PROXY header from ``peer`` (an IP address) is believed."""
+        if not self.proxy_protocol_from:
+            return True
+        try:
+            address = ipaddress.ip_address(peer)
+        except ValueError:
+            return False
+        return any(address in ipaddress.ip_network(n, strict=False) for n in self.proxy_protocol_from)
 
     def codec_options(self) -> dict:
         """Driver-specific codec arguments (besides max_frame)."""

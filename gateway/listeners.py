@@ -71,7 +71,7 @@ class Admission:
         self._hang_up = None
 
     def authenticated(self) -> None:
-        """The unit logged in: never evicted from now on."""
+        """The unit sent its login: never evicted from now on."""
         self.listener.unauthenticated.pop(self, None)
 
     def evict(self) -> None:

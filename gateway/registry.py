@@ -8,6 +8,7 @@ import logging
 import sqlite3
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from drivers.base import CredentialKind
@@ -16,12 +17,14 @@ from drivers.registry import DRIVERS
 from gateway import ids
 from gateway.catalog import VehicleModel, load_catalog
 from gateway.clock import now_text, rfc3339, utc_now
-from gateway.secrets import SecretBox
+from gateway.secrets import SecretBox, SecretsError, wrong_key
 from gateway.store import Store
 from gateway.store import queries as q
 from gateway.store import seen_units, telemetry
 from gateway.store.events import log_event
 from gateway.strangers import Strangers
+
+SECRETS_CHECK = "secrets_check"  # meta key: a known text encrypted with the store's key
 
 log = logging.getLogger(__name__)
 
@@ -423,6 +426,28 @@ class Registry:
 
     async def available_units(self, brand: Brand, after: str, limit: int) -> list[dict[str, Any]]:
         return await self.store.read(seen_units.available, brand.name, after, limit)
+
+
+def adopt_key(conn: sqlite3.Connection, box: SecretBox, path: Path) -> None:
+    """Make sure ``box`` holds the key this store's secrets are encrypted with (SecretsError
+    if not): by the check value the store keeps, or, in a store from before there was one,
+    by one of its secrets. Then the store keeps this key's check value. A gateway given
+    another key must not write secrets that the stored ones' key cannot read."""
+    check = q.get_meta(conn, SECRETS_CHECK)
+    if check is not None:
+        box.verify(check, path)
+        return
+    password = conn.execute("SELECT unit_brand, unit_id, password FROM vehicles WHERE password IS NOT NULL"
+                            " LIMIT 1").fetchone()
+    secret = conn.execute("SELECT id, kind, client_secret FROM credentials LIMIT 1").fetchone()
+    try:
+        if password is not None:
+            box.decrypt(bytes(password[2]), _password_binding(password[0], password[1]))
+        if secret is not None:
+            box.decrypt(bytes(secret[2]), _secret_binding(secret[0], secret[1]))
+    except SecretsError:
+        raise wrong_key(path) from None
+    q.set_meta(conn, SECRETS_CHECK, box.check_value())
 
 
 def _password_binding(brand: str, unit_id: str) -> str:

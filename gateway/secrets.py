@@ -78,5 +78,9 @@ class SecretBox:
                 return
         except (SecretsError, ValueError):
             pass
-        raise SecretsError(f"the key in {path} is not the key this store's secrets were encrypted with; "
-                           "give this gateway the key file the store was started with ([secrets] key_file)")
+        raise wrong_key(path)
+
+
+def wrong_key(path: Path) -> SecretsError:
+    return SecretsError(f"the key in {path} is not the key this store's secrets were encrypted with; "
+                        "give this gateway the key file the store was started with ([secrets] key_file)")

@@ -62,7 +62,7 @@ class AuthThrottle:
         is right while ``engaged``. Without an address (API clients, whose door sits
         behind proxies) only the key counts."""
         failures = max(self._failures.get(key, 0), self._over_threshold(address))
-        return min(self.cap, self.base * 2 ** failures)
+        return min(self.cap, self.base * 2 ** min(failures, 32))  # the cap long before float overflow
 
     def engaged(self, key: tuple[str, str], address: str | None = None) -> bool:
         return key in self._failures or self._over_threshold(address) > 0

@@ -89,7 +89,7 @@ class UnitSession:
         self.stream = stream
         self.codec = driver.codec_factory(max_frame=listener.max_frame, **listener.codec_options())
         self.remote = _address(stream)
-        self._proxy_protocol = listener.proxy_protocol
+        self._listener = listener
         self._socket = stream.socket
         self._fd = stream.socket.fileno()
         # ACKs queued behind a commit (ingest_then). Until the socket closes they are
@@ -106,7 +106,7 @@ class UnitSession:
         self._deadline_reason = ""
         self._expired = ""
         self._shed = ""
-        self.on_authenticated: Callable[[], None] = lambda: None  # the listener stops counting it a stranger
+        self.on_authenticated: Callable[[], None] = lambda: None  # past its login: the listener evicts it no more
         self._scope = trio.CancelScope()
         self._send_lock = trio.Lock()
         self._partial_since: float | None = None
@@ -215,6 +215,9 @@ class UnitSession:
     async def _read_proxy_header(self, deadline: float) -> None:
         """The balancer's PROXY header, before the unit's first byte: the unit's address
         replaces the balancer's, and what follows the header goes to the codec."""
+        peer = self.remote.rpartition(":")[0].strip("[]")
+        if not self._listener.trusts_proxy(peer):
+            raise SessionEnded(f"{peer} is not a balancer this listener takes PROXY headers from", "proxy_untrusted")
         header = ProxyHeader()
         self._wait_until(deadline, "login_timeout")
         while True:
@@ -258,7 +261,7 @@ class UnitSession:
 
     async def _serve(self) -> None:
         login_deadline = trio.current_time() + self._timeouts.login_timeout
-        if self._proxy_protocol:
+        if self._listener.proxy_protocol:
             await self._read_proxy_header(login_deadline)
         while True:
             login = await self._next_event(login_deadline)
@@ -271,6 +274,10 @@ class UnitSession:
                 await self._send(self.codec.send(Acknowledge(login)))
             else:
                 raise UnexpectedMessage(f"expected a login, got {type(login).__name__}")
+        # Past its login frame the connection is no stranger to evict: a real unit whose
+        # answer the brake holds back must not lose its place to a flood meanwhile. One
+        # attempt per unit id is in flight, and an unknown id is answered at once.
+        self.on_authenticated()
         with self._attempt(login.unit_id):
             if not await self._authenticate(login):
                 return
@@ -354,7 +361,6 @@ class UnitSession:
             throttle.succeeded(key)
         self.vehicle_id, self.model_id = vehicle["id"], vehicle["model_id"]
         runtime.sessions.attach(self.vehicle_id, self)
-        self.on_authenticated()
         await self._send(self.codec.send(LoginAccepted(login)))
         return True
 

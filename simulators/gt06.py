@@ -38,6 +38,7 @@ from simulators.gt06_field import Packet, time_bytes
 FIRST_IMEI = "353413532150362"  # the unit of [GT06] Appendix B; Luhn-valid
 MAX_SERVER_FRAME = 4096
 _COMMAND = re.compile(r"^(DYD|HFYD),(.*)#$")
+UNTIMED = {frames.STATUS, frames.HEARTBEAT_VOLTAGE}  # what a unit reports with no time of its own
 
 
 def imei_for(index: int, first_imei: str = FIRST_IMEI) -> str:
@@ -183,7 +184,14 @@ class SimulatedUnit:
             state = "cut off" if cut else "to resume"
             return f"Already in the state of fuel supply {state},the command is not running!"
         self.oil_cut = cut
+        self._drop_stale_heartbeats()
         return f"{word}=Success!"
+
+    def _drop_stale_heartbeats(self) -> None:
+        """A heartbeat carries no time, so the gateway dates it on arrival: one built before
+        the status changed and still waiting to be sent would report the old status as new.
+        Real units build a heartbeat when they send it."""
+        self.pending = deque(p for p in self.pending if p.transmissions or p.protocol not in UNTIMED)
 
     def response_frame(self, server_flag: int, text: str) -> bytes:
         if self.response_protocol == frames.SHORT_RESPONSE and self.field:

@@ -19,6 +19,7 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.conninfo import conninfo_to_dict
 
 from gateway.store.dialect import POSTGRESQL
 from gateway.store.events import EventWriter
@@ -187,14 +188,23 @@ class AnotherNode(Error):
     """Another gateway serves this database."""
 
 
-def _hold_node_lock(writer: PgConnection) -> None:
-    if not writer.execute("SELECT pg_try_advisory_lock(?)", (_NODE_LOCK,)).fetchone()[0]:
-        raise AnotherNode("another fleetgate gateway serves this database; run one gateway per database "
-                          "(nodes that share one are not built yet)")
-
-
 class PgWriterConnection(EventWriter, PgConnection):
-    """The writer's connection: it also collects the events of the open transaction."""
+    """The writer's connection: it also collects the events of the open transaction, and
+    holds the node lock, which goes with the server connection it was taken on."""
+
+    locked = False
+
+    def reconnect(self) -> None:
+        if self.broken:
+            self.locked = False
+        super().reconnect()
+
+    def hold_node_lock(self) -> None:
+        if not self.locked:
+            if not self.execute("SELECT pg_try_advisory_lock(?)", (_NODE_LOCK,)).fetchone()[0]:
+                raise AnotherNode("another fleetgate gateway serves this database; run one gateway per "
+                                  "database (nodes that share one are not built yet)")
+            self.locked = True
 
 
 class PostgresEngine:
@@ -217,8 +227,8 @@ class PostgresEngine:
 
         writer = PgWriterConnection(self.url, application_name=self._name)
         self._connections.append(writer)
+        writer.hold_node_lock()  # before migrating: a refused node must not change the schema
         self.schema_version = migrate_postgresql(writer)
-        _hold_node_lock(writer)
         return writer
 
     def open_reader(self) -> PgConnection:
@@ -229,9 +239,8 @@ class PostgresEngine:
     def probe(self, writer: PgWriterConnection) -> None:
         """Raise unless the store can commit: a connection (made anew if it was lost) and
         a transaction that writes."""
-        if writer.broken:  # the lock went with the lost connection
-            writer.reconnect()
-            _hold_node_lock(writer)
+        writer.reconnect()
+        writer.hold_node_lock()  # taken anew after a lost connection, or still refused
         writer.execute("BEGIN")
         try:
             writer.execute("UPDATE schema_version SET version = version")
@@ -263,5 +272,11 @@ class PostgresEngine:
 
 
 def _without_password(url: str) -> str:
-    """The URL for messages: a password in it never reaches a log line."""
-    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
+    """Where the store is, for messages: host, port, database and user, never a password
+    (wherever the URL carries one)."""
+    try:
+        parts = conninfo_to_dict(url)
+    except Error:
+        return "(a PostgreSQL URL that cannot be read)"
+    where = f"postgresql://{parts.get('user', '')}@{parts.get('host', '')}"
+    return where + (f":{parts['port']}" if "port" in parts else "") + f"/{parts.get('dbname', '')}"

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import socket as stdlib_socket
 
+import psycopg
 import pytest
 import trio
 
 from gateway.client import AdminClient
 from tests.conftest import gateway_config_toml
 from tests.servers import missing
-from tests.gateway.seed import niu_credentials, niu_vehicle
+from tests.gateway.seed import JT808_MODEL, niu_credentials, niu_vehicle, unit_body
 from tests.process import run_cli, start_gateway, wait_exit, wait_until_serving
 
 
@@ -223,6 +225,41 @@ async def test_a_key_that_did_not_write_the_stores_secrets_is_refused(tmp_path, 
         assert ("is not the key this store's secrets were encrypted with" in message) == (code == 1), message
     assert not (tmp_path / "data" / "secrets.key").exists()  # the key lives where key_file says
     assert oct((keys / "shared.key").stat().st_mode & 0o777) == oct(0o600)
+
+
+async def test_a_store_from_before_the_check_value_takes_only_the_key_of_its_secrets(tmp_path, short_dir, store_url):
+    """A store written before it kept a check value: its first secret decides which key it takes."""
+    keys, socket = tmp_path / "keys", short_dir / "admin.sock"
+    keys.mkdir()
+
+    def config(key: str):
+        path = tmp_path / f"{key}.toml"
+        path.write_text(gateway_config_toml(tmp_path / "data", socket, f'[secrets]\nkey_file = "{keys / key}"\n',
+                                            store_url=store_url))
+        return path
+
+    process = start_gateway(config("old.key"))
+    await wait_until_serving(process, socket)
+    with AdminClient(socket, timeout=10) as client:
+        client.post("/vehicles", unit_body("JT808", "013912345678", JT808_MODEL, password="code-1234"))
+    process.terminate()
+    assert await wait_exit(process) == 0
+    forget = "DELETE FROM meta WHERE key = 'secrets_check'"
+    if store_url:
+        with psycopg.connect(store_url, autocommit=True) as conn:
+            conn.execute(forget)
+    else:
+        with sqlite3.connect(tmp_path / "data" / "fleetgate.db") as conn:
+            conn.execute(forget)
+
+    for key, code in (("new.key", 1), ("old.key", 0)):
+        process = start_gateway(config(key))
+        if code == 0:
+            await wait_until_serving(process, socket)
+            process.terminate()
+        assert await wait_exit(process) == code
+        message = process.stderr.read()
+        assert ("is not the key this store's secrets were encrypted with" in message) == (code == 1), message
 
 
 async def test_a_second_gateway_on_the_same_postgresql_database_is_refused(tmp_path, short_dir, postgres_server):

@@ -51,3 +51,14 @@ async def test_a_connection_without_the_header_is_closed_and_counted(gateway, ap
             await unit.login()  # its login where the header should be
     assert gateway.metrics.value("fleetgate_frames_refused_total", driver="teltonika", reason="proxy_header") == 1
     assert STRANGER not in await _available(api)
+
+
+@pytest.mark.parametrize("extra_config", [
+    '[drivers.teltonika]\nproxy_protocol = true\nproxy_protocol_from = ["10.0.0.5", "192.0.2.0/24"]\n'])
+async def test_a_header_from_a_peer_that_is_not_a_balancer_is_not_believed(gateway, api):
+    unit = await ScriptedUnit.connect(listener_port(gateway, "teltonika"), STRANGER)
+    with trio.fail_after(20):  # 127.0.0.1 is not a balancer: hung up before it says a word
+        assert await unit.stream.receive_some(64) == b""
+    assert gateway.metrics.value("fleetgate_frames_refused_total", driver="teltonika",
+                                 reason="proxy_untrusted") == 1
+    assert STRANGER not in await _available(api)

@@ -24,6 +24,13 @@ async def test_failures_of_one_unit_slow_down_and_reset_on_success():
     assert not throttle.engaged(UNIT, ADDRESS) and throttle.delay(UNIT, ADDRESS) == 0.5
 
 
+async def test_any_number_of_failures_waits_the_cap():
+    throttle = AuthThrottle(base=0.5, cap=30.0)
+    for _ in range(5000):  # a client id guessed at for hours: 2 ** 5000 is past any float
+        throttle.failed(UNIT)
+    assert throttle.delay(UNIT) == 30.0
+
+
 async def test_a_source_address_is_slowed_only_above_its_threshold(mock_clock):
     throttle = AuthThrottle(base=0.5, cap=30.0, address_threshold=3)
     for n in range(3):  # three units, one failure each: still within the threshold
