@@ -173,7 +173,8 @@ class ListenerConfig(_Section):
                                                                 "longer one is disconnected.")
     max_connections: int = Field(50_000, ge=1, description="Connections at once on this listener.")
     max_unauthenticated: int = Field(
-        1_000, ge=1, description="Connections not logged in yet; over it, the oldest of them is closed to make room.")
+        1_000, ge=1, description="Connections that have not sent their login yet; over it, the oldest of them is closed "
+                                 "to make room.")
     accepts_per_second: float = Field(
         500, gt=0, description="New connections accepted per second, in bursts of a tenth of a second's worth; size "
                                "it to let the whole fleet back in after a restart.")

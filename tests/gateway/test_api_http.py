@@ -24,7 +24,10 @@ async def exchange(socket, *parts: bytes) -> tuple[int, dict[str, str], bytes]:
         stream = await trio.open_unix_socket(str(socket))
         async with stream:
             for part in parts:
-                await stream.send_all(part)
+                try:
+                    await stream.send_all(part)
+                except trio.BrokenResourceError:  # answered and closed before the body ended
+                    break
             received = b""
             while chunk := await stream.receive_some():
                 received += chunk

@@ -201,34 +201,13 @@ async def test_listener_port_in_use_is_one_clear_line(tmp_path, short_dir):
     await taken.aclose()
 
 
-async def test_a_key_that_did_not_write_the_stores_secrets_is_refused(tmp_path, short_dir, store_url):
-    """Nodes share [secrets] key_file. A gateway started with another key would write
-    passwords that no other node, and no later start, could read: it does not start."""
-    keys = tmp_path / "keys"
-    keys.mkdir()
-    socket = short_dir / "admin.sock"
-
-    def config(key: str):
-        path = tmp_path / f"{key}.toml"
-        path.write_text(gateway_config_toml(tmp_path / "data", socket, f'[secrets]\nkey_file = "{keys / key}"\n',
-                                            store_url=store_url))
-        return path
-
-    for key, code in (("shared.key", 0), ("other.key", 1), ("shared.key", 0)):
-        process = start_gateway(config(key))
-        if code == 0:
-            await wait_until_serving(process, socket)
-            process.terminate()
-        assert await wait_exit(process) == code
-        message = process.stderr.read()
-        assert "Traceback" not in message
-        assert ("is not the key this store's secrets were encrypted with" in message) == (code == 1), message
-    assert not (tmp_path / "data" / "secrets.key").exists()  # the key lives where key_file says
-    assert oct((keys / "shared.key").stat().st_mode & 0o777) == oct(0o600)
+WRONG_KEY = "is not the key this store's secrets were encrypted with"
 
 
-async def test_a_store_from_before_the_check_value_takes_only_the_key_of_its_secrets(tmp_path, short_dir, store_url):
-    """A store written before it kept a check value: its first secret decides which key it takes."""
+@pytest.fixture
+def keyed(tmp_path, short_dir, store_url):
+    """``config(key_name)``: a config of one data dir and store whose [secrets] key_file is
+    ``keys/<key_name>``; and the admin socket."""
     keys, socket = tmp_path / "keys", short_dir / "admin.sock"
     keys.mkdir()
 
@@ -238,6 +217,34 @@ async def test_a_store_from_before_the_check_value_takes_only_the_key_of_its_sec
                                             store_url=store_url))
         return path
 
+    return config, socket
+
+
+async def _start_and_stop(config, socket, code: int) -> None:
+    """Start a gateway: it serves and stops cleanly (code 0), or refuses with WRONG_KEY (1)."""
+    process = start_gateway(config)
+    if code == 0:
+        await wait_until_serving(process, socket)
+        process.terminate()
+    assert await wait_exit(process) == code
+    message = process.stderr.read()
+    assert "Traceback" not in message
+    assert (WRONG_KEY in message) == (code == 1), message
+
+
+async def test_a_key_that_did_not_write_the_stores_secrets_is_refused(tmp_path, keyed):
+    """Nodes share [secrets] key_file. A gateway started with another key would write
+    passwords that no other node, and no later start, could read: it does not start."""
+    config, socket = keyed
+    for key, code in (("shared.key", 0), ("other.key", 1), ("shared.key", 0)):
+        await _start_and_stop(config(key), socket, code)
+    assert not (tmp_path / "data" / "secrets.key").exists()  # the key lives where key_file says
+    assert oct((tmp_path / "keys" / "shared.key").stat().st_mode & 0o777) == oct(0o600)
+
+
+async def test_a_store_from_before_the_check_value_takes_only_the_key_of_its_secrets(tmp_path, keyed, store_url):
+    """A store written before it kept a check value: its first secret decides which key it takes."""
+    config, socket = keyed
     process = start_gateway(config("old.key"))
     await wait_until_serving(process, socket)
     with AdminClient(socket, timeout=10) as client:
@@ -251,15 +258,8 @@ async def test_a_store_from_before_the_check_value_takes_only_the_key_of_its_sec
     else:
         with sqlite3.connect(tmp_path / "data" / "fleetgate.db") as conn:
             conn.execute(forget)
-
-    for key, code in (("new.key", 1), ("old.key", 0)):
-        process = start_gateway(config(key))
-        if code == 0:
-            await wait_until_serving(process, socket)
-            process.terminate()
-        assert await wait_exit(process) == code
-        message = process.stderr.read()
-        assert ("is not the key this store's secrets were encrypted with" in message) == (code == 1), message
+    await _start_and_stop(config("new.key"), socket, 1)
+    await _start_and_stop(config("old.key"), socket, 0)
 
 
 async def test_a_second_gateway_on_the_same_postgresql_database_is_refused(tmp_path, short_dir, postgres_server):
