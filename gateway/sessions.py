@@ -252,6 +252,11 @@ class UnitSession:
                     sent = os.write(self._fd, data)
                 except BlockingIOError:
                     sent = 0
+                except (BrokenPipeError, ConnectionResetError):
+                    # The unit is gone, as on the ACK path: what it sent before it went is
+                    # still read and stored (unanswered, it sends it again), and the read
+                    # ends the session.
+                    return
                 if sent < len(data):
                     await self.stream.send_all(data[sent:])
             finally:
