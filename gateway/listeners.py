@@ -70,7 +70,7 @@ class Admission:
     def ended(self) -> None:
         self._hang_up = None
 
-    def authenticated(self) -> None:
+    def logging_in(self) -> None:
         """The unit sent its login: never evicted from now on."""
         self.listener.unauthenticated.pop(self, None)
 

@@ -106,7 +106,7 @@ class UnitSession:
         self._deadline_reason = ""
         self._expired = ""
         self._shed = ""
-        self.on_authenticated: Callable[[], None] = lambda: None  # past its login: the listener evicts it no more
+        self.on_login: Callable[[], None] = lambda: None  # the listener evicts it no more
         self._scope = trio.CancelScope()
         self._send_lock = trio.Lock()
         self._partial_since: float | None = None
@@ -282,7 +282,7 @@ class UnitSession:
         # Past its login frame the connection is no stranger to evict: a real unit whose
         # answer the brake holds back must not lose its place to a flood meanwhile. One
         # attempt per unit id is in flight, and an unknown id is answered at once.
-        self.on_authenticated()
+        self.on_login()
         with self._attempt(login.unit_id):
             if not await self._authenticate(login):
                 return
@@ -503,7 +503,7 @@ async def _handle(runtime: Runtime, driver: Driver, listener: ListenerConfig, st
                   admission: Admission) -> None:
     runtime.metrics.inc("fleetgate_connections_total", driver=driver.name)
     session = UnitSession(runtime, driver, listener, stream)
-    session.on_authenticated = admission.authenticated
+    session.on_login = admission.logging_in
     admission.on_evict(session.shed)
     try:
         await session.run()
