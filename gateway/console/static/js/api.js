@@ -159,15 +159,23 @@ export function ask({ title, message, confirm, danger = false, secretLabel = nul
   });
 }
 
-// The live event stream; returns a function that closes it.
-export function liveEvents(params, onEvent) {
+// The live event stream; returns a function that closes it. The stream starts where the
+// server stands when it answers, so anything that happened between the page's first load and
+// then is only seen by loading again: `onOpen` runs once the stream is open. (A reconnect
+// resumes from the last event id and misses nothing.)
+export function liveEvents(params, onEvent, onOpen = () => {}) {
   const query = new URLSearchParams(params).toString();
   const source = new EventSource(`/events${query ? `?${query}` : ""}`);
   for (const type of ["VehicleStateRecorded", "VehicleChanged", "CommandExecuted", "UnitSeen"]) {
     source.addEventListener(type, (message) => onEvent(type, JSON.parse(message.data)));
   }
   const live = document.getElementById("gateway-info");
-  source.addEventListener("open", () => live.classList.remove("stale"));
+  let opened = false;
+  source.addEventListener("open", () => {
+    live.classList.remove("stale");
+    if (!opened) onOpen();
+    opened = true;
+  });
   source.addEventListener("error", () => live.classList.add("stale"));
   return () => {
     source.close();

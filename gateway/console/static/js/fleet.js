@@ -106,7 +106,7 @@ export function fleetPage(view) {
   const close = liveEvents({ event_types: "VehicleChanged,VehicleStateRecorded" }, (type, event) => {
     if (type === "VehicleChanged" && event.data.reasons?.includes("CREATED")) reload();
     else if (event.vehicle_id) refreshSoon(event.vehicle_id);
-  });
+  }, () => reload());
   load(true);
   return close;
 }

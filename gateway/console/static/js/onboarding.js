@@ -116,5 +116,5 @@ export function onboardingPage(view) {
   const reload = coalesced(loadUnits, 500);
   return liveEvents({ event_types: "UnitSeen,VehicleChanged" }, (type, event) => {
     if (type === "UnitSeen" || event.data.reasons?.some((r) => r === "CREATED" || r === "DELETED")) reload();
-  });
+  }, () => reload());
 }

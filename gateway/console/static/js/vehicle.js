@@ -197,7 +197,7 @@ export function vehiclePage(view, vehicleId) {
       reloadHistory();
     }
     if (type === "VehicleChanged") reloadVehicle();
-  });
+  }, () => reloadVehicle());
 
   from.value = localInput(new Date(Date.now() - HISTORY_MINUTES * 60000));
   load();
