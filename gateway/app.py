@@ -21,6 +21,7 @@ from gateway.admin.server import admin_socket_lock, bind_admin_socket, remove_ad
 from gateway.amqp import EventPublisher
 from gateway.api_clients import ApiClients
 from gateway.cluster.event_pump import EventPump
+from gateway.cluster.node import ClusterNode
 from gateway.clock import now_text, rfc3339, utc_now
 from gateway.cloud import CloudFleet
 from gateway.commands import Commands
@@ -33,7 +34,7 @@ from gateway.runtime import Runtime
 from gateway.secrets import SecretBox, SecretsError
 from gateway.session_table import AuthThrottle, SessionTable
 from gateway.sessions import serve_driver
-from gateway.store import Store, StoreError, telemetry
+from gateway.store import Store, StoreError, cluster, telemetry
 from gateway.store.postgres import PostgresEngine
 from gateway.strangers import Strangers
 from gateway.tuning import raise_open_file_limit
@@ -137,12 +138,13 @@ async def prune_forever(runtime: Runtime) -> None:
         await trio.sleep(PRUNE_EVERY)
 
 
-async def settle_life_status(runtime: Runtime, brands: list[str]) -> None:
-    """After a store fault: sessions that ended during it could not store their vehicle's
-    OFFLINE; set it for every vehicle of ``brands`` without a live session."""
+async def settle_life_status(runtime: Runtime) -> None:
+    """After a store fault: sessions that ended during it could not release their claim
+    (and store their vehicle's OFFLINE); release every claim of this node whose session
+    is no longer live."""
     try:
-        settled = await runtime.store.write(telemetry.settle_life_status, brands, runtime.sessions.live_vehicles(),
-                                            now_text())
+        settled = await runtime.store.write(cluster.settle_claims, runtime.node.node_id,
+                                            runtime.sessions.live_claims(), now_text())
     except StoreError:
         return  # faulted again: the next recovery settles them
     if settled:
@@ -223,10 +225,17 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
                 except SecretsError as exc:
                     raise StartupError(str(exc)) from None
                 registry = await Registry.open(store, box, strangers)
-                tcp_brands = [b.name for b in BRANDS.values() if b.transport is Transport.TCP]
-                await store.write(telemetry.reset_life_status, tcp_brands, now_text())
+                if not config.store.url:
+                    # One node alone: no session survived its last run. (In a cluster the
+                    # other nodes release a dead node's sessions when its lease runs out.)
+                    tcp_brands = [b.name for b in BRANDS.values() if b.transport is Transport.TCP]
+                    await store.write(cluster.release_all, tcp_brands, now_text())
                 runtime = Runtime(config=config, store=store, registry=registry, metrics=Metrics(),
                                   version=gateway_version())
+                runtime.sessions = SessionTable(AuthThrottle(address_threshold=config.sessions.address_auth_failures))
+                runtime.node = ClusterNode(store, config.store.url or None,
+                                           close_session=runtime.sessions.claimed_elsewhere)
+                await nursery.start(runtime.node.run)
                 runtime.api_clients = ApiClients(store, config.api.token_lifetime)
                 if config.events.amqp.url:
                     runtime.amqp = EventPublisher(store, config.events.amqp, registry.fleet_id)
@@ -234,8 +243,7 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
                     await nursery.start(EventPump(store, config.store.url, _fan_out(runtime)).run)
                 else:
                     store.on_events = _fan_out(runtime)
-                runtime.sessions = SessionTable(AuthThrottle(address_threshold=config.sessions.address_auth_failures))
-                store.on_recovered = lambda: nursery.start_soon(settle_life_status, runtime, tcp_brands)
+                store.on_recovered = lambda: nursery.start_soon(settle_life_status, runtime)
                 await nursery.start(runtime.sessions.enforce_deadlines)
                 runtime.commands = Commands(runtime)
                 registry.on_vehicle_removed.append(lambda row: runtime.sessions.close_vehicle(row["id"]))

@@ -37,8 +37,8 @@ class LogConfig(_Section):
 
 class StoreConfig(_Section):
     url: str = Field("", pattern=r"^(|postgres(ql)?://.*)$",
-                     description='"postgresql://user:password@host/db" keeps the store in that PostgreSQL database '
-                                 '(one gateway per database for now); "" keeps the embedded SQLite file in data_dir.')
+                     description='"postgresql://user:password@host/db" keeps the store in that PostgreSQL database: '
+                                 'every gateway on it is a node of one cluster; "" keeps the embedded SQLite file in data_dir.')
     synchronous: Literal["FULL", "NORMAL"] = Field(
         "FULL", description="FULL: an acknowledged record survives a power loss. NORMAL: fewer flushes; a power "
                             "loss may undo the last commits.")

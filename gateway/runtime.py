@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from gateway.amqp import EventPublisher
     from gateway.api_clients import ApiClients
     from gateway.cloud import CloudFleet
+    from gateway.cluster.node import ClusterNode
     from gateway.commands import Commands
     from gateway.session_table import SessionTable
 
@@ -27,6 +28,7 @@ class Runtime:
     metrics: Metrics
     version: str
     sessions: SessionTable = None  # type: ignore[assignment]  # set by the composition root
+    node: ClusterNode = None  # type: ignore[assignment]  # this gateway as a node of its cluster (of one on SQLite)
     commands: Commands = None  # type: ignore[assignment]
     cloud: CloudFleet | None = None  # None when the NIU driver is disabled
     api_clients: ApiClients = None  # type: ignore[assignment]

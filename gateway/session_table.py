@@ -152,8 +152,17 @@ class SessionTable:
     def get(self, vehicle_id: str) -> UnitSession | None:
         return self._by_vehicle.get(vehicle_id)
 
-    def live_vehicles(self) -> list[str]:
-        return list(self._by_vehicle)
+    def live_claims(self) -> list[tuple[str, int]]:
+        """(vehicle id, session number) of every live session: what this node's claims should be."""
+        return [(vehicle_id, session.number) for vehicle_id, session in self._by_vehicle.items()]
+
+    def claimed_elsewhere(self, vehicle_id: str, node_id: str, session: int) -> None:
+        """Another node accepted a newer login of the vehicle's unit: our session is stale."""
+        ours = self._by_vehicle.get(vehicle_id)
+        if ours is not None:
+            log.info("%s unit %s logged in on node %s; closing its session here from %s",
+                     ours.driver.brand, ours.unit_id, node_id, ours.remote)
+            ours.close()
 
     def close_vehicle(self, vehicle_id: str) -> None:
         session = self._by_vehicle.get(vehicle_id)

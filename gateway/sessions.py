@@ -50,7 +50,7 @@ from gateway.runtime import Runtime
 from gateway.session_table import AttemptInFlight
 from gateway.store import StoreError
 from gateway.store import queries as q
-from gateway.store import telemetry
+from gateway.store import cluster, telemetry
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,7 @@ class UnitSession:
         self.runtime = runtime
         self.driver = driver
         self.stream = stream
+        self.number = runtime.node.next_session()  # this node's number for the connection, in its claim
         self.codec = driver.codec_factory(max_frame=listener.max_frame, **listener.codec_options())
         self.remote = _address(stream)
         self._listener = listener
@@ -167,9 +168,12 @@ class UnitSession:
         with trio.CancelScope(shield=True):
             await self.stream.aclose()
             if self.vehicle_id is not None and self.runtime.sessions.detach(self.vehicle_id, self):
-                # During a store fault the store's recovery settles it (app.settle_life_status).
+                # OFFLINE only while this session still held the claim (a newer login, here or
+                # on another node, keeps the vehicle ONLINE). During a store fault the store's
+                # recovery settles it (app.settle_life_status).
                 with trio.move_on_after(10), suppress(StoreError):
-                    await self.runtime.store.write(telemetry.set_life_status, self.vehicle_id, "OFFLINE", now_text())
+                    await self.runtime.store.write(cluster.release_session, self.vehicle_id, self.runtime.node.node_id,
+                                                   self.number, now_text())
 
     # --- reading -------------------------------------------------------------------
 
@@ -286,7 +290,9 @@ class UnitSession:
         with self._attempt(login.unit_id):
             if not await self._authenticate(login):
                 return
-        await self.runtime.store.write(telemetry.set_life_status, self.vehicle_id, "ONLINE", now_text())
+        # The newest login wins on every node: a node holding an older session closes it.
+        await self.runtime.store.write(cluster.claim_session, self.vehicle_id, self.runtime.node.node_id, self.number,
+                                       now_text())
         log.info("%s unit %s (vehicle %s) online from %s", self.driver.brand, self.unit_id, self.vehicle_id,
                  self.remote)
         while True:

@@ -16,10 +16,17 @@ class Dialect:
     begin_write: str  # opens a writer transaction
     begin_read: str  # opens a read-only snapshot
     json_text_template: str  # a JSON text column's top-level string member: {column}, {key}
+    clock_template: str  # the database's clock now plus {seconds}, as the store writes times (RFC 3339, ms, Z)
 
     @property
     def postgresql(self) -> bool:
         return self.name == "postgresql"
+
+    def clock(self, seconds: float = 0) -> str:
+        """SQL for the database's own clock, ``seconds`` ahead, written as the store writes
+        times. Leases and command deadlines are read against it, so the nodes of a cluster
+        agree on them whatever their own clocks say."""
+        return self.clock_template.format(seconds=float(seconds))
 
     def json_text(self, column: str, key: str) -> str:
         """SQL for the string at ``key`` of the JSON object stored as text in ``column``."""
@@ -32,6 +39,7 @@ SQLITE = Dialect(
     begin_write="BEGIN IMMEDIATE",
     begin_read="BEGIN",
     json_text_template="json_extract({column}, '$.{key}')",
+    clock_template="strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '{seconds:+} seconds')",
 )
 
 POSTGRESQL = Dialect(
@@ -41,6 +49,8 @@ POSTGRESQL = Dialect(
     # count agree, and the event log's horizon is read once.
     begin_read="BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
     json_text_template="({column}::jsonb ->> '{key}')",
+    clock_template=("to_char((clock_timestamp() + interval '{seconds} seconds') AT TIME ZONE 'UTC',"
+                    " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"),
 )
 
 

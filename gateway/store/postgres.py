@@ -178,33 +178,8 @@ def is_fault(exc: BaseException) -> bool:
 # --- the engine -----------------------------------------------------------------------------
 
 
-# One node per database, for now: nodes do not yet share unit sessions and commands, and a
-# second node's start would mark the first one's units offline and could not reach them.
-# The writer's connection holds this lock for as long as it lives.
-_NODE_LOCK = 0x666C676E  # "flgn"
-
-
-class AnotherNode(Error):
-    """Another gateway serves this database."""
-
-
 class PgWriterConnection(EventWriter, PgConnection):
-    """The writer's connection: it also collects the events of the open transaction, and
-    holds the node lock, which goes with the server connection it was taken on."""
-
-    locked = False
-
-    def reconnect(self) -> None:
-        if self.broken:
-            self.locked = False
-        super().reconnect()
-
-    def hold_node_lock(self) -> None:
-        if not self.locked:
-            if not self.execute("SELECT pg_try_advisory_lock(?)", (_NODE_LOCK,)).fetchone()[0]:
-                raise AnotherNode("another fleetgate gateway serves this database; run one gateway per "
-                                  "database (nodes that share one are not built yet)")
-            self.locked = True
+    """The writer's connection: it also collects the events of the open transaction."""
 
 
 class PostgresEngine:
@@ -227,7 +202,6 @@ class PostgresEngine:
 
         writer = PgWriterConnection(self.url, application_name=self._name)
         self._connections.append(writer)
-        writer.hold_node_lock()  # before migrating: a refused node must not change the schema
         self.schema_version = migrate_postgresql(writer)
         return writer
 
@@ -240,7 +214,6 @@ class PostgresEngine:
         """Raise unless the store can commit: a connection (made anew if it was lost) and
         a transaction that writes."""
         writer.reconnect()
-        writer.hold_node_lock()  # taken anew after a lost connection, or still refused
         writer.execute("BEGIN")
         try:
             writer.execute("UPDATE schema_version SET version = version")

@@ -175,9 +175,7 @@ MIGRATIONS: list[str | dict[str, str]] = [
     ALTER TABLE vehicles ADD COLUMN enrolment_expires_at TEXT;
     """,
     # 9: the cluster. PostgreSQL keeps the transaction that wrote each event: readers follow
-    # the log by (xid, id) below the oldest transaction in flight (events.py). Nodes hold
-    # leases; each unit's live session is claimed by one node; commands reach the node
-    # holding the session through their audit row (gateway/cluster/).
+    # the log by (xid, id) below the oldest transaction in flight (events.py).
     {
         "sqlite": "",
         "postgresql": """
@@ -185,6 +183,38 @@ MIGRATIONS: list[str | dict[str, str]] = [
         CREATE INDEX events_by_position ON events (xid, id);
         """,
     },
+    # 10: nodes of a cluster hold leases; each unit's live session is claimed by one node;
+    # commands reach the node holding the session through their audit row (gateway/cluster/).
+    # One node on SQLite is a cluster of one.
+    """
+    -- Every node, with the lease it renews; a node whose lease ran out is dead.
+    CREATE TABLE nodes (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL,            -- host and pid, for people
+        started_at  TEXT NOT NULL,
+        lease_until TEXT NOT NULL             -- the database's clock
+    ) STRICT;
+
+    -- The live session of each vehicle's unit, claimed by the node that accepted its
+    -- login; the newest claim wins and the node holding the old one closes it.
+    CREATE TABLE unit_sessions (
+        vehicle_id TEXT PRIMARY KEY,
+        node_id    TEXT NOT NULL,
+        session    INTEGER NOT NULL,          -- the node's own number for the connection
+        claimed_at TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX unit_sessions_by_node ON unit_sessions (node_id);
+
+    -- A command is the hand-off between the node asked and the node holding the session:
+    -- it must be sent before its deadline, by that node, once.
+    ALTER TABLE command_audit ADD COLUMN deadline TEXT;
+    ALTER TABLE command_audit ADD COLUMN node_id TEXT;
+    ALTER TABLE command_audit ADD COLUMN sent_at TEXT;
+    UPDATE command_audit SET finished_at = requested_at, result = 'FAILED', detail = 'the gateway stopped'
+        WHERE finished_at IS NULL;
+    -- One command in flight per vehicle, on every node.
+    CREATE UNIQUE INDEX command_in_flight ON command_audit (vehicle_id) WHERE finished_at IS NULL;
+    """,
 ]
 
 MINIMUM_SQLITE = (3, 37, 0)  # STRICT tables

@@ -6,7 +6,6 @@ import json
 import sqlite3
 from typing import Any, NamedTuple
 
-from gateway.store.dialect import placeholders
 from gateway.store.events import EventWriter, log_event, new_event
 
 
@@ -156,26 +155,6 @@ def set_life_status(conn: EventWriter, vehicle_id: str, value: str, at: str) -> 
     return True
 
 
-def reset_life_status(conn: sqlite3.Connection, brands: list[str], at: str) -> int:
-    """At start no unit of ``brands`` has a session yet, whatever a crash left behind."""
-    return conn.execute(
-        "UPDATE vehicles SET life_status = 'OFFLINE', life_status_modified_at = ? WHERE life_status = 'ONLINE'"
-        f" AND unit_brand IN {placeholders(len(brands))}",
-        (at, *brands),
-    ).rowcount
-
-
-def settle_life_status(conn: EventWriter, brands: list[str], live: list[str], at: str) -> int:
-    """Vehicles of ``brands`` still ONLINE without a live session (the store could not
-    commit their session's end) go OFFLINE, each with its event; returns how many."""
-    live_ids = set(live)
-    rows = conn.execute(
-        f"SELECT id FROM vehicles WHERE life_status = 'ONLINE' AND unit_brand IN {placeholders(len(brands))}",
-        brands,
-    ).fetchall()
-    return sum(set_life_status(conn, row[0], "OFFLINE", at) for row in rows if row[0] not in live_ids)
-
-
 def list_records(
     conn: sqlite3.Connection, vehicle_id: str, start: str, end: str, after: tuple[str, int], limit: int
 ) -> list[dict[str, Any]]:
@@ -214,12 +193,15 @@ def first_id_at_or_after(conn: sqlite3.Connection, table: str, column: str, mome
     return low
 
 
-def audit_command(conn: sqlite3.Connection, row: dict[str, Any]) -> int:
+def audit_command(conn: sqlite3.Connection, row: dict[str, Any], timeout: float) -> int:
+    """The audit row of a command about to be sent (by ``row["node_id"]``), due within
+    ``timeout`` seconds of the database's clock. A second unfinished row for the same
+    vehicle breaks the unique index command_in_flight: the store's IntegrityError."""
     return conn.execute(
         "INSERT INTO command_audit (vehicle_id, brand, unit_id, command, requested_at, requested_by,"
-        " requested_by_client)"
-        " VALUES (:vehicle_id, :brand, :unit_id, :command, :requested_at, :requested_by, :requested_by_client)"
-        " RETURNING id",
+        " requested_by_client, node_id, deadline)"
+        " VALUES (:vehicle_id, :brand, :unit_id, :command, :requested_at, :requested_by, :requested_by_client,"
+        f" :node_id, {conn.dialect.clock(timeout)}) RETURNING id",
         row,
     ).fetchone()[0]
 
@@ -227,20 +209,25 @@ def audit_command(conn: sqlite3.Connection, row: dict[str, Any]) -> int:
 def finish_command(
     conn: EventWriter, audit_id: int, result: str, detail: str, at: str, vehicle_id: str,
     state: dict[str, Any] | None = None, duration_ms: int | None = None,
-) -> None:
+) -> bool:
     """Close the audit row and, in the same transaction, apply the state the unit's
     answer implies (e.g. driving_enabled after an immobiliser command) and log it. A
-    vehicle deleted while its command ran keeps only the audit row."""
+    vehicle deleted while its command ran keeps only the audit row. A row is closed once:
+    False when another node (or a timeout) closed it first."""
     row = conn.execute(
-        "UPDATE command_audit SET finished_at = ?, result = ?, detail = ? WHERE id = ? RETURNING brand, unit_id, command",
+        "UPDATE command_audit SET finished_at = ?, result = ?, detail = ? WHERE id = ? AND finished_at IS NULL"
+        " RETURNING brand, unit_id, command",
         (at, result, detail, audit_id),
     ).fetchone()
+    if row is None:
+        return False
     if conn.execute("SELECT 1 FROM vehicles WHERE id = ?", (vehicle_id,)).fetchone() is None:
-        return
+        return True
     if state:
         set_state(conn, vehicle_id, state, at)
     log_event(conn, "CommandExecuted", vehicle_id, row[0], row[1], at,
               {"command": row[2], "result": result, "duration_ms": duration_ms, "detail": detail})
+    return True
 
 
 def command_audit(conn: sqlite3.Connection, vehicle_id: str) -> list[dict[str, Any]]:

@@ -1,0 +1,174 @@
+"""This gateway as a node: its lease, the claims on its units' sessions, and what the other
+nodes tell it (DESIGN.md "One node or a cluster").
+
+Every node registers itself with a lease it renews; a node whose lease ran out is dead,
+and any node releases its claims (their vehicles go OFFLINE unless a live node claimed
+them since). The node that accepts a unit's login claims the unit's session; the newest
+claim wins, and on PostgreSQL the claim is announced (NOTIFY fleetgate_claims) so that
+the node holding an older session of the unit closes it at once. Each node listens on a
+channel of its own for commands handed to it and for the answers to commands it handed
+on (gateway/cluster/handoff.py).
+
+On SQLite the gateway is a cluster of one: the same lease and claims, no notifications.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable
+
+import trio
+
+from gateway import ids
+from gateway.clock import now_text
+from gateway.store import Store, StoreError
+from gateway.store import cluster as q
+from gateway.store.cluster import CLAIMS
+from gateway.store.postgres import Error, PgConnection
+
+log = logging.getLogger(__name__)
+
+LEASE = 10.0  # seconds a node counts as alive after its last renewal
+RENEW_EVERY = 2.0  # seconds between renewals (and between looks for dead nodes)
+
+
+def node_channel(node_id: str) -> str:
+    return f"fleetgate_node_{node_id.lower()}"
+
+
+class ClusterNode:
+    """``url``: the PostgreSQL database of the cluster, or None for SQLite (a cluster of one)."""
+
+    def __init__(self, store: Store, url: str | None, *, close_session: Callable[[str, str, int], None]):
+        self.store, self.url = store, url
+        self.node_id = ids.ulid()
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.live: list[str] = [self.node_id]  # the live nodes, by id: who polls which scooter
+        self._sessions = itertools.count(1)
+        self._close_session = close_session  # (vehicle_id, node_id, session) claimed elsewhere: close ours
+        self.handlers: dict[str, Callable[[str], Awaitable[None]]] = {}  # notification kind -> handler
+        self._nursery: trio.Nursery | None = None
+        self._stopping = False
+
+    @property
+    def clustered(self) -> bool:
+        return self.url is not None
+
+    def next_session(self) -> int:
+        return next(self._sessions)
+
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        await self.store.write(q.register_node, self.node_id, self.name, LEASE)
+        log.info("node %s (%s) joined%s", self.node_id, self.name, " the cluster" if self.clustered else "")
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                if self.clustered:
+                    listener = await trio.to_thread.run_sync(self._listen)
+                    nursery.start_soon(self._dispatch, listener)
+                nursery.start_soon(self._renew)
+                task_status.started()
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(5):
+                try:
+                    await self.store.write(q.leave, self.node_id, now_text())
+                except StoreError:
+                    pass  # the lease runs out instead
+
+    # --- lease ---------------------------------------------------------------------
+
+    async def _renew(self) -> None:
+        while True:
+            await trio.sleep(RENEW_EVERY)
+            try:
+                if not await self.store.write(q.renew_lease, self.node_id, LEASE):
+                    # Taken for dead (a stall longer than the lease): the others released
+                    # our claims. Join again; our sessions claim again at their next login.
+                    log.warning("node %s outlived its lease; joining again", self.node_id)
+                    await self.store.write(q.register_node, self.node_id, self.name, LEASE)
+                dead = await self.store.write(q.reap_dead_nodes, now_text())
+                if dead:
+                    log.warning("nodes %s stopped renewing their lease; their units' sessions are released",
+                                ", ".join(dead))
+                self.live = [node["id"] for node in await self.store.read(q.live_nodes)] or [self.node_id]
+            except StoreError as exc:  # the store's fault handling reports it; the lease may lapse
+                log.debug("lease renewal failed: %s", exc)
+
+    def owns(self, key: str) -> bool:
+        """Whether this node, among the live ones, is the one for ``key`` (rendezvous
+        hashing): each key has one owner, and a dead node's keys spread over the others."""
+        def weight(node_id: str) -> bytes:
+            return hashlib.blake2b(f"{node_id}|{key}".encode(), digest_size=8).digest()
+
+        return max(self.live, key=weight) == self.node_id
+
+    # --- notifications ---------------------------------------------------------------
+
+    def _listen(self) -> PgConnection:
+        listener = PgConnection(self.url, application_name=f"fleetgate node {self.node_id}")
+        _subscribe(listener, self._channels)
+        return listener
+
+    @property
+    def _channels(self) -> tuple[str, ...]:
+        return CLAIMS, node_channel(self.node_id)
+
+    async def _dispatch(self, listener: PgConnection) -> None:
+        try:
+            while True:
+                notes = await trio.to_thread.run_sync(self._wait, listener, 1.0, abandon_on_cancel=True)
+                for channel, payload in notes:
+                    if channel == CLAIMS:
+                        vehicle_id, node_id, session = payload.split()
+                        if node_id != self.node_id:
+                            self._close_session(vehicle_id, node_id, int(session))
+                        continue
+                    kind, _, rest = payload.partition(" ")
+                    handler = self.handlers.get(kind)
+                    if handler is not None:
+                        self._nursery.start_soon(handler, rest)
+        finally:
+            self._stopping = True  # the abandoned wait's thread sees its connection closed: no reconnect
+            listener.close()
+
+    def _wait(self, listener: PgConnection, timeout: float) -> list[tuple[str, str]]:
+        """Notifications as they come: block until one arrives (or ``timeout``), then take
+        whatever else is queued."""
+        notes = []
+        try:
+            for note in listener.raw.notifies(timeout=timeout, stop_after=1):
+                notes.append((note.channel, note.payload))
+            for note in listener.raw.notifies(timeout=0):
+                notes.append((note.channel, note.payload))
+        except Exception as exc:
+            if self._stopping:
+                return []
+            # A lost connection: made anew, listening again. What was notified meanwhile is
+            # lost; a command handed to us then times out on the asking node.
+            log.warning("cluster listener lost its connection: %s", exc)
+            try:
+                listener.reconnect()
+                _subscribe(listener, self._channels)
+            except Error as again:  # the server is still away: try again after a pause
+                log.debug("cluster listener cannot reconnect yet: %s", again)
+                time.sleep(timeout)
+        return notes
+
+    async def notify(self, node_id: str, kind: str, payload: str) -> None:
+        """Tell node ``node_id`` something, outside any transaction (delivered at once)."""
+        await self.store.write(_notify, node_channel(node_id), f"{kind} {payload}")
+
+
+def _notify(conn, channel: str, payload: str) -> None:
+    conn.notify(channel, payload)  # delivered when the writer's batch commits
+
+
+def _subscribe(listener: PgConnection, channels: tuple[str, ...]) -> None:
+    for channel in channels:
+        listener.execute(f"LISTEN {channel}")
+
