@@ -8,13 +8,17 @@ events (with the same message id) and loses none. It runs as a task of its own t
 committed events, so a slow or dead broker means a growing backlog (`/metrics`,
 `/health`), never a slower ACK to a unit.
 
-In a cluster, one node runs ``run`` at a time (under a lease), from the same cursor.
+In a cluster one live node publishes (``turn``: the nodes agree on one by their leases), from
+the cursor in the store. While the nodes' view of who is alive changes, two may publish the
+same events for a moment: repeats, as after a lost connection, and the cursor never passes
+an event the broker did not confirm.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import trio
@@ -67,8 +71,9 @@ def cursor_from(text: str | None) -> Position:
 
 
 class EventPublisher:
-    def __init__(self, store: Store, config: AmqpConfig, fleet_id: str):
+    def __init__(self, store: Store, config: AmqpConfig, fleet_id: str, turn: Callable[[], bool] = lambda: True):
         self.store, self.config, self.fleet_id = store, config, fleet_id
+        self.turn = turn  # whether this node is the one that publishes
         self.cursor: Position = START  # the last event the broker confirmed
         self.newest = 0  # the id of the newest event known to be committed
         self.published = 0  # messages confirmed since start, repeats included
@@ -102,6 +107,14 @@ class EventPublisher:
         where = f"{redacted(self.config.url)} exchange {self.config.exchange}"
         delay, reported = BACKOFF_FIRST, ""
         while True:
+            if not self.turn():
+                await trio.sleep(IDLE_CHECK)
+                continue
+            try:  # another node may have published since this one last did
+                self.cursor = cursor_from(await self.store.read(get_meta, CURSOR))
+            except StoreError:
+                await trio.sleep(STORE_RETRY)
+                continue
             self.link = BrokerLink(self.config.url, self.config.exchange)
             try:
                 await self.link.open(OPEN_TIMEOUT)
@@ -109,6 +122,8 @@ class EventPublisher:
                          self.backlog)
                 delay, reported = BACKOFF_FIRST, ""
                 await self._publish_until_lost()
+                log.info("another node publishes the event log now")
+                continue
             except LinkError as exc:
                 # Once per kind of failure at warning level: a broker down for an hour is one line.
                 (log.warning if str(exc) != reported else log.debug)(
@@ -120,7 +135,8 @@ class EventPublisher:
             delay = min(delay * 2, BACKOFF_MAX)
 
     async def _publish_until_lost(self) -> None:
-        while True:
+        """Publish until the link is lost (LinkError) or another node's turn comes."""
+        while self.turn():
             self._wake = trio.Event()  # before reading: a commit after the read sets it
             try:
                 events = await self.store.read(query_events, after=self.cursor, vehicle_id=None, types=None,

@@ -129,6 +129,8 @@ async def prune_forever(runtime: Runtime) -> None:
     ) if days]
     while kept:
         for table, column, days in kept:
+            if not runtime.node.owns("retention"):  # in a cluster one node prunes
+                continue
             cutoff = rfc3339(utc_now() - timedelta(days=days))
             try:
                 while await runtime.store.write(telemetry.prune_before, table, column, cutoff, PRUNE_BATCH):
@@ -233,12 +235,13 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
                 runtime = Runtime(config=config, store=store, registry=registry, metrics=Metrics(),
                                   version=gateway_version())
                 runtime.sessions = SessionTable(AuthThrottle(address_threshold=config.sessions.address_auth_failures))
-                runtime.node = ClusterNode(store, config.store.url or None,
+                runtime.node = ClusterNode(store, config.store.url or None, config.cluster.lease,
                                            close_session=runtime.sessions.claimed_elsewhere)
                 await nursery.start(runtime.node.run)
                 runtime.api_clients = ApiClients(store, config.api.token_lifetime)
                 if config.events.amqp.url:
-                    runtime.amqp = EventPublisher(store, config.events.amqp, registry.fleet_id)
+                    runtime.amqp = EventPublisher(store, config.events.amqp, registry.fleet_id,
+                                                  turn=lambda: runtime.node.owns("amqp publisher"))
                 if config.store.url:  # every node's events, in the cluster's order, from the log
                     await nursery.start(EventPump(store, config.store.url, _fan_out(runtime)).run)
                 else:

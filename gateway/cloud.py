@@ -132,6 +132,8 @@ class CloudFleet:
             cycle_started = trio.current_time()
             try:
                 vehicles = await self.runtime.store.read(q.units_of_brand, "NIU")
+                # In a cluster each scooter is this node's to poll or another live node's.
+                vehicles = [vehicle for vehicle in vehicles if self.runtime.node.owns(vehicle["id"])]
             except StoreError as exc:
                 log.warning("NIU poll cycle skipped: %s", exc)
                 vehicles = []

@@ -61,6 +61,11 @@ class ClusterConfig(_Section):
         "", pattern=r"^(|.+:\d{1,5})$", examples=["0.0.0.0:8081"],
         description='"host:port" answers GET /health there without authentication, for a load balancer\'s health '
                     'checks: 200, or 503 while the store cannot commit, and nothing else. "" serves none.')
+    lease: float = Field(
+        10, ge=1, le=300,
+        description="Seconds a node counts as alive after it last renewed its lease (it renews every fifth of "
+                    "that). A node silent for longer is taken for dead: the others release its units' sessions "
+                    "and poll its NIU scooters.")
 
     @property
     def health_address(self) -> tuple[str, int] | None:

@@ -33,8 +33,6 @@ from gateway.store.postgres import Error, PgConnection
 
 log = logging.getLogger(__name__)
 
-LEASE = 10.0  # seconds a node counts as alive after its last renewal
-RENEW_EVERY = 2.0  # seconds between renewals (and between looks for dead nodes)
 
 
 def node_channel(node_id: str) -> str:
@@ -44,8 +42,9 @@ def node_channel(node_id: str) -> str:
 class ClusterNode:
     """``url``: the PostgreSQL database of the cluster, or None for SQLite (a cluster of one)."""
 
-    def __init__(self, store: Store, url: str | None, *, close_session: Callable[[str, str, int], None]):
-        self.store, self.url = store, url
+    def __init__(self, store: Store, url: str | None, lease: float, *,
+                 close_session: Callable[[str, str, int], None]):
+        self.store, self.url, self.lease = store, url, lease
         self.node_id = ids.ulid()
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.live: list[str] = [self.node_id]  # the live nodes, by id: who polls which scooter
@@ -63,7 +62,7 @@ class ClusterNode:
         return next(self._sessions)
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        await self.store.write(q.register_node, self.node_id, self.name, LEASE)
+        await self.store.write(q.register_node, self.node_id, self.name, self.lease)
         log.info("node %s (%s) joined%s", self.node_id, self.name, " the cluster" if self.clustered else "")
         try:
             async with trio.open_nursery() as nursery:
@@ -84,13 +83,13 @@ class ClusterNode:
 
     async def _renew(self) -> None:
         while True:
-            await trio.sleep(RENEW_EVERY)
+            await trio.sleep(self.lease / 5)  # between renewals, and looks for dead nodes
             try:
-                if not await self.store.write(q.renew_lease, self.node_id, LEASE):
+                if not await self.store.write(q.renew_lease, self.node_id, self.lease):
                     # Taken for dead (a stall longer than the lease): the others released
                     # our claims. Join again; our sessions claim again at their next login.
                     log.warning("node %s outlived its lease; joining again", self.node_id)
-                    await self.store.write(q.register_node, self.node_id, self.name, LEASE)
+                    await self.store.write(q.register_node, self.node_id, self.name, self.lease)
                 dead = await self.store.write(q.reap_dead_nodes, now_text())
                 if dead:
                     log.warning("nodes %s stopped renewing their lease; their units' sessions are released",
