@@ -4,10 +4,7 @@ caller's transaction (a writer batch or a read snapshot)."""
 from __future__ import annotations
 
 import sqlite3
-from datetime import timedelta
 from typing import Any
-
-from gateway.store.events import EventWriter, log_event
 
 # --- meta ----------------------------------------------------------------------------
 

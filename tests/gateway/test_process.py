@@ -13,7 +13,6 @@ import trio
 
 from gateway.client import AdminClient
 from tests.conftest import gateway_config_toml
-from tests.servers import missing
 from tests.gateway.seed import JT808_MODEL, niu_credentials, niu_vehicle, unit_body
 from tests.process import run_cli, start_gateway, wait_exit, wait_until_serving
 
@@ -260,34 +259,3 @@ async def test_a_store_from_before_the_check_value_takes_only_the_key_of_its_sec
             conn.execute(forget)
     await _start_and_stop(config("new.key"), socket, 1)
     await _start_and_stop(config("old.key"), socket, 0)
-
-
-async def test_a_second_gateway_on_the_same_postgresql_database_is_refused(tmp_path, short_dir, postgres_server):
-    """Until nodes share sessions and commands, one gateway per database: a second one
-    would mark the first one's units offline and could not reach them."""
-    if postgres_server is None:
-        missing("PostgreSQL is not installed (apt-get install postgresql)")
-    url = postgres_server.new_database()
-
-    def node(name: str):
-        path, socket = tmp_path / f"{name}.toml", short_dir / f"{name}.sock"
-        key = f'[secrets]\nkey_file = "{tmp_path / "shared.key"}"\n'  # as every node of a cluster
-        path.write_text(gateway_config_toml(tmp_path / name, socket, key, store_url=url))
-        return path, socket
-
-    (first, first_socket), (second, second_socket) = node("a"), node("b")
-    serving = start_gateway(first)
-    try:
-        await wait_until_serving(serving, first_socket)
-        refused = start_gateway(second)
-        assert await wait_exit(refused) == 1
-        message = refused.stderr.read()
-        assert "another fleetgate gateway serves this database" in message and "Traceback" not in message
-        assert (await trio.to_thread.run_sync(_get, first_socket, "/health"))["status"] == "ok"
-    finally:
-        serving.terminate()
-        assert await wait_exit(serving) == 0
-    replacing = start_gateway(second)  # the lock went with the first gateway
-    await wait_until_serving(replacing, second_socket)
-    replacing.terminate()
-    assert await wait_exit(replacing) == 0
