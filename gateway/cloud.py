@@ -55,13 +55,22 @@ class CloudFleet:
         # A scooter just added is polled at once, not up to a poll interval later.
         self._added_send, self._added = trio.open_memory_channel[dict](1000)
         registry.on_vehicle_added.append(self._vehicle_added)
+        # This node's share of the scooters, by vehicle id: those it polled in its last cycle
+        # and those it took over since. What it owns once a node has left or died is polled
+        # at once, not up to a poll interval later.
+        self.share: set[str] = set()
+        self._rebalance = trio.Event()
+        runtime.node.on_live_changed.append(lambda: self._rebalance.set())
 
     def _vehicle_added(self, row: dict[str, Any]) -> None:
         if row["unit_brand"] == "NIU":
-            try:
-                self._added_send.send_nowait(row)
-            except trio.WouldBlock:
-                pass  # a burst of additions: the regular cycle polls the rest
+            self._poll_soon(row)
+
+    def _poll_soon(self, vehicle: dict[str, Any]) -> None:
+        try:
+            self._added_send.send_nowait(vehicle)
+        except trio.WouldBlock:
+            pass  # a burst: the regular cycle polls the rest
 
     def forget(self, credentials_id: str) -> None:
         """Credentials rotated or deleted: the next call logs in with what is stored now."""
@@ -120,12 +129,28 @@ class CloudFleet:
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._poll_added)
+            nursery.start_soon(self._take_over)
             task_status.started()
             await self._poll_cycles()
 
     async def _poll_added(self) -> None:
         async for row in self._added:
             await self._poll_guarded(dict(row))
+
+    async def _take_over(self) -> None:
+        """The live nodes changed: poll at once the scooters this node owns now and did not
+        poll in its last cycle (a dead node's share)."""
+        while True:
+            await self._rebalance.wait()
+            self._rebalance = trio.Event()
+            try:
+                vehicles = await self.runtime.store.read(q.units_of_brand, "NIU")
+            except StoreError:
+                continue  # the next cycle polls them
+            for vehicle in vehicles:
+                if vehicle["id"] not in self.share and self.runtime.node.owns(vehicle["id"]):
+                    self.share.add(vehicle["id"])
+                    self._poll_soon(vehicle)
 
     async def _poll_cycles(self) -> None:
         while True:
@@ -134,6 +159,7 @@ class CloudFleet:
                 vehicles = await self.runtime.store.read(q.units_of_brand, "NIU")
                 # In a cluster each scooter is this node's to poll or another live node's.
                 vehicles = [vehicle for vehicle in vehicles if self.runtime.node.owns(vehicle["id"])]
+                self.share = {vehicle["id"] for vehicle in vehicles}
             except StoreError as exc:
                 log.warning("NIU poll cycle skipped: %s", exc)
                 vehicles = []

@@ -51,6 +51,7 @@ class ClusterNode:
         self._sessions = itertools.count(1)
         self._close_session = close_session  # (vehicle_id, node_id, session) claimed elsewhere: close ours
         self.handlers: dict[str, Callable[[str], Awaitable[None]]] = {}  # notification kind -> handler
+        self.on_live_changed: list[Callable[[], None]] = []  # a node joined or left: who owns what changed
         self._nursery: trio.Nursery | None = None
         self._stopping = False
 
@@ -63,6 +64,8 @@ class ClusterNode:
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         await self.store.write(q.register_node, self.node_id, self.name, self.lease)
+        # Who is alive before anything asks who owns what (the NIU poller's first cycle).
+        self.live = [node["id"] for node in await self.store.read(q.live_nodes)] or [self.node_id]
         log.info("node %s (%s) joined%s", self.node_id, self.name, " the cluster" if self.clustered else "")
         try:
             async with trio.open_nursery() as nursery:
@@ -94,7 +97,11 @@ class ClusterNode:
                 if dead:
                     log.warning("nodes %s stopped renewing their lease; their units' sessions are released",
                                 ", ".join(dead))
-                self.live = [node["id"] for node in await self.store.read(q.live_nodes)] or [self.node_id]
+                live = [node["id"] for node in await self.store.read(q.live_nodes)] or [self.node_id]
+                if live != self.live:
+                    self.live = live
+                    for callback in self.on_live_changed:
+                        callback()
             except StoreError as exc:  # the store's fault handling reports it; the lease may lapse
                 log.debug("lease renewal failed: %s", exc)
 
