@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -100,19 +101,36 @@ def open_subscribers(socket_path: Path, idle: int) -> list[socket.socket]:
     return clients
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time used so far by ``pids`` together (a process gone meanwhile counts nothing)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def loadgen(port: int, units: int, records: int, interval: float, duration: float, server_pid: int,
-            connect_time: float | None = None, brand: str = "teltonika"):
+            connect_time: float | None = None, brand: str = "teltonika",
+            groups: dict[str, Callable[[], list[int]]] | None = None):
     """Run the load generator; while it runs, sample the server's peak RSS, and its CPU
-    time and bytes written per packet over the measured window."""
+    time and bytes written per packet over the measured window. ``groups``: more processes
+    (by name, a function giving their pids) whose CPU per packet is reported in
+    ``cpu_us_per_packet``, beside the load generator's own."""
     command = [sys.executable, str(ROOT / "benchmarks" / "loadgen.py"), "--brand", brand, "--port", str(port),
                "--units", str(units),
                "--records", str(records), "--interval", str(interval), "--duration", str(duration),
                "--connect-time", str(connect_time or max(3.0, units / 700))]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    peak, samples = 0, []
+    watched = {**(groups or {}), "load generator": lambda: [process.pid]}
+    peak, samples, group_samples = 0, [], []
     while process.poll() is None:
         peak = max(peak, rss_kib(server_pid))
         samples.append(usage(server_pid))
+        group_samples.append((time.time(), {name: cpu_seconds(pids()) for name, pids in watched.items()}))
         time.sleep(0.25)
     result = json.loads(process.stdout.read())
     result["peak_rss_kib"] = peak
@@ -123,6 +141,11 @@ def loadgen(port: int, units: int, records: int, interval: float, duration: floa
         packets = result["packets"] / duration * (t2 - t1)
         result["server_cpu_us_per_packet"] = (cpu2 - cpu1) / packets * 1e6
         result["server_bytes_written_per_packet"] = (written2 - written1) / packets
+    grouped = [sample for sample in group_samples if start <= sample[0] <= end]
+    if len(grouped) >= 2 and result["packets"]:
+        (t1, first), (t2, last) = grouped[0], grouped[-1]
+        packets = result["packets"] / duration * (t2 - t1)
+        result["cpu_us_per_packet"] = {name: (last[name] - first[name]) / packets * 1e6 for name in first}
     return result
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -153,6 +153,24 @@ async def settle_life_status(runtime: Runtime) -> None:
         log.info("%d vehicles whose session ended during the store fault are offline", settled)
 
 
+@asynccontextmanager
+async def writer_running(store: Store):
+    """The store's writer, outliving the rest of the gateway: what the rest writes while it
+    stops (a node leaving its cluster, sessions whose vehicles go OFFLINE) still commits."""
+    scope = trio.CancelScope(shield=True)
+
+    async def run(task_status=trio.TASK_STATUS_IGNORED) -> None:
+        with scope:
+            await store.run(task_status=task_status)
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(run)
+        try:
+            yield
+        finally:
+            scope.cancel()
+
+
 def open_store(config: Config) -> Store:
     """SQLite in the data dir, or the PostgreSQL database of a cluster ([store] url)."""
     if config.store.url:
@@ -216,8 +234,7 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
             raise StartupError(str(exc)) from None
         store = open_store(config)
         try:
-            async with httpx.AsyncClient() as http, trio.open_nursery() as nursery:
-                await nursery.start(store.run)
+            async with httpx.AsyncClient() as http, writer_running(store), trio.open_nursery() as nursery:
                 await nursery.start(store.run_maintenance)
                 strangers = Strangers(store, config.sessions.max_seen_units,
                                       config.sessions.unit_seen_events_per_minute)

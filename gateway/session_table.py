@@ -156,7 +156,7 @@ class SessionTable:
         """(vehicle id, session number) of every live session: what this node's claims should be."""
         return [(vehicle_id, session.number) for vehicle_id, session in self._by_vehicle.items()]
 
-    def claimed_elsewhere(self, vehicle_id: str, node_id: str, session: int) -> None:
+    def claimed_elsewhere(self, vehicle_id: str, node_id: str) -> None:
         """Another node accepted a newer login of the vehicle's unit: our session is stale."""
         ours = self._by_vehicle.get(vehicle_id)
         if ours is not None:

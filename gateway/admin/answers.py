@@ -268,6 +268,12 @@ class AmqpOut(Answer):
     published: int
 
 
+class NodeOut(Answer):
+    id: Annotated[str, Field(description="This node's id in the cluster; new at every start.")]
+    name: Annotated[str, Field(description="Host and process id.")]
+    live_nodes: Annotated[int, Field(description="Nodes whose lease is current, this one included.")]
+
+
 class Health(Answer):
     status: Literal["ok"]
     fleet_id: str
@@ -275,6 +281,7 @@ class Health(Answer):
     listeners: list[ListenerOut]
     api: Annotated[DoorOut, Field(description="The HTTPS door, when it is open.")] = omitted()
     amqp: Annotated[AmqpOut, Field(description="The RabbitMQ link, when one is configured.")] = omitted()
+    node: Annotated[NodeOut, Field(description="This gateway as a node of a cluster, on PostgreSQL.")] = omitted()
 
 
 # --- API clients and OAuth2 ------------------------------------------------------------

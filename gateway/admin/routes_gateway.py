@@ -31,6 +31,7 @@ async def health(ctx: Ctx) -> dict:
         "listeners": ctx.listeners,
         **({"api": ctx.door} if ctx.door else {}),
         **({"amqp": ctx.amqp.status()} if ctx.amqp else {}),
+        **({"node": ctx.node.status()} if ctx.node.clustered else {}),
     }
 
 

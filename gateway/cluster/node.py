@@ -34,7 +34,6 @@ from gateway.store.postgres import Error, PgConnection
 log = logging.getLogger(__name__)
 
 
-
 def node_channel(node_id: str) -> str:
     return f"fleetgate_node_{node_id.lower()}"
 
@@ -43,13 +42,13 @@ class ClusterNode:
     """``url``: the PostgreSQL database of the cluster, or None for SQLite (a cluster of one)."""
 
     def __init__(self, store: Store, url: str | None, lease: float, *,
-                 close_session: Callable[[str, str, int], None]):
+                 close_session: Callable[[str, str], None]):
         self.store, self.url, self.lease = store, url, lease
         self.node_id = ids.ulid()
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.live: list[str] = [self.node_id]  # the live nodes, by id: who polls which scooter
         self._sessions = itertools.count(1)
-        self._close_session = close_session  # (vehicle_id, node_id, session) claimed elsewhere: close ours
+        self._close_session = close_session  # (vehicle_id, node_id) claimed elsewhere: close ours
         self.handlers: dict[str, Callable[[str], Awaitable[None]]] = {}  # notification kind -> handler
         self.on_live_changed: list[Callable[[], None]] = []  # a node joined or left: who owns what changed
         self._nursery: trio.Nursery | None = None
@@ -58,6 +57,9 @@ class ClusterNode:
     @property
     def clustered(self) -> bool:
         return self.url is not None
+
+    def status(self) -> dict:
+        return {"id": self.node_id, "name": self.name, "live_nodes": len(self.live)}
 
     def next_session(self) -> int:
         return next(self._sessions)
@@ -130,9 +132,9 @@ class ClusterNode:
                 notes = await trio.to_thread.run_sync(self._wait, listener, 1.0, abandon_on_cancel=True)
                 for channel, payload in notes:
                     if channel == CLAIMS:
-                        vehicle_id, node_id, session = payload.split()
+                        vehicle_id, node_id, _ = payload.split()
                         if node_id != self.node_id:
-                            self._close_session(vehicle_id, node_id, int(session))
+                            self._nursery.start_soon(self._claimed_elsewhere, vehicle_id, node_id)
                         continue
                     kind, _, rest = payload.partition(" ")
                     handler = self.handlers.get(kind)
@@ -164,6 +166,16 @@ class ClusterNode:
                 log.debug("cluster listener cannot reconnect yet: %s", again)
                 time.sleep(timeout)
         return notes
+
+    async def _claimed_elsewhere(self, vehicle_id: str, node_id: str) -> None:
+        """Another node claimed the vehicle's session. Notifications may arrive after a newer
+        claim of ours (the unit came back here meanwhile): the claim in the store decides."""
+        try:
+            holder = await self.store.read(q.session_holder, vehicle_id)
+        except StoreError:
+            return  # a stale session here ends with its unit's next login, or its idle timeout
+        if holder != self.node_id:
+            self._close_session(vehicle_id, node_id)
 
     async def notify(self, node_id: str, kind: str, payload: str) -> None:
         """Tell node ``node_id`` something, outside any transaction (delivered at once)."""

@@ -72,6 +72,8 @@ async def test_a_command_asked_on_one_node_reaches_the_unit_connected_to_another
             await unit.answer("DOUT1:1 Timeout:INFINITY DOUT2:0 Timeout:INFINITY")
     (answer,) = answers
     assert answer.status_code == 200, answer.text
+    node = (await api_b.get("/health")).json()["node"]
+    assert (node["id"], node["live_nodes"]) == (node_b.node.node_id, 2)
     assert answer.json()["driving_enabled"]["value"] is False
     audit = await gateway.store.read(lambda conn: [tuple(row) for row in conn.execute(
         "SELECT command, result, node_id, sent_at IS NOT NULL FROM command_audit")])
