@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -40,7 +41,7 @@ def _node_pids(url: str) -> set[int]:
 
 
 def _parent(pid: int) -> int:
-    return int(open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()[1])
+    return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
 
 
 def _add_vehicles(socket) -> dict[str, str]:
