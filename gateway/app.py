@@ -16,16 +16,17 @@ from drivers.brands import BRANDS
 from drivers.registry import DRIVERS
 from gateway import locks
 from gateway.admin.app import create_app
-from gateway.admin.door import DoorError, open_door, serve_door
+from gateway.admin.door import DoorError, door_tls, open_door, serve_door
 from gateway.admin.server import admin_socket_lock, bind_admin_socket, remove_admin_socket, serve_admin
 from gateway.amqp import EventPublisher
 from gateway.api_clients import ApiClients
 from gateway.cluster.event_pump import EventPump
+from gateway.cluster.inherited import ADMIN, DOOR, HEALTH, Inherited
 from gateway.cluster.node import ClusterNode
 from gateway.clock import now_text, rfc3339, utc_now
 from gateway.cloud import CloudFleet
 from gateway.commands import Commands
-from gateway.config import ApiConfig, Config
+from gateway.config import ApiConfig, ClusterConfig, Config, ListenerConfig
 from gateway.health_port import serve_health
 from gateway.listeners import UnitConnections
 from gateway.metrics import Metrics
@@ -179,15 +180,41 @@ def open_store(config: Config) -> Store:
                  busy_timeout=config.store.busy_timeout)
 
 
+def open_secret_box(config: Config) -> SecretBox:
+    """The key that encrypts secrets, created on first start."""
+    try:
+        return SecretBox.open(config.secrets_key)
+    except Exception as exc:
+        raise StartupError(str(exc)) from None
+
+
+async def listen_for_units(name: str, listener: ListenerConfig) -> list[trio.SocketListener]:
+    try:
+        return await trio.open_tcp_listeners(listener.port, host=listener.host or None)
+    except OSError as exc:
+        raise StartupError(f"cannot listen for {name} on {listener.host}:{listener.port}: {exc.strerror}") from None
+
+
+async def listen_for_health(config: ClusterConfig) -> list[trio.SocketListener]:
+    """[cluster] health_listen's sockets; none when it is unset."""
+    address = config.health_address
+    if address is None:
+        return []
+    try:
+        return await trio.open_tcp_listeners(address[1], host=address[0] or None)
+    except OSError as exc:
+        raise StartupError(f"cannot listen for health checks on {config.health_listen}: {exc.strerror}") from None
+
+
 @contextmanager
-def door_socket(config: ApiConfig):
+def door_socket(config: ApiConfig, inherited: Inherited | None = None):
     """The HTTPS door's socket and TLS context, when the config opens the door. Bound before
     anything else starts, so that a door that cannot open stops the start with one line."""
     if not config.listen:
         yield None
         return
     try:
-        sock, context = open_door(config)
+        sock, context = open_door(config) if inherited is None else (inherited.socket(DOOR), door_tls(config))
     except DoorError as exc:
         raise StartupError(str(exc)) from None
     with sock:
@@ -206,32 +233,31 @@ async def open_doors(nursery: trio.Nursery, runtime: Runtime, app, door) -> None
         log.info("HTTPS door on %s:%d%s", host, port, "" if context else " (plain HTTP, loopback only)")
 
 
-async def open_health_port(nursery: trio.Nursery, runtime: Runtime) -> None:
+async def open_health_port(nursery: trio.Nursery, runtime: Runtime, inherited: Inherited | None) -> None:
     """[cluster] health_listen, when set: the balancer's health checks."""
-    address = runtime.config.cluster.health_address
-    if address is None:
+    cluster = runtime.config.cluster
+    listeners = await listen_for_health(cluster) if inherited is None else inherited.listeners(HEALTH)
+    if not listeners:
         return
-    try:
-        listeners = await trio.open_tcp_listeners(address[1], host=address[0] or None)
-    except OSError as exc:
-        raise StartupError(f"cannot listen for health checks on {runtime.config.cluster.health_listen}: "
-                           f"{exc.strerror}") from None
     runtime.health_port = listeners[0].socket.getsockname()[1]
     await nursery.start(serve_health, listeners, runtime.store)
-    log.info("health checks on %s:%d", address[0], runtime.health_port)
+    log.info("health checks on %s:%d", cluster.health_address[0], runtime.health_port)
 
 
-async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+async def run_gateway(config: Config, inherited: Inherited | None = None, *,
+                      task_status=trio.TASK_STATUS_IGNORED) -> None:
     """Run until cancelled. ``task_status.started`` gets the Runtime once the listeners
-    and the admin socket accept connections."""
+    and the admin socket accept connections. ``inherited``: a worker's sockets, bound by
+    its supervisor, which also holds the locks and removes the admin socket."""
     data_dir = config.data_dir
     socket_path = config.admin_socket
-    with data_dir_lock(data_dir), admin_socket_lock(socket_path), door_socket(config.api) as door:
+    with ExitStack() as held:
+        if inherited is None:
+            held.enter_context(data_dir_lock(data_dir))
+            held.enter_context(admin_socket_lock(socket_path))
+        door = held.enter_context(door_socket(config.api, inherited))
         limit = raise_open_file_limit()
-        try:
-            box = SecretBox.open(config.secrets_key)
-        except Exception as exc:
-            raise StartupError(str(exc)) from None
+        box = open_secret_box(config)
         store = open_store(config)
         try:
             async with httpx.AsyncClient() as http, writer_running(store), trio.open_nursery() as nursery:
@@ -277,21 +303,21 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
                 for name, driver in DRIVERS.items():
                     listener = config.listener(name)  # None for a cloud driver
                     if listener is not None and listener.enabled:
-                        try:
-                            await nursery.start(serve_driver, runtime, driver, listener, connections)
-                        except OSError as exc:
-                            raise StartupError(
-                                f"cannot listen for {name} on {listener.host}:{listener.port}: {exc.strerror}"
-                            ) from None
+                        sockets = await listen_for_units(name, listener) if inherited is None else \
+                            inherited.listeners(name)
+                        await nursery.start(serve_driver, runtime, driver, listener, connections, sockets)
                 if config.drivers.niu.enabled:
                     runtime.cloud = CloudFleet(runtime, config.drivers.niu, http)
                     await nursery.start(runtime.cloud.run)
                 nursery.start_soon(prune_forever, runtime)
-                sock, bound = bind_admin_socket(socket_path, config.admin.group)
+                if inherited is None:
+                    sock, bound = bind_admin_socket(socket_path, config.admin.group)
+                else:
+                    sock, bound = inherited.socket(ADMIN), None
                 try:
                     await nursery.start(serve_admin, app, sock)
                     await open_doors(nursery, runtime, app, door)
-                    await open_health_port(nursery, runtime)
+                    await open_health_port(nursery, runtime, inherited)
                     log.info(
                         "fleetgate %s serving fleet %s: admin API on %s, data in %s, open-file limit %d",
                         runtime.version, registry.fleet_id, socket_path, data_dir, limit,
@@ -299,6 +325,7 @@ async def run_gateway(config: Config, *, task_status=trio.TASK_STATUS_IGNORED) -
                     task_status.started(runtime)
                     await trio.sleep_forever()
                 finally:
-                    remove_admin_socket(socket_path, bound)
+                    if bound is not None:
+                        remove_admin_socket(socket_path, bound)
         finally:
             store.close()

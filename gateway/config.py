@@ -66,6 +66,12 @@ class ClusterConfig(_Section):
         description="Seconds a node counts as alive after it last renewed its lease (it renews every fifth of "
                     "that). A node silent for longer is taken for dead: the others release its units' sessions "
                     "and poll its NIU scooters.")
+    workers: int = Field(
+        1, ge=1, le=256,
+        description="Processes `fleetgate serve` runs (`serve --workers N` overrides it): more than 1 takes more "
+                    "than one core and needs the PostgreSQL store ([store] url). A supervisor then holds the data "
+                    "dir, binds the listeners and the admin socket once and starts that many workers, each a node "
+                    "of the cluster, which accept on them; it starts a worker that dies again.")
 
     @property
     def health_address(self) -> tuple[str, int] | None:
@@ -284,7 +290,8 @@ class Config(_Section):
     log: LogConfig = Field(LogConfig(), description="Logs go to stderr.")
     store: StoreConfig = Field(StoreConfig(), description="The SQLite database in data_dir.")
     secrets: SecretsConfig = Field(SecretsConfig(), description="Encryption at rest of passwords and secrets.")
-    cluster: ClusterConfig = Field(ClusterConfig(), description="Behind a load balancer.")
+    cluster: ClusterConfig = Field(ClusterConfig(), description="Nodes of a cluster: behind a load balancer, or "
+                                                                "workers on one machine.")
     sessions: SessionsConfig = Field(SessionsConfig(), description="Units' TCP connections.")
     commands: CommandsConfig = Field(CommandsConfig(), description="Commands to units.")
     events: EventsConfig = Field(EventsConfig(), description="The live event stream (GET /events).")

@@ -135,7 +135,10 @@ class UnitConnections:
 
 
 class UnitListener:
-    def __init__(self, name: str, config: ListenerConfig, connections: UnitConnections):
+    """``sockets``: the listener's bound sockets (one per address it listens on)."""
+
+    def __init__(self, name: str, config: ListenerConfig, connections: UnitConnections,
+                 sockets: list[trio.SocketListener]):
         self.name, self.config, self.connections = name, config, connections
         self.open = 0
         self.closing = 0
@@ -143,13 +146,8 @@ class UnitListener:
         self._tokens, self._tokens_at = max(1.0, config.accepts_per_second * BURST), 0.0
         self._errors = 0  # accept errors since the last log line
         self._next_log = 0.0
-        self._sockets: list[trio.SocketListener] = []
+        self._sockets = sockets
         connections.listeners.append(self)
-
-    async def bind(self) -> int:
-        """Bind the listening sockets; return the bound port (OSError when it is taken)."""
-        self._sockets = await trio.open_tcp_listeners(self.config.port, host=self.config.host or None)
-        return self._sockets[0].socket.getsockname()[1]
 
     async def serve(self, handler: Callable[[trio.SocketStream, Admission], Awaitable[None]]) -> None:
         """Accept until cancelled; ``handler(stream, admission)`` runs each connection."""

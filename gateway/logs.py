@@ -11,6 +11,10 @@ from datetime import UTC, datetime
 
 
 class JsonFormatter(logging.Formatter):
+    def __init__(self, pid: bool = False) -> None:
+        super().__init__()
+        self.pid = pid
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "time": rfc3339(datetime.fromtimestamp(record.created, UTC)),
@@ -18,17 +22,21 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        if self.pid:
+            entry["pid"] = record.process
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry)
 
 
-def setup_logging(level: str = "info", fmt: str = "text") -> None:
+def setup_logging(level: str = "info", fmt: str = "text", *, pid: bool = False) -> None:
+    """``pid``: each line names its process, for the supervisor and workers of `serve --workers N`."""
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
-        handler.setFormatter(JsonFormatter())
+        handler.setFormatter(JsonFormatter(pid))
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        process = "[%(process)d]" if pid else ""
+        handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)-7s %(name)s{process}: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -494,11 +494,11 @@ def _address(stream: trio.SocketStream) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-async def serve_driver(runtime: Runtime, driver: Driver, listener: ListenerConfig, connections: UnitConnections, *,
-                       task_status=trio.TASK_STATUS_IGNORED):
-    """One TCP listener for ``driver``; every connection gets its own UnitSession."""
-    unit_listener = UnitListener(driver.name, listener, connections)
-    port = await unit_listener.bind()
+async def serve_driver(runtime: Runtime, driver: Driver, listener: ListenerConfig, connections: UnitConnections,
+                       sockets: list[trio.SocketListener], *, task_status=trio.TASK_STATUS_IGNORED):
+    """One TCP listener for ``driver`` on its bound ``sockets``; every connection gets its own UnitSession."""
+    unit_listener = UnitListener(driver.name, listener, connections, sockets)
+    port = sockets[0].socket.getsockname()[1]
     runtime.listeners.append({"driver": driver.name, "brand": driver.brand, "host": listener.host, "port": port})
     log.info("%s listener on %s:%d", driver.name, listener.host, port)
     task_status.started(port)

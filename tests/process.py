@@ -18,15 +18,15 @@ def fleetgate_command(*args: str) -> list[str]:
 
 
 def start_gateway(config: Path, cwd: Path | None = None, *, stderr=subprocess.PIPE,
-                  open_files: int | None = None) -> subprocess.Popen:
-    """`fleetgate serve`, its standard input at its end from the start (the gateway must not
-    mind). ``open_files``: its open-file limit, soft and hard (it cannot raise it)."""
+                  open_files: int | None = None, args: tuple[str, ...] = ()) -> subprocess.Popen:
+    """`fleetgate serve` (with ``args``), its standard input at its end from the start (the
+    gateway must not mind). ``open_files``: its open-file limit, soft and hard (it cannot raise it)."""
 
     def limit_open_files() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
 
     return subprocess.Popen(
-        fleetgate_command("serve", "--config", str(config)),
+        fleetgate_command("serve", "--config", str(config), *args),
         cwd=cwd,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,

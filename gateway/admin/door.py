@@ -50,20 +50,25 @@ def _loopback(host: str) -> bool:
     return all(ipaddress.ip_address(entry[4][0]).is_loopback for entry in found)
 
 
-def open_door(config: ApiConfig) -> tuple[socket.socket, ssl.SSLContext | None]:
-    """The door's listening socket and TLS context (None for plain HTTP), by the config."""
-    host, port = config.address
+def door_tls(config: ApiConfig) -> ssl.SSLContext | None:
+    """The door's TLS context, or None for plain HTTP where the config allows it."""
     if config.tls_cert is not None and config.tls_key is not None:
-        context = tls_context(config.tls_cert, config.tls_key)
-    elif config.tls_cert is not None or config.tls_key is not None:
+        return tls_context(config.tls_cert, config.tls_key)
+    if config.tls_cert is not None or config.tls_key is not None:
         raise DoorError("[api] tls_cert and tls_key go together: set both")
-    elif not config.allow_plain_http:
+    if not config.allow_plain_http:
         raise DoorError(f"[api] listen = \"{config.listen}\" needs tls_cert and tls_key (plain HTTP only with "
                         "allow_plain_http = true, on a loopback address)")
-    elif not _loopback(host):
+    host = config.address[0]
+    if not _loopback(host):
         raise DoorError(f"[api] allow_plain_http is for loopback addresses only, not {host}: set tls_cert and tls_key")
-    else:
-        context = None
+    return None
+
+
+def open_door(config: ApiConfig) -> tuple[socket.socket, ssl.SSLContext | None]:
+    """The door's listening socket and TLS context (None for plain HTTP), by the config."""
+    context = door_tls(config)
+    host, port = config.address
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
         sock = socket.create_server((host, port), family=family, backlog=128)

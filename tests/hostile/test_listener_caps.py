@@ -78,7 +78,7 @@ async def test_the_oldest_strangers_make_room_and_logged_in_units_never_do(gatew
 async def test_accepts_are_paced(autojump_clock):
     """Virtual time: a tenth of a second's worth at once, then one every 1/rate seconds."""
     listener = UnitListener("teltonika", ListenerConfig(port=0, accepts_per_second=20),
-                            UnitConnections(fd_reserve=0, metrics=Metrics()))
+                            UnitConnections(fd_reserve=0, metrics=Metrics()), [])
     for _ in range(2):
         await listener._pace()
     assert trio.current_time() == 0
