@@ -279,7 +279,7 @@ async def run_gateway(config: Config, inherited: Inherited | None = None, *,
                                   version=gateway_version())
                 runtime.sessions = SessionTable(AuthThrottle(address_threshold=config.sessions.address_auth_failures))
                 runtime.node = ClusterNode(store, config.store.url or None, config.cluster.lease,
-                                           close_session=runtime.sessions.claimed_elsewhere)
+                                           sessions=runtime.sessions)
                 await nursery.start(runtime.node.run)
                 runtime.api_clients = ApiClients(store, config.api.token_lifetime)
                 if config.events.amqp.url:

@@ -19,7 +19,7 @@ import trio
 
 from gateway.store import Store, StoreError
 from gateway.store.events import Event, Position, last_position, query_events
-from gateway.store.postgres import PgConnection
+from gateway.cluster.notifications import Notifications
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class EventPump:
         self.position: Position | None = None
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        listener = await trio.to_thread.run_sync(self._listen)
+        notifications = await Notifications.open(self.url, (CHANNEL,), "fleetgate events")
         try:
             # Subscribers see what commits from now on; the log before is theirs to replay.
             self.position = await self.store.read(last_position)
@@ -46,25 +46,9 @@ class EventPump:
                     log.debug("event pump: %s", exc)
                     caught_up = True
                 if caught_up:
-                    await trio.to_thread.run_sync(self._wait, listener, POLL_EVERY, abandon_on_cancel=True)
+                    await notifications.next(POLL_EVERY)
         finally:
-            listener.close()
-
-    def _listen(self) -> PgConnection:
-        listener = PgConnection(self.url, application_name="fleetgate events")
-        listener.execute(f"LISTEN {CHANNEL}")
-        return listener
-
-    @staticmethod
-    def _wait(listener: PgConnection, timeout: float) -> None:
-        """Block until a notification arrives (or ``timeout``); take every one queued."""
-        try:
-            for _ in listener.raw.notifies(timeout=timeout, stop_after=1):
-                pass
-        except Exception as exc:  # a lost connection: poll until it is made anew
-            log.warning("event pump lost its LISTEN connection: %s", exc)
-            listener.reconnect()
-            listener.execute(f"LISTEN {CHANNEL}")
+            notifications.close()
 
     async def _round(self) -> bool:
         """Publish what the log holds after our position; True when it held less than a page."""

@@ -19,8 +19,8 @@ import itertools
 import logging
 import os
 import socket
-import time
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -29,7 +29,10 @@ from gateway.clock import now_text
 from gateway.store import Store, StoreError
 from gateway.store import cluster as q
 from gateway.store.cluster import CLAIMS
-from gateway.store.postgres import Error, PgConnection
+from gateway.cluster.notifications import Notifications
+
+if TYPE_CHECKING:
+    from gateway.session_table import SessionTable
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +45,16 @@ class ClusterNode:
     """``url``: the PostgreSQL database of the cluster, or None for SQLite (a cluster of one)."""
 
     def __init__(self, store: Store, url: str | None, lease: float, *,
-                 close_session: Callable[[str, str], None]):
+                 sessions: SessionTable | None):
         self.store, self.url, self.lease = store, url, lease
         self.node_id = ids.ulid()
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.live: list[str] = [self.node_id]  # the live nodes, by id: who polls which scooter
         self._sessions = itertools.count(1)
-        self._close_session = close_session  # (vehicle_id, node_id) claimed elsewhere: close ours
+        self.sessions = sessions  # this node's live unit sessions
         self.handlers: dict[str, Callable[[str], Awaitable[None]]] = {}  # notification kind -> handler
         self.on_live_changed: list[Callable[[], None]] = []  # a node joined or left: who owns what changed
         self._nursery: trio.Nursery | None = None
-        self._stopping = False
 
     @property
     def clustered(self) -> bool:
@@ -73,8 +75,8 @@ class ClusterNode:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 if self.clustered:
-                    listener = await trio.to_thread.run_sync(self._listen)
-                    nursery.start_soon(self._dispatch, listener)
+                    notifications = await Notifications.open(self.url, self._channels, f"fleetgate node {self.node_id}")
+                    nursery.start_soon(self._dispatch, notifications)
                 nursery.start_soon(self._renew)
                 task_status.started()
         finally:
@@ -92,9 +94,13 @@ class ClusterNode:
             try:
                 if not await self.store.write(q.renew_lease, self.node_id, self.lease):
                     # Taken for dead (a stall longer than the lease): the others released
-                    # our claims. Join again; our sessions claim again at their next login.
-                    log.warning("node %s outlived its lease; joining again", self.node_id)
+                    # our claims and took our vehicles OFFLINE. Join again and claim our live
+                    # sessions again, but none whose unit logged in elsewhere since.
                     await self.store.write(q.register_node, self.node_id, self.name, self.lease)
+                    back = await self.store.write(q.reclaim_sessions, self.node_id, self.sessions.live_claims(),
+                                                  now_text())
+                    log.warning("node %s outlived its lease (a stall?); joined again with %d sessions",
+                                self.node_id, back)
                 dead = await self.store.write(q.reap_dead_nodes, now_text())
                 if dead:
                     log.warning("nodes %s stopped renewing their lease; their units' sessions are released",
@@ -117,20 +123,14 @@ class ClusterNode:
 
     # --- notifications ---------------------------------------------------------------
 
-    def _listen(self) -> PgConnection:
-        listener = PgConnection(self.url, application_name=f"fleetgate node {self.node_id}")
-        _subscribe(listener, self._channels)
-        return listener
-
     @property
     def _channels(self) -> tuple[str, ...]:
         return CLAIMS, node_channel(self.node_id)
 
-    async def _dispatch(self, listener: PgConnection) -> None:
+    async def _dispatch(self, notifications: Notifications) -> None:
         try:
             while True:
-                notes = await trio.to_thread.run_sync(self._wait, listener, 1.0, abandon_on_cancel=True)
-                for channel, payload in notes:
+                for channel, payload in await notifications.next(1.0):
                     if channel == CLAIMS:
                         vehicle_id, node_id, _ = payload.split()
                         if node_id != self.node_id:
@@ -141,31 +141,7 @@ class ClusterNode:
                     if handler is not None:
                         self._nursery.start_soon(handler, rest)
         finally:
-            self._stopping = True  # the abandoned wait's thread sees its connection closed: no reconnect
-            listener.close()
-
-    def _wait(self, listener: PgConnection, timeout: float) -> list[tuple[str, str]]:
-        """Notifications as they come: block until one arrives (or ``timeout``), then take
-        whatever else is queued."""
-        notes = []
-        try:
-            for note in listener.raw.notifies(timeout=timeout, stop_after=1):
-                notes.append((note.channel, note.payload))
-            for note in listener.raw.notifies(timeout=0):
-                notes.append((note.channel, note.payload))
-        except Exception as exc:
-            if self._stopping:
-                return []
-            # A lost connection: made anew, listening again. What was notified meanwhile is
-            # lost; a command handed to us then times out on the asking node.
-            log.warning("cluster listener lost its connection: %s", exc)
-            try:
-                listener.reconnect()
-                _subscribe(listener, self._channels)
-            except Error as again:  # the server is still away: try again after a pause
-                log.debug("cluster listener cannot reconnect yet: %s", again)
-                time.sleep(timeout)
-        return notes
+            notifications.close()
 
     async def _claimed_elsewhere(self, vehicle_id: str, node_id: str) -> None:
         """Another node claimed the vehicle's session. Notifications may arrive after a newer
@@ -175,7 +151,7 @@ class ClusterNode:
         except StoreError:
             return  # a stale session here ends with its unit's next login, or its idle timeout
         if holder != self.node_id:
-            self._close_session(vehicle_id, node_id)
+            self.sessions.claimed_elsewhere(vehicle_id, node_id)
 
     async def notify(self, node_id: str, kind: str, payload: str) -> None:
         """Tell node ``node_id`` something, outside any transaction (delivered at once)."""
@@ -184,9 +160,4 @@ class ClusterNode:
 
 def _notify(conn, channel: str, payload: str) -> None:
     conn.notify(channel, payload)  # delivered when the writer's batch commits
-
-
-def _subscribe(listener: PgConnection, channels: tuple[str, ...]) -> None:
-    for channel in channels:
-        listener.execute(f"LISTEN {channel}")
 

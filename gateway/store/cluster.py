@@ -72,6 +72,19 @@ def claim_session(conn: EventWriter, vehicle_id: str, node_id: str, session: int
         conn.notify(CLAIMS, f"{vehicle_id} {node_id} {session}")
 
 
+def reclaim_sessions(conn: EventWriter, node_id: str, live: list[tuple[str, int]], at: str) -> int:
+    """A node that was taken for dead while it lived claims its live sessions again, each
+    unless another node claimed the vehicle since (that node's session is the newer one);
+    returns how many it claimed."""
+    claimed = 0
+    for vehicle_id, session in live:
+        if conn.execute("INSERT INTO unit_sessions (vehicle_id, node_id, session, claimed_at) VALUES (?, ?, ?, ?)"
+                        " ON CONFLICT (vehicle_id) DO NOTHING", (vehicle_id, node_id, session, at)).rowcount:
+            set_life_status(conn, vehicle_id, "ONLINE", at)
+            claimed += 1
+    return claimed
+
+
 def release_session(conn: EventWriter, vehicle_id: str, node_id: str, session: int, at: str) -> bool:
     """The session ended. The vehicle goes OFFLINE only if this session still held the
     claim: a newer login (here or on another node) keeps it ONLINE."""

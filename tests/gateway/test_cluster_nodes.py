@@ -119,7 +119,7 @@ async def test_a_node_that_stops_renewing_its_lease_loses_its_units_sessions(gat
     """A node killed without a word: its row and claim stay until its lease runs out; then
     the live node releases the claim and the vehicle goes OFFLINE, with its event."""
     vehicle = (await api.post("/vehicles", json=unit_body("TELTONIKA", IMEI, TELTONIKA_MODEL))).json()
-    dead = ClusterNode(gateway.store, gateway.config.store.url, LEASE, close_session=lambda *_: None)
+    dead = ClusterNode(gateway.store, gateway.config.store.url, LEASE, sessions=None)
     await gateway.store.write(q.register_node, dead.node_id, "killed:1", LEASE)
     await gateway.store.write(q.claim_session, vehicle["id"], dead.node_id, 1, "2026-11-30T12:00:00.000Z")
     assert (await api.get(f"/vehicles/{vehicle['id']}")).json()["life_status"]["value"] == "ONLINE"
@@ -136,7 +136,7 @@ async def test_a_node_that_stops_renewing_its_lease_loses_its_units_sessions(gat
 
 
 def test_each_key_has_one_owner_among_the_live_nodes_and_a_dead_nodes_keys_move_alone():
-    nodes = [ClusterNode(None, None, LEASE, close_session=lambda *_: None) for _ in range(3)]
+    nodes = [ClusterNode(None, None, LEASE, sessions=None) for _ in range(3)]
     everyone = [node.node_id for node in nodes]
     for node in nodes:
         node.live = everyone
@@ -152,3 +152,22 @@ def test_each_key_has_one_owner_among_the_live_nodes_and_a_dead_nodes_keys_move_
         assert len(now) == 1
         if owners[key][0] != everyone[2]:
             assert now == owners[key]  # a live node keeps what it had
+
+
+async def test_a_node_taken_for_dead_while_it_lived_claims_its_sessions_again(gateway, api):
+    """A stall longer than the lease: the others release the node's claims (its vehicles go
+    OFFLINE). At its next renewal it joins again and claims its live sessions again."""
+    vehicle = (await api.post("/vehicles", json=unit_body("TELTONIKA", IMEI, TELTONIKA_MODEL))).json()
+    node_id = gateway.node.node_id
+    with trio.fail_after(TEST_TIMEOUT):
+        unit = await ScriptedUnit.connect(listener_port(gateway, "teltonika"), IMEI)
+        assert await unit.login() == b"\x01"
+        await eventually(lambda: _online_on(api, vehicle["id"], gateway.store, node_id))
+        await gateway.store.write(q.leave, node_id, "2026-11-30T12:00:00.000Z")  # as a reaper does
+        assert (await api.get(f"/vehicles/{vehicle['id']}")).json()["life_status"]["value"] == "OFFLINE"
+        await eventually(lambda: _online_on(api, vehicle["id"], gateway.store, node_id), timeout=4 * LEASE)
+        await unit.stream.send_all(avl_packet({"ms": 1_700_000_000_000, "lat": 54.7, "lon": 25.3}))
+        assert await unit.read_exactly(4) == b"\x00\x00\x00\x01"  # the session never ended
+    statuses = [e["data"]["life_status"] for e in await _events(api, vehicle["id"], "VehicleChanged")
+                if "life_status" in e["data"]]
+    assert statuses == ["ONLINE", "OFFLINE", "ONLINE"]
