@@ -7,7 +7,7 @@ them since). The node that accepts a unit's login claims the unit's session; the
 claim wins, and on PostgreSQL the claim is announced (NOTIFY fleetgate_claims) so that
 the node holding an older session of the unit closes it at once. Each node listens on a
 channel of its own for commands handed to it and for the answers to commands it handed
-on (gateway/cluster/handoff.py).
+on (gateway/commands.py).
 
 On SQLite the gateway is a cluster of one: the same lease and claims, no notifications.
 """
@@ -26,10 +26,10 @@ import trio
 
 from gateway import ids
 from gateway.clock import now_text
+from gateway.cluster.notifications import Notifications
 from gateway.store import Store, StoreError
 from gateway.store import cluster as q
 from gateway.store.cluster import CLAIMS
-from gateway.cluster.notifications import Notifications
 
 if TYPE_CHECKING:
     from gateway.session_table import SessionTable

@@ -51,13 +51,19 @@ async def _events(api, vehicle_id: str, event_type: str) -> list[dict]:
     return query.json()["items"]
 
 
+async def _logged_in(node, api, vehicle_id: str) -> ScriptedUnit:
+    """The vehicle's unit, logged in on ``node`` and claimed there."""
+    unit = await ScriptedUnit.connect(listener_port(node, "teltonika"), IMEI)
+    assert await unit.login() == b"\x01"
+    await eventually(lambda: _online_on(api, vehicle_id, node.store, node.node.node_id))
+    return unit
+
+
 async def test_a_command_asked_on_one_node_reaches_the_unit_connected_to_another(gateway, api, other):
     node_b, api_b = other
     vehicle = (await api.post("/vehicles", json=unit_body("TELTONIKA", IMEI, TELTONIKA_MODEL))).json()
     with trio.fail_after(TEST_TIMEOUT):
-        unit = await ScriptedUnit.connect(listener_port(node_b, "teltonika"), IMEI)
-        assert await unit.login() == b"\x01"
-        await eventually(lambda: _online_on(api, vehicle["id"], gateway.store, node_b.node.node_id))
+        unit = await _logged_in(node_b, api, vehicle["id"])
         async with trio.open_nursery() as nursery:
             answers = []
 
@@ -86,10 +92,9 @@ async def test_a_command_for_a_unit_that_answers_nothing_times_out_on_the_asking
     node_b, _ = other
     vehicle = (await api.post("/vehicles", json=unit_body("TELTONIKA", IMEI, TELTONIKA_MODEL))).json()
     with trio.fail_after(TEST_TIMEOUT):
-        unit = await ScriptedUnit.connect(listener_port(node_b, "teltonika"), IMEI)
-        assert await unit.login() == b"\x01"
-        await eventually(lambda: _online_on(api, vehicle["id"], gateway.store, node_b.node.node_id))
+        unit = await _logged_in(node_b, api, vehicle["id"])
         answer = await api.post(f"/vehicles/{vehicle['id']}/commands/disable-driving")
+        assert await unit.read_command() == "setdigout 1"  # it reached the unit, which kept silent
     assert answer.status_code == 504 and answer.json()["type"] == "/problems/telematics-unit/timeout"
     audit = await gateway.store.read(lambda conn: [tuple(row) for row in conn.execute(
         "SELECT result FROM command_audit")])
@@ -100,9 +105,7 @@ async def test_the_newest_login_wins_across_nodes(gateway, api, other):
     node_b, api_b = other
     vehicle = (await api.post("/vehicles", json=unit_body("TELTONIKA", IMEI, TELTONIKA_MODEL))).json()
     with trio.fail_after(TEST_TIMEOUT):
-        first = await ScriptedUnit.connect(listener_port(gateway, "teltonika"), IMEI)
-        assert await first.login() == b"\x01"
-        await eventually(lambda: _online_on(api, vehicle["id"], gateway.store, gateway.node.node_id))
+        first = await _logged_in(gateway, api, vehicle["id"])
         second = await ScriptedUnit.connect(listener_port(node_b, "teltonika"), IMEI)
         assert await second.login() == b"\x01"
         assert await first.closed_by_gateway() == b""  # the older session, on the other node, ends at once
@@ -160,9 +163,7 @@ async def test_a_node_taken_for_dead_while_it_lived_claims_its_sessions_again(ga
     vehicle = (await api.post("/vehicles", json=unit_body("TELTONIKA", IMEI, TELTONIKA_MODEL))).json()
     node_id = gateway.node.node_id
     with trio.fail_after(TEST_TIMEOUT):
-        unit = await ScriptedUnit.connect(listener_port(gateway, "teltonika"), IMEI)
-        assert await unit.login() == b"\x01"
-        await eventually(lambda: _online_on(api, vehicle["id"], gateway.store, node_id))
+        unit = await _logged_in(gateway, api, vehicle["id"])
         await gateway.store.write(q.leave, node_id, "2026-11-30T12:00:00.000Z")  # as a reaper does
         assert (await api.get(f"/vehicles/{vehicle['id']}")).json()["life_status"]["value"] == "OFFLINE"
         await eventually(lambda: _online_on(api, vehicle["id"], gateway.store, node_id), timeout=4 * LEASE)
