@@ -58,7 +58,7 @@ class Notifications:
             self._listen()
         except Error as exc:  # the server is still away: try again after a pause
             log.debug("%s cannot listen again yet: %s", self._name, exc)
-            time.sleep(timeout)
+            time.sleep(timeout)  # this runs on the worker thread (next()), not in trio's loop
         return []
 
     def close(self) -> None:
