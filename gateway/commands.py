@@ -211,16 +211,16 @@ class Commands:
 
     async def _handed_to_us(self, payload: str) -> None:
         """Another node asks us to send a command to a unit whose session we hold."""
-        audit_id, asking = int(payload.split()[0]), payload.split()[1]
+        number, asking = payload.split()
+        audit_id = int(number)
         try:
             taken = await self.runtime.store.write(cluster_q.take_command, audit_id, self.node.node_id, now_text())
             if taken is not None:  # None: too late, or taken already; the asking node times it out
                 vehicle = await self.runtime.registry.get_vehicle(taken["vehicle_id"])
                 model = self.runtime.registry.catalog.get(vehicle["model_id"])
                 brand = BRANDS[vehicle["unit_brand"]]
-                left = await self.runtime.store.read(cluster_q.seconds_left, taken["deadline"])
                 await self._deliver(audit_id, vehicle, taken["command"], model.options, brand, DRIVERS[brand.driver],
-                                    max(left, 0.0))
+                                    max(float(taken["seconds_left"]), 0.0))
         except DomainError:
             pass  # the answer is in the audit row, for the asking node to read
         except Exception:  # noqa: BLE001 - one command's failure must not end the node's listener

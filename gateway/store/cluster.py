@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.store.dialect import placeholders
 from gateway.store.events import EventWriter
 from gateway.store.telemetry import set_life_status
 
@@ -50,9 +51,8 @@ def reap_dead_nodes(conn: EventWriter, at: str) -> list[str]:
 
 
 def _release_claims_of(conn: EventWriter, nodes: list[str], at: str) -> int:
-    marks = ",".join("?" * len(nodes))
-    vehicles = [row[0] for row in conn.execute(f"DELETE FROM unit_sessions WHERE node_id IN ({marks}) RETURNING vehicle_id",
-                                               nodes)]
+    vehicles = [row[0] for row in conn.execute(
+        f"DELETE FROM unit_sessions WHERE node_id IN {placeholders(len(nodes))} RETURNING vehicle_id", nodes)]
     return sum(set_life_status(conn, vehicle_id, "OFFLINE", at) for vehicle_id in vehicles)
 
 
@@ -97,9 +97,9 @@ def release_all(conn: EventWriter, brands: list[str], at: str) -> int:
     """One node alone (SQLite) starts with no session: every claim and ONLINE status of
     ``brands`` a crash left behind goes."""
     conn.execute("DELETE FROM unit_sessions")
-    marks = ",".join("?" * len(brands))
-    rows = conn.execute(f"SELECT id FROM vehicles WHERE life_status = 'ONLINE' AND unit_brand IN ({marks})",
-                        brands).fetchall()
+    rows = conn.execute(
+        f"SELECT id FROM vehicles WHERE life_status = 'ONLINE' AND unit_brand IN {placeholders(len(brands))}",
+        brands).fetchall()
     return sum(set_life_status(conn, row[0], "OFFLINE", at) for row in rows)
 
 
@@ -129,11 +129,12 @@ def claims_of(conn, node_id: str) -> list[tuple[str, int]]:
 
 def take_command(conn, audit_id: int, node_id: str, at: str) -> dict[str, Any] | None:
     """The command ``audit_id`` for this node to send now, if it still may be sent: not
-    sent yet, not finished, and before its deadline. Never delivered after its timeout."""
+    sent yet, not finished, and before its deadline. Never delivered after its timeout.
+    ``seconds_left``: what it has until that deadline."""
     row = conn.execute(
         f"UPDATE command_audit SET sent_at = ? WHERE id = ? AND node_id = ? AND sent_at IS NULL"
         f" AND finished_at IS NULL AND deadline > {conn.dialect.clock()}"
-        " RETURNING id, vehicle_id, brand, unit_id, command, deadline",
+        f" RETURNING id, vehicle_id, command, {conn.dialect.seconds_until('deadline')} AS seconds_left",
         (at, audit_id, node_id),
     ).fetchone()
     return None if row is None else dict(row)
@@ -153,11 +154,3 @@ def expire_commands(conn, vehicle_id: str, at: str) -> int:
         (at, vehicle_id),
     ).rowcount
 
-
-def seconds_left(conn, deadline: str) -> float:
-    """Seconds from the database's clock now to ``deadline``."""
-    if conn.dialect.postgresql:
-        row = conn.execute("SELECT extract(epoch FROM (?::timestamptz - clock_timestamp()))", (deadline,)).fetchone()
-    else:
-        row = conn.execute("SELECT (julianday(?) - julianday('now')) * 86400", (deadline,)).fetchone()
-    return float(row[0])

@@ -17,6 +17,7 @@ class Dialect:
     begin_read: str  # opens a read-only snapshot
     json_text_template: str  # a JSON text column's top-level string member: {column}, {key}
     clock_template: str  # the database's clock now plus {seconds}, as the store writes times (RFC 3339, ms, Z)
+    seconds_until_template: str  # seconds from the database's clock now to the stored time in {column}
 
     @property
     def postgresql(self) -> bool:
@@ -27,6 +28,10 @@ class Dialect:
         times. Leases and command deadlines are read against it, so the nodes of a cluster
         agree on them whatever their own clocks say."""
         return self.clock_template.format(seconds=float(seconds))
+
+    def seconds_until(self, column: str) -> str:
+        """SQL for the seconds from the database's clock now to the time stored in ``column``."""
+        return self.seconds_until_template.format(column=column)
 
     def json_text(self, column: str, key: str) -> str:
         """SQL for the string at ``key`` of the JSON object stored as text in ``column``."""
@@ -40,6 +45,7 @@ SQLITE = Dialect(
     begin_read="BEGIN",
     json_text_template="json_extract({column}, '$.{key}')",
     clock_template="strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '{seconds:+} seconds')",
+    seconds_until_template="((julianday({column}) - julianday('now')) * 86400)",
 )
 
 POSTGRESQL = Dialect(
@@ -51,6 +57,7 @@ POSTGRESQL = Dialect(
     json_text_template="({column}::jsonb ->> '{key}')",
     clock_template=("to_char((clock_timestamp() + interval '{seconds} seconds') AT TIME ZONE 'UTC',"
                     " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"),
+    seconds_until_template="extract(epoch FROM ({column}::timestamptz - clock_timestamp()))::float8",
 )
 
 
