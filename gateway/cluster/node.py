@@ -133,7 +133,9 @@ class ClusterNode:
                 for channel, payload in await notifications.next(1.0):
                     if channel == CLAIMS:
                         vehicle_id, node_id, _ = payload.split()
-                        if node_id != self.node_id:
+                        # Every login on every node is announced: only one of a unit whose
+                        # session is here asks the store anything.
+                        if node_id != self.node_id and self.sessions.get(vehicle_id) is not None:
                             self._nursery.start_soon(self._claimed_elsewhere, vehicle_id, node_id)
                         continue
                     kind, _, rest = payload.partition(" ")
