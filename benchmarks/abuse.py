@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import sqlite3
+import shutil
 import statistics
 import subprocess
 import sys
@@ -172,6 +173,7 @@ def run(args) -> dict:
                 process.wait(timeout=60)
         log.close()
     tracebacks = (work / "gateway.log").read_text().count("Traceback")
+    shutil.rmtree(work)
     return {
         "settings": {"silent": args.silent, "logins": args.logins, "seen_cap": args.seen_cap,
                      "listener_caps": not args.no_listener_caps, "duration": args.duration},

@@ -77,10 +77,12 @@ class PostgresServer:
                              "-l", str(self.root / "server.log"), "-w", "start")
 
     def stop(self) -> None:
+        """Stop the server and remove its files: each run's cluster is ~2 GB once the suite has filled it."""
         try:
             self._as_server_user(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
         except subprocess.CalledProcessError:
             pass
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def sql(self, statement: str, database: str = "postgres") -> None:
         import psycopg
