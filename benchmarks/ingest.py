@@ -186,7 +186,7 @@ def run(args) -> dict:
         for name in BRANDS)
     config.write_text(
         f'data_dir = "{work / "data"}"\n[admin]\nsocket = "{socket}"\n[log]\nlevel = "warning"\n'
-        f'[store]\nsynchronous = "{args.synchronous}"\n' + drivers
+        f'[store]\nsynchronous = "{args.synchronous}"\ncommit_interval = {args.commit_interval}\n' + drivers
     )
     gateway = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(config)], cwd=ROOT,
                                stderr=subprocess.PIPE, text=True)
@@ -292,7 +292,8 @@ def report(result: dict, args) -> str:
                          f"{loaded['p50_ms']:.1f} / {loaded['p99_ms']:.1f}",
                          "-", f"beside {m['load']['records_per_s']:,.0f} packets/s (90%); idle "
                               f"{idle['p50_ms']:.1f} / {idle['p99_ms']:.1f}; goal p99 <= {goal}; n={loaded['count']}"))
-    lines = [f"{result['brand']}, synchronous={result['synchronous']}, {os.cpu_count()} cores, gateway and load generator on one machine",
+    lines = [f"{result['brand']}, synchronous={result['synchronous']}, commit_interval={args.commit_interval},"
+             f" {os.cpu_count()} cores, gateway and load generator on one machine",
              f"{'':34} {'fleetgate':>24} {'bare trio':>24}  load"]
     lines += [f"{name:34} {ours:>24} {ceiling:>24}  {load}" for name, ours, ceiling, load in rows]
     return "\n".join(lines)
@@ -308,6 +309,8 @@ if __name__ == "__main__":
     parser.add_argument("--records", type=int, default=20, help="records per packet in the throughput phase")
     parser.add_argument("--duration", type=float, default=20, help="seconds each phase measures")
     parser.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL")
+    parser.add_argument("--commit-interval", type=float, default=0.02,
+                        help="the gateway's [store] commit_interval (0: commit as soon as a packet waits)")
     parser.add_argument("--subscribers", type=int, default=100,
                         help="idle event-stream subscribers for the second throughput run (0: skip it)")
     parser.add_argument("--no-commands", dest="commands", action="store_false",

@@ -175,9 +175,10 @@ async def writer_running(store: Store):
 def open_store(config: Config) -> Store:
     """SQLite in the data dir, or the PostgreSQL database of a cluster ([store] url)."""
     if config.store.url:
-        return Store(PostgresEngine(config.store.url, node=socket.gethostname()))
+        return Store(PostgresEngine(config.store.url, node=socket.gethostname()),
+                     commit_interval=config.store.commit_interval)
     return Store(config.data_dir / DATABASE_FILE, synchronous=config.store.synchronous,
-                 busy_timeout=config.store.busy_timeout)
+                 busy_timeout=config.store.busy_timeout, commit_interval=config.store.commit_interval)
 
 
 def open_secret_box(config: Config) -> SecretBox:

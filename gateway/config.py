@@ -43,6 +43,12 @@ class StoreConfig(_Section):
         "FULL", description="FULL: an acknowledged record survives a power loss. NORMAL: fewer flushes; a power "
                             "loss may undo the last commits.")
     busy_timeout: float = Field(5.0, gt=0, description="Seconds a reader waits for a lock.")
+    commit_interval: float = Field(
+        0.02, ge=0, le=1,
+        description="Seconds between the starts of two commits of unit records, unless the second has a full batch. "
+                    "Each commit then serves many packets: less CPU and fewer flushes per packet, for an "
+                    "acknowledgement up to this much later. 0 commits as soon as a packet waits. Commands and API "
+                    "writes never wait for it.")
     record_retention_days: float = Field(90, ge=0, description="Days records and their raw frames are kept; 0 "
                                                                "keeps them forever.")
     event_retention_days: float = Field(90, ge=0, description="Days the event log is kept; 0 keeps it forever.")

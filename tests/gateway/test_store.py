@@ -16,12 +16,13 @@ from tests.conftest import eventually
 
 
 @pytest.fixture
-async def store(tmp_path, nursery):
+async def store(tmp_path):
     store = Store(tmp_path / "test.db")
-    await nursery.start(store.run)
-    yield store
-    nursery.cancel_scope.cancel()
-    store.close()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(store.run)
+        yield store
+        nursery.cancel_scope.cancel()
+    store.close()  # once the writer has stopped: closing under a commit in flight crashes sqlite3
 
 
 def _insert(conn: sqlite3.Connection, key: str) -> str:
@@ -307,3 +308,43 @@ async def test_a_stream_of_writes_does_not_starve_ingest(store):
                 nursery.start_soon(operator, name)
     assert acked == [None] * queued
     assert audits >= 3
+
+
+# --- pacing: ingest batches start at most every COMMIT_INTERVAL, unless full ---
+# On trio's autojump clock time moves only when every task waits on a deadline, so these
+# read how long the store made a job wait, not how fast this machine commits.
+
+
+async def test_a_packet_right_behind_a_commit_waits_for_the_next_due_time(store, autojump_clock):
+    before = trio.current_time()
+    await store.ingest(_batch("V1", 1, 0))
+    assert trio.current_time() == before  # after a pause: committed at once
+    await store.ingest(_batch("V2", 1, 1))
+    assert trio.current_time() >= before + database.COMMIT_INTERVAL
+    assert store.batches == 2
+
+
+async def test_packets_arriving_within_the_interval_share_one_commit(store, autojump_clock):
+    await store.ingest(_batch("V0", 1, 0))
+    acked = []
+    for n in range(1, 10):
+        await store.ingest_then(_batch(f"V{n}", 1, n), acked.append)
+        await trio.sleep(database.COMMIT_INTERVAL / 20)  # a unit's packet every 1/20 of the interval
+    await store.ingest(_batch("V10", 1, 10))  # no eventually(): its sleeps would move this clock
+    assert acked == [None] * 9
+    assert store.batches == 2
+
+
+async def test_a_write_or_a_full_batch_does_not_wait_for_the_due_time(store, autojump_clock):
+    before = trio.current_time()
+    await store.ingest(_batch("V1", 1, 0))
+    assert await store.write(_insert, "command") == "command"  # a command's audit row
+    acked = []
+    full = database.MAX_BATCH
+    for n in range(1, full):
+        await store.ingest_then(_batch(f"V{n}", 1, n), acked.append)
+        await trio.sleep(0)  # the writer sees each packet come, and waits for the due time
+    await store.ingest(_batch("V0", 1, full))
+    assert trio.current_time() == before
+    assert acked == [None] * (full - 1)
+    assert store.batches == 3
