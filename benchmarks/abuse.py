@@ -22,8 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sqlite3
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
