@@ -189,11 +189,15 @@ def open_secret_box(config: Config) -> SecretBox:
         raise StartupError(str(exc)) from None
 
 
-async def listen_for_units(name: str, listener: ListenerConfig) -> list[trio.SocketListener]:
+async def _listen(what: str, host: str, port: int, where: str) -> list[trio.SocketListener]:
     try:
-        return await trio.open_tcp_listeners(listener.port, host=listener.host or None)
+        return await trio.open_tcp_listeners(port, host=host or None)
     except OSError as exc:
-        raise StartupError(f"cannot listen for {name} on {listener.host}:{listener.port}: {exc.strerror}") from None
+        raise StartupError(f"cannot listen for {what} on {where}: {exc.strerror}") from None
+
+
+async def listen_for_units(name: str, listener: ListenerConfig) -> list[trio.SocketListener]:
+    return await _listen(name, listener.host, listener.port, f"{listener.host}:{listener.port}")
 
 
 async def listen_for_health(config: ClusterConfig) -> list[trio.SocketListener]:
@@ -201,10 +205,7 @@ async def listen_for_health(config: ClusterConfig) -> list[trio.SocketListener]:
     address = config.health_address
     if address is None:
         return []
-    try:
-        return await trio.open_tcp_listeners(address[1], host=address[0] or None)
-    except OSError as exc:
-        raise StartupError(f"cannot listen for health checks on {config.health_listen}: {exc.strerror}") from None
+    return await _listen("health checks", address[0], address[1], config.health_listen)
 
 
 @contextmanager

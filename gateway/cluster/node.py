@@ -156,10 +156,10 @@ class ClusterNode:
             self.sessions.claimed_elsewhere(vehicle_id, node_id)
 
     async def notify(self, node_id: str, kind: str, payload: str) -> None:
-        """Tell node ``node_id`` something, outside any transaction (delivered at once)."""
+        """Tell node ``node_id`` something, in a write of its own: delivered when it commits."""
         await self.store.write(_notify, node_channel(node_id), f"{kind} {payload}")
 
 
 def _notify(conn, channel: str, payload: str) -> None:
-    conn.notify(channel, payload)  # delivered when the writer's batch commits
+    conn.notify(channel, payload)
 
