@@ -9,10 +9,12 @@ learns its job's outcome only after the commit, which is what persist-then-ACK n
 
 Jobs wait in two lanes. ``write`` jobs (commands, their audit, API requests, logins)
 jump the queue of ingest jobs: a batch holding them commits them alone, so an operator's
-command waits for at most the ingest batch in flight and its own small commit, not for
-the thousands of packets queued before it. The batch after such a batch always takes
-ingest, so a stream of writes cannot starve the units. Ingest batches are sized to
-commit in about BATCH_SECONDS, which bounds that wait. And unless one is full, ingest
+command never waits for the thousands of packets queued before it. The batch after such a
+batch always takes ingest, so a stream of writes cannot starve the units. A write queued
+while an ingest batch is in flight joins that batch's transaction, which stops taking
+packets at its next chunk of INGEST_CHUNK (_persist_ingest): the write waits for one chunk
+and a commit, not for the whole batch and a commit of its own. Ingest batches are sized to
+commit in about BATCH_SECONDS. And unless one is full, ingest
 batches start at most every ``commit_interval`` seconds ([store] commit_interval), so
 that at a modest rate a commit serves tens of packets, not three (see _due).
 
@@ -48,6 +50,7 @@ MAX_BATCH = 1024  # jobs of each lane per transaction; bounds the time a batch h
 BATCH_SECONDS = 0.015  # what an ingest batch should take to commit; see _ingest_taken
 MIN_INGEST_BATCH = 32  # ingest jobs a batch may take, however slow commits get
 MAX_QUEUED = 10_000  # ingest jobs waiting; a session queueing more waits for room
+INGEST_CHUNK = 64  # ingest jobs persisted between two looks for a waiting write() job; see _persist_ingest
 COMMIT_INTERVAL = 0.02  # seconds between the starts of two ingest batches, unless the second is full; see _due
 MAINTAIN_EVERY = 1.0  # seconds between maintenance rounds (WAL checkpoints), and between probes while faulted
 
@@ -102,6 +105,9 @@ class Store:
         self._wake_at = 1  # ingest jobs queued that make a batch due
         self._room = trio.lowlevel.ParkingLot()  # sessions waiting for the ingest lane to shrink
         self._last_urgent_only = False
+        # Of the batch on the writer thread: write() jobs that joined it, ingest jobs it left.
+        self._joined: list[_Job] = []
+        self._deferred: list[_Job] = []
         self._ingest_limit = MAX_BATCH  # ingest jobs the next batch may take
         self.batch_jobs = 0  # jobs committed, for /metrics
         self.commit_seconds = 0.0
@@ -133,11 +139,14 @@ class Store:
             if ingest:
                 ingest_due = start + self.commit_interval
             if self.fault is None:
-                events, fault = await trio.to_thread.run_sync(self._commit_batch, batch, limiter=self._writer_limiter)
+                batch, deferred, events, fault = await trio.to_thread.run_sync(
+                    self._commit_batch, batch, limiter=self._writer_limiter)
                 taken = trio.current_time() - start
                 self.commit_seconds += taken
+                # Cut short by a write (_persist_ingest): the rest go first next time.
+                self._ingest.extendleft(reversed(deferred))
                 if ingest:
-                    self._ingest_taken(ingest, taken)
+                    self._ingest_taken(ingest - len(deferred), taken)
                 if fault is not None:
                     self._faulted("commit", fault)
                 if events:
@@ -198,26 +207,62 @@ class Store:
         else:
             self._ingest_limit = min(MAX_BATCH, max(jobs + 1, int(jobs * 1.25)))
 
-    def _commit_batch(self, batch: list[_Job]) -> tuple[list[Event], Exception | None]:
-        """Commit ``batch``; return the events its transaction logged (none if it failed)
-        and the storage fault that failed it, if one did."""
-        pending = batch
+    def _commit_batch(self, batch: list[_Job]) -> tuple[list[_Job], list[_Job], list[Event], Exception | None]:
+        """Commit ``batch``; return the jobs it finished, the ingest jobs it left for the
+        next batch, the events its transaction logged (none if it failed) and the storage
+        fault that failed it, if one did.
+
+        The jobs finished are not quite ``batch``: write() jobs queued while it ran join
+        it, and ingest jobs it did not reach before they came are left (_persist_ingest)."""
+        pending = list(batch)
+        self._joined, self._deferred = [], []
         while pending:
             try:
                 failed = self._try_transaction(pending)
             except self.engine.Error as exc:
                 fault = self.engine.is_fault(exc)
                 if not fault:  # a fault is logged once, when it starts (_faulted)
-                    log.error("store commit failed for a batch of %d jobs: %s", len(batch), exc)
-                for job in batch:
+                    log.error("store commit failed for a batch of %d jobs: %s", len(pending), exc)
+                for job in pending:
                     job.error = StoreError(f"commit failed: {exc}")
                     job.result = None
-                return [], exc if fault else None
+                return self._finished(batch), self._deferred, [], exc if fault else None
             if not failed:
-                return self._writer.pending_events, None
+                return self._finished(batch), self._deferred, self._writer.pending_events, None
             # Unguarded work failed and took the transaction with it: run the others again.
             pending = [job for job in pending if job not in failed]
-        return [], None
+        return self._finished(batch), self._deferred, [], None
+
+    def _finished(self, batch: list[_Job]) -> list[_Job]:
+        deferred = set(self._deferred)
+        return [job for job in batch if job not in deferred] + self._joined
+
+    def _persist_ingest(self, conn, batch: list[_Job], ingest: list[_Job]) -> int:
+        """Persist the ingest jobs of ``batch`` a chunk at a time; return the records new.
+
+        A write() job queued meanwhile cuts this short: the ingest jobs not yet persisted
+        leave ``batch`` (for the head of the next one) and the write joins this transaction
+        (_join_writes). So a command's audit row waits for one chunk and this commit, not
+        for a whole batch of packets and then a commit of its own."""
+        new = 0
+        for start in range(0, len(ingest), INGEST_CHUNK):
+            if start and self._urgent:
+                rest = ingest[start:]
+                self._deferred.extend(rest)
+                left = set(rest)
+                batch[:] = [job for job in batch if job not in left]
+                break
+            new += persist_batches(conn, [job.args[0] for job in ingest[start:start + INGEST_CHUNK]])
+        return new
+
+    def _join_writes(self, batch: list[_Job]) -> None:
+        """Take into ``batch`` the write() jobs queued since it started (MAX_BATCH at most).
+        Runs on the writer thread while the writer task waits for it, so nothing else takes
+        from the lane meanwhile; deque appends and pops are atomic."""
+        while self._urgent and len(self._joined) < MAX_BATCH:
+            job = self._urgent.popleft()
+            batch.append(job)
+            self._joined.append(job)
 
     def _try_transaction(self, batch: list[_Job]) -> list[_Job]:
         """Run ``batch`` in one transaction. Returns the unguarded jobs whose failure
@@ -236,7 +281,7 @@ class Store:
                 # Ingest first, in bulk: a vehicle deleted by a later job in this batch
                 # then loses the state these records just wrote.
                 try:
-                    new = persist_batches(conn, [job.args[0] for job in ingest])
+                    new = self._persist_ingest(conn, batch, ingest)
                 except Exception as exc:
                     if self.engine.is_fault(exc):
                         raise
@@ -244,6 +289,7 @@ class Store:
                         job.error = self._as_store_error(exc)
                     conn.execute("ROLLBACK")
                     return ingest
+            self._join_writes(batch)
             for job in batch:
                 if job.fn is None:
                     continue
@@ -280,7 +326,7 @@ class Store:
         self.batches += 1
         self.batch_jobs += len(batch)
         self.records_new += new
-        self.records_duplicate += sum(len(job.args[0].records) for job in ingest) - new
+        self.records_duplicate += sum(len(job.args[0].records) for job in batch if job.fn is None) - new
         return []
 
     # --- faults --------------------------------------------------------------------

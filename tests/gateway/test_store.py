@@ -4,6 +4,8 @@ that jumps the ingest queue without starving it."""
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 
 import pytest
 import trio
@@ -308,6 +310,37 @@ async def test_a_stream_of_writes_does_not_starve_ingest(store):
                 nursery.start_soon(operator, name)
     assert acked == [None] * queued
     assert audits >= 3
+
+
+
+async def test_a_write_joins_the_ingest_batch_in_flight_and_cuts_it_short(store, monkeypatch):
+    persisting = threading.Event()
+    real_persist = database.persist_batches
+
+    def first_chunk_meets_a_write(conn, batches):
+        new = real_persist(conn, batches)
+        if not persisting.is_set():
+            persisting.set()
+            deadline = time.monotonic() + 30
+            while not store._urgent and time.monotonic() < deadline:  # the write arrives meanwhile
+                time.sleep(0.001)
+        return new
+
+    monkeypatch.setattr(database, "persist_batches", first_chunk_meets_a_write)
+    queued = 3 * database.INGEST_CHUNK
+    acked = []
+    with trio.fail_after(60):
+        for n in range(queued):
+            await store.ingest_then(_batch(f"V{n % 50}", 1, n), lambda error, n=n: acked.append((n, error)))
+        await trio.to_thread.run_sync(persisting.wait)  # one batch holds all three chunks
+        # It ran in that batch's transaction, after the first chunk, and committed with it.
+        assert await store.write(_audit, "command-1") == database.INGEST_CHUNK
+        assert acked == [(n, None) for n in range(database.INGEST_CHUNK)]
+        assert store.batches == 1
+        await eventually(lambda: len(acked) == queued)
+    assert acked == [(n, None) for n in range(queued)]  # the rest went first in the next batch
+    assert store.batches == 2
+    assert await store.read(lambda conn: conn.execute("SELECT count(*) FROM records").fetchone()[0]) == queued
 
 
 # --- pacing: ingest batches start at most every COMMIT_INTERVAL, unless full ---
