@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-import uuid
-
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 
 from gateway.admin import (
     docs,
@@ -21,11 +18,10 @@ from gateway.admin import (
     routes_vehicles,
 )
 from gateway.admin.auth import DoorPaths, undecided_routes
+from gateway.admin.flow import FlowIds
 from gateway.admin.limits import BodyLimits
 from gateway.console import pages as console_pages
 from gateway.runtime import Runtime
-
-log = logging.getLogger(__name__)
 
 
 def create_app(ctx: Runtime) -> FastAPI:
@@ -45,25 +41,10 @@ def create_app(ctx: Runtime) -> FastAPI:
         lambda: [({"driver": b["driver"], "port": str(b["port"])}, 1) for b in ctx.listeners],
     )
 
-    # Added first, so they run inside the flow-id middleware below and their answers carry a flow id.
+    # Added first, so they run inside FlowIds, added last, and their answers carry a flow id.
     app.add_middleware(BodyLimits, max_bytes=ctx.config.admin.max_body, timeout=ctx.config.admin.body_timeout)
     app.add_middleware(DoorPaths)
-
-    @app.middleware("http")
-    async def flow_id_and_errors(request: Request, call_next):
-        # Every response carries a flow id; a caller-supplied one is kept for tracing.
-        flow_id = request.headers.get("x-flow-id") or uuid.uuid4().hex
-        request.state.flow_id = flow_id
-        try:
-            response = await call_next(request)
-        except Exception:
-            log.exception("unhandled error on %s %s (flow %s)", request.method, request.url.path, flow_id)
-            response = problems.problem_response(
-                request, "internal-server-error", 500, "The gateway failed to handle this request."
-            )
-        response.headers["X-Flow-ID"] = flow_id
-        ctx.metrics.inc("fleetgate_admin_requests_total", method=request.method, status=str(response.status_code))
-        return response
+    app.add_middleware(FlowIds, metrics=ctx.metrics)
 
     problems.install(app)
     openapi.install(app)

@@ -106,7 +106,7 @@ def _not_here(request: Request) -> Problem:
     return Problem("resource-not-found", 404, f"There is nothing at {request.url.path}.")
 
 
-def caller(request: Request) -> Caller:
+async def caller(request: Request) -> Caller:
     return request.state.caller
 
 

@@ -10,7 +10,7 @@ from drivers.brands import BRANDS, Brand
 from gateway.registry import NotFound
 from gateway.runtime import Runtime
 
-def context(request: Request) -> Runtime:
+async def context(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
