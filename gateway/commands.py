@@ -23,7 +23,7 @@ from drivers.brands import BRANDS
 from drivers.registry import DRIVERS
 from gateway.clock import now_text
 from gateway.cluster.node import node_channel
-from gateway.registry import DomainError
+from gateway.registry import DomainError, vehicle_and_state
 from gateway.runtime import Runtime
 from gateway.sessions import CommandTimeout, SessionLost
 from gateway.store import IntegrityError, telemetry
@@ -150,13 +150,13 @@ class Commands:
             raise UnitRefused("The unit's connection closed before it answered.") from None
         outcome = driver.judge_response(capability, request, response)
         result = "SUCCEEDED" if outcome.succeeded else "REFUSED"
-        await self._finish(vehicle_id, audit_id, capability, result, outcome.detail,
-                           dict(outcome.state) if outcome.succeeded else None,
-                           round((trio.current_time() - started) * 1000))
+        read = await self._finish(vehicle_id, audit_id, capability, result, outcome.detail,
+                                  dict(outcome.state) if outcome.succeeded else None,
+                                  round((trio.current_time() - started) * 1000), then_read=outcome.succeeded)
         log.info("%s on vehicle %s: %s in %.0f ms", capability, vehicle_id, result, (trio.current_time() - started) * 1000)
         if not outcome.succeeded:
             raise UnitRefused(f"The unit refused '{capability}': {outcome.detail}")
-        return await self.runtime.registry.vehicle_state(vehicle_id)
+        return self.runtime.registry.shown_state(vehicle_id, *read)
 
     async def _run_in_cloud(self, vehicle, capability: str, audit_id: int, started: float,
                             timeout: float) -> dict[str, Any]:
@@ -174,13 +174,16 @@ class Commands:
         return await self.runtime.registry.vehicle_state(vehicle_id)
 
     async def _finish(self, vehicle_id: str, audit_id: int, capability: str, result: str, detail: str,
-                      state: dict[str, Any] | None = None, duration_ms: int | None = None) -> bool:
-        """Close the audit row (once: False if someone else closed it first)."""
-        finished = await self.runtime.store.write(telemetry.finish_command, audit_id, result, detail, now_text(),
-                                                  vehicle_id, state, duration_ms)
+                      state: dict[str, Any] | None = None, duration_ms: int | None = None, *,
+                      then_read: bool = False) -> tuple | None:
+        """Close the audit row (once: a row someone else closed first stays as they left it).
+        With ``then_read``, return vehicle_and_state as read in the same transaction: the
+        answer costs no read of its own, which under load is two trips through the event loop."""
+        finished, read = await self.runtime.store.write(_finish_command, audit_id, result, detail, now_text(),
+                                                        vehicle_id, state, duration_ms, then_read)
         if finished:
             self.runtime.metrics.inc("fleetgate_commands_total", command=capability, result=result)
-        return finished
+        return read
 
     # --- handed between nodes -------------------------------------------------------------
 
@@ -243,3 +246,9 @@ def _audit(conn, row: dict[str, Any], timeout: float, this_node: str) -> int:
     if row["node_id"] != this_node:
         conn.notify(node_channel(row["node_id"]), f"command {audit_id} {this_node}")
     return audit_id
+
+
+def _finish_command(conn, audit_id: int, result: str, detail: str, at: str, vehicle_id: str,
+                    state: dict[str, Any] | None, duration_ms: int | None, then_read: bool) -> tuple[bool, tuple | None]:
+    finished = telemetry.finish_command(conn, audit_id, result, detail, at, vehicle_id, state, duration_ms)
+    return finished, vehicle_and_state(conn, vehicle_id) if then_read else None

@@ -190,8 +190,12 @@ class Registry:
         """The vehicle's latest state, limited to the properties its current model lists.
         What another model gave stays stored (and in the history), and shows again when the
         vehicle is switched back to a model that lists it."""
-        row = await self.get_vehicle(vehicle_id)
-        state = await self.store.read(telemetry.get_state, vehicle_id)
+        return self.shown_state(vehicle_id, *await self.store.read(vehicle_and_state, vehicle_id))
+
+    def shown_state(self, vehicle_id: str, row: dict[str, Any] | None, state: dict[str, Any]) -> dict[str, Any]:
+        """What vehicle_state answers, from what vehicle_and_state read."""
+        if row is None:
+            raise NotFound(f"There is no vehicle with id '{vehicle_id}'.")
         model = self.catalog.get(row["model_id"])
         listed = {name.lower() for name in model.vehicle_state} if model is not None else set()
         return {name: value for name, value in state.items() if name in listed}
@@ -475,3 +479,9 @@ def credentials_kind(fields: dict[str, str]) -> str:
         if name not in fields:
             raise Invalid(f"The property '{name}' is required.", name)
     return kinds[0]
+
+
+def vehicle_and_state(conn: sqlite3.Connection, vehicle_id: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The vehicle's row (None if there is none) and its state, in one query job: one thread hop."""
+    row = q.get_vehicle(conn, vehicle_id)
+    return row, telemetry.get_state(conn, vehicle_id) if row is not None else {}
