@@ -128,6 +128,7 @@ class Store:
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """The writer task: drain the lanes, commit each batch in one thread hop."""
+        token = trio.lowlevel.current_trio_token()
         task_status.started()
         ingest_due = 0.0
         while True:
@@ -139,31 +140,49 @@ class Store:
             if ingest:
                 ingest_due = start + self.commit_interval
             if self.fault is None:
-                batch, deferred, events, fault = await trio.to_thread.run_sync(
-                    self._commit_batch, batch, limiter=self._writer_limiter)
+                deferred = await trio.to_thread.run_sync(self._commit_and_report, batch, token,
+                                                         limiter=self._writer_limiter)
                 taken = trio.current_time() - start
                 self.commit_seconds += taken
                 # Cut short by a write (_persist_ingest): the rest go first next time.
                 self._ingest.extendleft(reversed(deferred))
                 if ingest:
                     self._ingest_taken(ingest - len(deferred), taken)
-                if fault is not None:
-                    self._faulted("commit", fault)
-                if events:
-                    self.on_events(events)
             else:
                 # Not even tried: a failing disk is not hammered, and run_maintenance's
                 # probe finds out when it works again.
                 for job in batch:
                     job.error = StoreError(f"the store cannot commit: {self.fault.reason}")
-            for job in batch:
-                if job.then is None:
-                    job.done.set()
-                    continue
-                try:
-                    job.then(job.error)
-                except Exception:  # the submitter's bug must not stop the writer
-                    log.exception("a commit callback failed")
+                self._report(batch, [], None)
+
+    def _commit_and_report(self, batch: list[_Job], token: trio.lowlevel.TrioToken) -> list[_Job]:
+        """On the writer thread: commit ``batch``, hand its outcome to the event loop at
+        once (_report), and return the ingest jobs left for the next batch.
+
+        Handed over from here, the outcome reaches the submitters one trip through the event
+        loop sooner than through the writer task, which would have to be woken first; under
+        load each trip waits behind the units' packets, and every ACK and write takes one."""
+        finished, deferred, events, fault = self._commit_batch(batch)
+        token.run_sync_soon(self._report, finished, events, fault)
+        return deferred
+
+    def _report(self, jobs: list[_Job], events: list[Event], fault: Exception | None) -> None:
+        """In the event loop: the fault, then the events, then each job's outcome in order."""
+        try:
+            if fault is not None:
+                self._faulted("commit", fault)
+            if events:
+                self.on_events(events)
+        except Exception:  # a run_sync_soon callback that raises would end the gateway
+            log.exception("publishing a commit failed")
+        for job in jobs:
+            if job.then is None:
+                job.done.set()
+                continue
+            try:
+                job.then(job.error)
+            except Exception:  # the submitter's bug must not stop the writer
+                log.exception("a commit callback failed")
 
     async def _due(self, ingest_due: float) -> None:
         """Return once a batch is due: a write() job waits, or ingest jobs do and either
