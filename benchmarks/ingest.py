@@ -4,6 +4,7 @@ gateway's memory per connected unit, with a bare trio server as the ceiling in t
     .venv/bin/python benchmarks/ingest.py                 # Teltonika, full run, about 5 minutes
     .venv/bin/python benchmarks/ingest.py --brand gt06    # or jt808: the same phases for that brand
     .venv/bin/python benchmarks/ingest.py --quick         # short phases, under 2 minutes
+    .venv/bin/python benchmarks/ingest.py --quick --trace # and where the gateway's time went, per phase
 
 Each brand is measured against a bare server that frames and acknowledges that brand's
 protocol (benchmarks/echo_server.py); its units log in as real ones (benchmarks/brands.py).
@@ -188,8 +189,10 @@ def run(args) -> dict:
         f'data_dir = "{work / "data"}"\n[admin]\nsocket = "{socket}"\n[log]\nlevel = "warning"\n'
         f'[store]\nsynchronous = "{args.synchronous}"\ncommit_interval = {args.commit_interval}\n' + drivers
     )
-    gateway = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(config)], cwd=ROOT,
-                               stderr=subprocess.PIPE, text=True)
+    trace_file = work / "trace.json"
+    command = ([sys.executable, str(ROOT / "benchmarks" / "traced_gateway.py"), str(trace_file)] if args.trace
+               else [sys.executable, "-m", "gateway"])
+    gateway = subprocess.Popen([*command, "serve", "--config", str(config)], cwd=ROOT, stderr=subprocess.PIPE, text=True)
     echo = None
     multi = BRANDS[args.brand].multi_record
     phase = partial(loadgen, brand=args.brand)
@@ -245,6 +248,7 @@ def run(args) -> dict:
             if process is not None:
                 process.terminate()
                 process.wait(timeout=30)
+        trace = json.loads(trace_file.read_text()) if args.trace and trace_file.exists() else None
         shutil.rmtree(work, ignore_errors=True)
     per_unit = (latency["peak_rss_kib"] - idle_rss) / max(latency["connected"], 1)
     return {
@@ -252,7 +256,33 @@ def run(args) -> dict:
         "gateway": {"throughput": throughput, "throughput_with_subscribers": subscribed, "latency": latency,
                     "capacity": capacity, "commands": commands, "idle_rss_kib": idle_rss, "rss_per_unit_kib": round(per_unit, 1)},
         "ceiling": {"throughput": echo_throughput, "latency": echo_latency, "capacity": echo_capacity},
+        "trace": trace and traced_phases(trace, {"latency": latency, "capacity": capacity,
+                                                 "commands beside 90%": commands and commands["load"]}),
     }
+
+
+def traced_phases(trace: dict, phases: dict[str, dict | None]) -> dict:
+    """Per measured phase: the scheduler's passes (how many, the share of the time they
+    took, their durations) and each traced span's duration, in ms (benchmarks/traced_gateway.py)."""
+
+    def spread(values: list[float]) -> dict:
+        ordered = sorted(values)
+        return {"n": len(ordered), **{f"p{p}": ordered[min(len(ordered) - 1, len(ordered) * p // 100)]
+                                      for p in (50, 90, 99)}} if ordered else {"n": 0}
+
+    out = {}
+    for name, phase in phases.items():
+        if not phase:
+            continue
+        start, end = phase["window"]
+        passes = [duration * 1000 for at, duration, _ in trace["passes"] if start <= at <= end]
+        spans: dict[str, list[float]] = {}
+        for at, label, seconds in trace["spans"]:
+            if start <= at <= end:
+                spans.setdefault(label, []).append(seconds * 1000)
+        out[name] = {"passes": spread(passes), "busy": sum(passes) / 1000 / (end - start),
+                     "spans": {label: spread(values) for label, values in sorted(spans.items())}}
+    return out
 
 
 def report(result: dict, args) -> str:
@@ -296,6 +326,12 @@ def report(result: dict, args) -> str:
              f" {os.cpu_count()} cores, gateway and load generator on one machine",
              f"{'':34} {'fleetgate':>24} {'bare trio':>24}  load"]
     lines += [f"{name:34} {ours:>24} {ceiling:>24}  {load}" for name, ours, ceiling, load in rows]
+    for phase, traced in (result.get("trace") or {}).items():
+        passes = traced["passes"]
+        lines.append(f"trace, {phase}: {passes['n']} scheduler passes, busy {traced['busy']:.0%}, each p50 / p90 / p99 "
+                     f"{passes.get('p50', 0):.1f} / {passes.get('p90', 0):.1f} / {passes.get('p99', 0):.1f} ms")
+        lines += [f"    {label:28} n={span['n']:<6} p50 / p90 / p99 {span['p50']:.1f} / {span['p90']:.1f} / {span['p99']:.1f} ms"
+                  for label, span in traced["spans"].items()]
     return "\n".join(lines)
 
 
@@ -315,6 +351,9 @@ if __name__ == "__main__":
                         help="idle event-stream subscribers for the second throughput run (0: skip it)")
     parser.add_argument("--no-commands", dest="commands", action="store_false",
                         help="skip the command phases (Teltonika only)")
+    parser.add_argument("--trace", action="store_true",
+                        help="run the gateway under benchmarks/traced_gateway.py and report, per phase, its scheduler's "
+                             "passes and how long store reads, writes and commands took")
     parser.add_argument("--quick", action="store_true", help="500 units (200 in the capacity phase), 6 s phases, no subscriber phases: under 2 minutes")
     args = parser.parse_args()
     if args.quick:
