@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
+from gateway.cli.interrupts import say
 from gateway.cli.output import collect, positive, show
 from gateway.cli.parser import subcommands
 from gateway.client import AdminClient
@@ -43,7 +43,7 @@ def events_tail(client: AdminClient, args: argparse.Namespace) -> None:
     start = f"the events after #{args.after}, then new ones" if args.after else "new events"
 
     def opened() -> None:
-        print(f"fleetgate: waiting for {start} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+        say(f"waiting for {start} (Ctrl-C to stop)")
 
     last = args.after
     try:

@@ -22,7 +22,10 @@ def leaves(exc: BaseException) -> Iterator[BaseException]:
 
 
 def say(line: str) -> None:
-    print(f"fleetgate: {line}", file=sys.stderr, flush=True)
+    """One line on stderr, in one write: print() writes the text and its newline apart, and
+    a Ctrl-C between the two left the next line ("interrupted") at the end of this one."""
+    sys.stderr.write(f"fleetgate: {line}\n")
+    sys.stderr.flush()
 
 
 def exit_status(exc: BaseException) -> int:
