@@ -235,26 +235,25 @@ class Store:
         it, and ingest jobs it did not reach before they came are left (_persist_ingest)."""
         pending = list(batch)
         self._joined, self._deferred = [], []
+        events, fault = [], None
         while pending:
             try:
                 failed = self._try_transaction(pending)
             except self.engine.Error as exc:
-                fault = self.engine.is_fault(exc)
-                if not fault:  # a fault is logged once, when it starts (_faulted)
+                fault = exc if self.engine.is_fault(exc) else None
+                if fault is None:  # a fault is logged once, when it starts (_faulted)
                     log.error("store commit failed for a batch of %d jobs: %s", len(pending), exc)
                 for job in pending:
                     job.error = StoreError(f"commit failed: {exc}")
                     job.result = None
-                return self._finished(batch), self._deferred, [], exc if fault else None
+                break
             if not failed:
-                return self._finished(batch), self._deferred, self._writer.pending_events, None
+                events = self._writer.pending_events
+                break
             # Unguarded work failed and took the transaction with it: run the others again.
             pending = [job for job in pending if job not in failed]
-        return self._finished(batch), self._deferred, [], None
-
-    def _finished(self, batch: list[_Job]) -> list[_Job]:
-        deferred = set(self._deferred)
-        return [job for job in batch if job not in deferred] + self._joined
+        left = set(self._deferred)
+        return [job for job in batch if job not in left] + self._joined, self._deferred, events, fault
 
     def _persist_ingest(self, conn, batch: list[_Job], ingest: list[_Job]) -> int:
         """Persist the ingest jobs of ``batch`` a chunk at a time; return the records new.
