@@ -432,12 +432,22 @@ class Store:
                 # damaged page behind one query does not stop the fleet's ingest.
                 self.faults["read"] += 1
                 log.warning("store read failed: %s", exc)
-                conn = self.engine.replace_reader(conn) or conn  # a lost server connection is made anew
                 raise StoreError(f"the store cannot read: {describe(exc)}") from None
             finally:
                 self._readers.append(conn)
 
     def _read_in_tx(self, conn, fn: Callable[..., T], args: tuple) -> T:
+        try:
+            return self._snapshot(conn, fn, args)
+        except self.engine.Error:
+            # A server connection lost since this reader's last read (a restart, a failover,
+            # a killed backend) gave nothing: read again, once, on a new one. On the worker
+            # thread, as connecting is network I/O.
+            if not self.engine.reconnect_reader(conn):
+                raise
+            return self._snapshot(conn, fn, args)
+
+    def _snapshot(self, conn, fn: Callable[..., T], args: tuple) -> T:
         # One snapshot for the whole read, so a list and its count agree.
         conn.execute(self.dialect.begin_read)
         try:

@@ -233,9 +233,13 @@ class PostgresEngine:
     async def maintain(self, store) -> None:
         """PostgreSQL maintains itself (autovacuum, checkpoints)."""
 
-    def replace_reader(self, conn: PgConnection) -> None:
+    def reconnect_reader(self, conn: PgConnection) -> bool:
+        """True when ``conn`` had lost its server connection and has a new one."""
+        if not conn.broken:
+            return False
         with suppress(Error):
             conn.reconnect()
+        return not conn.broken
 
     def close(self) -> None:
         for conn in self._connections:

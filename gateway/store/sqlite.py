@@ -150,8 +150,9 @@ class SqliteEngine:
         if idle and not busy and wal_pages == moved and wal_pages > TRUNCATE_AT_PAGES:
             self._checkpointer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
-    def replace_reader(self, conn) -> None:
-        """A reader is never broken for good on SQLite: keep it."""
+    def reconnect_reader(self, conn) -> bool:
+        """A reader has no server connection to lose on SQLite."""
+        return False
 
     def close(self) -> None:
         for conn in reversed(self._connections):  # the writer last, once no reader holds a snapshot

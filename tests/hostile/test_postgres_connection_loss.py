@@ -43,3 +43,16 @@ async def test_dropped_server_connections_lose_no_acknowledged_record(gateway, a
     assert gateway.store.fault is None
     # The writer's connection was lost at least once with a commit on it, or between two.
     assert gateway.store.faults["commit"] + gateway.store.faults["probe"] + gateway.store.faults["read"] >= 1
+
+
+async def test_a_read_after_its_connection_was_dropped_reads_on_a_new_one(gateway, api, postgres_server):
+    database = gateway.config.store.url.rsplit("/", 1)[1]
+    vehicle = await add_vehicle(api, imei_for(0))
+    readers = len(gateway.store._readers)
+    await trio.to_thread.run_sync(postgres_server.sql, (
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        f" WHERE datname = '{database}' AND pid <> pg_backend_pid()"))
+    for _ in range(2 * readers):  # every reader's connection is gone; none of the reads fails for it
+        response = await api.get(f"/vehicles/{vehicle['id']}")
+        assert response.status_code == 200, response.text
+    assert gateway.store.faults["read"] == 0
