@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -45,6 +46,21 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def port_to_come_back_to() -> int:
+    """A free port below the kernel's ephemeral range (32768 and up), for a server that is
+    killed and started again on it. A port from free_port() is itself ephemeral: while the
+    server was down, any connection the suite opened could take it as its local port (seen:
+    a restarted RabbitMQ could not listen again)."""
+    while True:
+        port = random.randrange(20000, 32768)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
 
 
 @dataclass
@@ -122,7 +138,7 @@ class RabbitMQ:
 
     def __init__(self, base: Path):
         self.base = base
-        self.port = free_port()
+        self.port = port_to_come_back_to()  # kill() and start() again in the tests
         self.node = f"fg-test-{os.getpid()}@localhost"
         epmd_port = free_port()
         home = base / "home"  # the Erlang cookie lives here
