@@ -105,6 +105,7 @@ class EventPublisher:
         self.newest = max(self.newest, (await self.store.read(last_position))[1])
         task_status.started()
         where = f"{redacted(self.config.url)} exchange {self.config.exchange}"
+        where += f" queue {self.config.queue}" if self.config.queue else ""
         delay, reported = BACKOFF_FIRST, ""
         while True:
             if not self.turn():
@@ -115,7 +116,7 @@ class EventPublisher:
             except StoreError:
                 await trio.sleep(STORE_RETRY)
                 continue
-            self.link = BrokerLink(self.config.url, self.config.exchange)
+            self.link = BrokerLink(self.config.url, self.config.exchange, self.config.queue)
             try:
                 await self.link.open(OPEN_TIMEOUT)
                 log.info("publishing the event log to %s after event %d (%d waiting)", where, self.cursor[1],

@@ -6,6 +6,13 @@ one thread-safe door, and the trio side hears back through its trio token. A bat
 published at once and confirmed as a whole: the broker acknowledges many messages per
 frame, where waiting for each message's confirmation in turn (pika's BlockingChannel)
 managed some 270 messages a second against a local broker, an fsync each.
+
+With a queue of its own the link declares and binds it on every connection, before the first
+message. RabbitMQ keeps a binding in its metadata store, which a crash can lose when the
+binding was made shortly before (seen with 3.10: the exchange and the queue came back, the
+binding did not); the broker then confirms every message as taken and drops it. The link
+binds again each time it connects and publishes as mandatory, so a message that reached no
+queue comes back (basic.return, before its confirm) and fails its batch.
 """
 
 from __future__ import annotations
@@ -62,9 +69,9 @@ def parameters(url: str) -> pika.URLParameters:
 class BrokerLink:
     """Create it in the trio thread; ``open`` it, ``publish`` batches, ``close`` it once."""
 
-    def __init__(self, url: str, exchange: str):
+    def __init__(self, url: str, exchange: str, queue: str = ""):
         self._params = parameters(url)
-        self.exchange = exchange
+        self.exchange, self.queue = exchange, queue
         self.alive = False  # written by the link's thread, read anywhere
         self._closing = False  # set by close(): a connection that opens after it is closed at once
         self.reason = ""  # why the link failed or ended, for the log
@@ -75,6 +82,7 @@ class BrokerLink:
         self._batch: _Batch | None = None
         self._unconfirmed: set[int] = set()
         self._next_tag = 1
+        self._returned = ""  # why a message of the batch in flight reached no queue
 
     # --- the trio side ---------------------------------------------------------------
 
@@ -156,9 +164,19 @@ class BrokerLink:
     def _on_channel(self, channel) -> None:
         self._channel = channel
         channel.add_on_close_callback(self._on_channel_close)
+        channel.add_on_return_callback(self._on_return)
         channel.exchange_declare(self.exchange, "topic", durable=True, callback=self._on_exchange)
 
     def _on_exchange(self, _frame) -> None:
+        if not self.queue:
+            self._confirming()
+            return
+        self._channel.queue_declare(self.queue, durable=True, callback=self._on_queue)
+
+    def _on_queue(self, _frame) -> None:
+        self._channel.queue_bind(self.queue, self.exchange, routing_key="#", callback=lambda _frame: self._confirming())
+
+    def _confirming(self) -> None:
         self._channel.confirm_delivery(self._on_confirm, callback=self._on_confirming)
 
     def _on_confirming(self, _frame) -> None:
@@ -194,13 +212,18 @@ class BrokerLink:
                 properties = pika.BasicProperties(
                     content_type="application/json", delivery_mode=2, message_id=message.message_id,
                     type=message.type, app_id="fleetgate")
-                self._channel.basic_publish(self.exchange, message.routing_key, message.body, properties)
+                self._channel.basic_publish(self.exchange, message.routing_key, message.body, properties,
+                                            mandatory=bool(self.queue))
                 self._unconfirmed.add(self._next_tag)
                 self._next_tag += 1
         except pika.exceptions.AMQPError as exc:
             self._note(exc)
             self._finish(LinkError(self.reason))
             self._close_now()
+
+    def _on_return(self, _channel, method, _properties, _body) -> None:
+        self._returned = self._returned or (
+            f"a {method.routing_key} message reached no queue ({method.reply_text}): is {self.queue} still bound?")
 
     def _on_confirm(self, frame) -> None:
         method = frame.method
@@ -214,6 +237,11 @@ class BrokerLink:
         else:
             self._unconfirmed.discard(method.delivery_tag)
         if not self._unconfirmed and self._batch is not None:
+            if self._returned:  # confirmed, and dropped: the next connection binds again
+                self._note(self._returned)
+                self._finish(LinkError(self.reason))
+                self._close_now()
+                return
             self._finish(None)
 
     def _finish(self, error: LinkError | None) -> None:

@@ -121,6 +121,11 @@ class AmqpConfig(_Section):
     exchange: str = Field("fleetgate.events", min_length=1, max_length=255,
                           description="The durable topic exchange events are published to; the routing key is the "
                                       "event type.")
+    queue: str = Field("", max_length=255,
+                       description="A durable queue the gateway declares and binds to every event type (#) each time "
+                                   "it connects, and publishes to as mandatory: an event that reaches no queue is "
+                                   "kept and sent again. \"\" leaves queues and bindings to the consumers, and "
+                                   "RabbitMQ drops what no queue takes.")
 
     @field_validator("url")
     @classmethod
