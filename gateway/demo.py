@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -19,6 +20,7 @@ import trio
 
 from gateway.app import run_gateway
 from gateway.cli import PROG
+from gateway.cli.interrupts import until_interrupted
 from gateway.cli.output import state_lines, table
 from gateway.cli.vehicles import VEHICLE_COLUMNS
 from gateway.config import load_config
@@ -203,7 +205,7 @@ async def _summary(api: httpx.AsyncClient, runtime) -> None:
 def run_demo() -> int:
     data_dir = Path(tempfile.mkdtemp(prefix="fg-demo-"))
     try:
-        trio.run(_demo, data_dir)
+        trio.run(until_interrupted, partial(_demo, data_dir))
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
     say(f"\nDone. `{PROG} serve` runs a gateway of your own; README.md shows what to do with it.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a process stopped by Ctrl-C
 PIPE_CLOSED = 141  # 128 + SIGPIPE: `fleetgate vehicles list | head -1`
@@ -26,6 +26,39 @@ def say(line: str) -> None:
     a Ctrl-C between the two left the next line ("interrupted") at the end of this one."""
     sys.stderr.write(f"fleetgate: {line}\n")
     sys.stderr.flush()
+
+
+async def until_interrupted(body: Callable[[], Awaitable[object]]) -> None:
+    """Run ``body`` in trio until it returns or SIGINT comes; then cancel it and raise
+    KeyboardInterrupt here.
+
+    Left to itself, trio raises KeyboardInterrupt inside whichever task's code runs when the
+    signal comes. In the demo, which serves its own API and calls it, that was once the
+    server's side of a request: the client saw a connection closed mid-answer, and Ctrl-C
+    ended in a traceback. Cancelled instead, every task ends at its own checkpoint."""
+    import signal
+
+    import trio
+
+    interrupted = False
+    with trio.open_signal_receiver(signal.SIGINT) as signals:
+        try:
+            async with trio.open_nursery() as nursery:
+                async def watch() -> None:
+                    nonlocal interrupted
+                    async for _ in signals:
+                        interrupted = True
+                        nursery.cancel_scope.cancel()
+
+                nursery.start_soon(watch)
+                await body()
+                nursery.cancel_scope.cancel()
+        except BaseException:
+            if interrupted:  # whatever the cancellation broke on its way out
+                raise KeyboardInterrupt from None
+            raise
+    if interrupted:
+        raise KeyboardInterrupt
 
 
 def exit_status(exc: BaseException) -> int:
