@@ -83,6 +83,7 @@ class BrokerLink:
         self._unconfirmed: set[int] = set()
         self._next_tag = 1
         self._returned = ""  # why a message of the batch in flight reached no queue
+        self._queue_missing = False  # the passive look found no queue: the next channel declares it
 
     # --- the trio side ---------------------------------------------------------------
 
@@ -162,6 +163,7 @@ class BrokerLink:
         connection.channel(on_open_callback=self._on_channel)
 
     def _on_channel(self, channel) -> None:
+        # Again after the passive look at the queue found none: the broker closed that channel.
         self._channel = channel
         channel.add_on_close_callback(self._on_channel_close)
         channel.add_on_return_callback(self._on_return)
@@ -171,7 +173,9 @@ class BrokerLink:
         if not self.queue:
             self._confirming()
             return
-        self._channel.queue_declare(self.queue, durable=True, callback=self._on_queue)
+        # A look first: a queue its owner declared with arguments of its own (a quorum queue,
+        # a length limit) is taken as it is; declared again without them it would be refused.
+        self._channel.queue_declare(self.queue, durable=True, passive=not self._queue_missing, callback=self._on_queue)
 
     def _on_queue(self, _frame) -> None:
         self._channel.queue_bind(self.queue, self.exchange, routing_key="#", callback=lambda _frame: self._confirming())
@@ -184,6 +188,11 @@ class BrokerLink:
         self._to_trio(self._opened.set)
 
     def _on_channel_close(self, _channel, reason) -> None:
+        if (self.queue and not self.alive and not self._queue_missing and not self._closing
+                and isinstance(reason, pika.exceptions.ChannelClosedByBroker) and reason.reply_code == 404):
+            self._queue_missing = True  # the passive look: no such queue yet
+            self._connection.channel(on_open_callback=self._on_channel)
+            return
         # E.g. the exchange exists with another type: this connection is of no more use.
         self._note(reason)
         self._close_now()

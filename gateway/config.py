@@ -122,8 +122,9 @@ class AmqpConfig(_Section):
                           description="The durable topic exchange events are published to; the routing key is the "
                                       "event type.")
     queue: str = Field("", max_length=255,
-                       description="A durable queue the gateway declares and binds to every event type (#) each time "
-                                   "it connects, and publishes to as mandatory: an event that reaches no queue is "
+                       description="A durable queue the gateway declares (unless it exists) and binds to every event "
+                                   "type (#) each time it connects, and publishes to as mandatory: an event that "
+                                   "reaches no queue is "
                                    "kept and sent again. \"\" leaves queues and bindings to the consumers, and "
                                    "RabbitMQ drops what no queue takes.")
 

@@ -52,9 +52,18 @@ def exchange(rabbitmq) -> str:  # noqa: F811
 
 
 @pytest.fixture
-def own_queue(exchange) -> str:
-    """The exchange's queue, declared and bound by the gateway too, each time it connects."""
-    return exchange
+def own_queue(request, rabbitmq, exchange) -> str:  # noqa: F811
+    """The gateway's own queue (`[events.amqp] queue`), the only one bound to the exchange:
+    the consumer's queue of ``exchange`` is deleted. The gateway declares it, unless the test
+    is parametrized with arguments for it: then it is declared here first, as its owner would
+    with arguments of their own, and the gateway takes it as it is."""
+    name, arguments = f"{exchange}.own", getattr(request, "param", None)
+    with rabbitmq.connect() as connection:
+        channel = connection.channel()
+        channel.queue_delete(exchange)
+        if arguments is not None:
+            channel.queue_declare(name, durable=True, arguments=arguments)
+    return name
 
 
 @pytest.fixture
@@ -145,7 +154,7 @@ async def test_every_event_reaches_the_broker_across_a_broker_crash(gateway, api
             stream.running = False
         last = int((await _event_log(api))[-1]["id"])  # on PostgreSQL the pump tells the publisher a moment later
         await eventually(lambda: _published_through(gateway, last), timeout=TEST_TIMEOUT)
-        received = await trio.to_thread.run_sync(_drain, rabbitmq, exchange)
+        received = await trio.to_thread.run_sync(_drain, rabbitmq, own_queue)
         log = await _event_log(api)
 
     assert len(log) > stream.sent  # the vehicle's own events and every record's
@@ -185,11 +194,23 @@ async def test_an_event_that_reached_no_queue_is_published_again(gateway, api, r
         await api.post("/vehicles", json=unit_body("TELTONIKA", "356307042441021", TELTONIKA_MODEL))
         log = await _event_log(api)
         await eventually(lambda: _published_through(gateway, int(log[-1]["id"])))
-    received = await trio.to_thread.run_sync(_drain, rabbitmq, exchange)
+    received = await trio.to_thread.run_sync(_drain, rabbitmq, own_queue)
     assert len(log) > len(before)
     # Every event, first seen in the log's order; the batch returned may repeat.
     assert list(dict.fromkeys(message.properties.message_id for message in received)) == [e["id"] for e in log]
     assert gateway.amqp.link is not link  # a new connection, which bound the queue again
+
+
+@pytest.mark.parametrize("own_queue", [{"x-queue-type": "quorum"}, {"x-max-length": 1000}], indirect=True)
+async def test_a_queue_declared_with_arguments_of_its_own_is_taken_as_it_is(gateway, api, rabbitmq, exchange,  # noqa: F811
+                                                                             own_queue):
+    """Declared without those arguments the broker would refuse it (PRECONDITION_FAILED)."""
+    with trio.fail_after(TEST_TIMEOUT):
+        await api.post("/vehicles", json=unit_body("TELTONIKA", IMEI, TELTONIKA_MODEL))
+        log = await _event_log(api)
+        await eventually(lambda: _published_through(gateway, int(log[-1]["id"])))
+    received = await trio.to_thread.run_sync(_drain, rabbitmq, own_queue)
+    assert [message.properties.message_id for message in received] == [event["id"] for event in log]
 
 
 async def _disconnected(gateway) -> bool:
