@@ -124,9 +124,8 @@ class AmqpConfig(_Section):
     queue: str = Field("", max_length=255,
                        description="A durable queue the gateway declares (unless it exists) and binds to every event "
                                    "type (#) each time it connects, and publishes to as mandatory: an event that "
-                                   "reaches no queue is "
-                                   "kept and sent again. \"\" leaves queues and bindings to the consumers, and "
-                                   "RabbitMQ drops what no queue takes.")
+                                   "reaches no queue is kept and sent again. \"\" leaves queues and bindings to the "
+                                   "consumers, and RabbitMQ drops what no queue takes.")
 
     @field_validator("url")
     @classmethod
