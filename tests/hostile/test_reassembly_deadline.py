@@ -32,7 +32,10 @@ class Terminal:
     async def reply(self) -> bytes:
         """The next frame from the gateway; b"" once it closed the connection."""
         while self._pending.count(b"\x7e") < 2:
-            data = await self.stream.receive_some(1024)
+            try:
+                data = await self.stream.receive_some(1024)
+            except trio.BrokenResourceError:  # closed with our last frame unread: the kernel resets
+                return b""
             if not data:
                 return b""
             self._pending += data
