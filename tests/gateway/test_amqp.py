@@ -126,7 +126,7 @@ async def _caught_up(gateway) -> bool:
 
 async def test_every_event_reaches_the_broker_across_a_broker_crash(gateway, api, rabbitmq, exchange,  # noqa: F811
                                                                   own_queue):
-    # The gateway's own queue: a crash soon after the fixture bound it can lose the binding
+    # The gateway's own queue: a crash soon after the gateway bound it can lose the binding
     # (gateway/amqp_link.py); the gateway binds it again when it connects.
     publisher = gateway.amqp
     with trio.fail_after(BROKER_TIMEOUT):
