@@ -8,7 +8,9 @@ Records, until the gateway exits, then writes to TRACE_FILE as JSON:
   ran). A task woken during one pass runs in the next, so under load every hop between
   tasks or threads waits for about one pass;
 - spans: each Store.read and Store.write from call to return, each command from
-  Commands.execute, and the unit's part of it (UnitSession.command).
+  Commands.execute, and the unit's part of it (UnitSession.command); each admin request
+  inside the ASGI app, by method; each of the store writer's transactions, and each chunk
+  of packets persisted in one (telemetry.persist_batches).
 Not part of the gateway: the wrappers cost a little CPU of their own.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import inspect
 import json
 import runpy
 import sys
@@ -26,6 +29,7 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gateway import commands, sessions  # noqa: E402
+from gateway.admin import flow  # noqa: E402
 from gateway.store import database  # noqa: E402
 
 
@@ -50,16 +54,30 @@ PASSES = Passes()
 SPANS: list[tuple[float, str, float]] = []
 
 
-def timed(owner, name: str, label: str) -> None:
+def timed(owner, name: str, label: str, detail=lambda *args: "") -> None:
+    """Time each call of ``owner.name``, a coroutine function or a plain one, as a span
+    ``label`` followed by what ``detail(*args)`` says of the call."""
     original = getattr(owner, name)
 
-    @functools.wraps(original)
-    async def wrapper(*args, **kwargs):
-        started = time.perf_counter()
-        try:
-            return await original(*args, **kwargs)
-        finally:
-            SPANS.append((time.time(), label, time.perf_counter() - started))
+    def record(args, started: float) -> None:
+        SPANS.append((time.time(), label + detail(*args), time.perf_counter() - started))
+
+    if inspect.iscoroutinefunction(original):
+        @functools.wraps(original)
+        async def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return await original(*args, **kwargs)
+            finally:
+                record(args, started)
+    else:
+        @functools.wraps(original)
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                record(args, started)
 
     setattr(owner, name, wrapper)
 
@@ -70,6 +88,10 @@ def main() -> None:
     timed(database.Store, "write", "store write")
     timed(commands.Commands, "execute", "command")
     timed(sessions.UnitSession, "command", "command: the unit's part")
+    timed(flow.FlowIds, "__call__", "admin request, in the app",
+          lambda middleware, scope, *_: f": {scope.get('method', scope['type'])}")
+    timed(database.Store, "_commit_batch", "writer: a batch's transaction")
+    timed(database, "persist_batches", "writer: a chunk of packets")
     run = trio.run
 
     def traced_run(*args, **kwargs):
