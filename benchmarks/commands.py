@@ -1,9 +1,11 @@
 """The command phase of benchmarks/ingest.py: what the person at the vehicle waits for.
 
 One more Teltonika unit, run here, answers the gateway's Codec 12 commands as an FMB unit
-does (``setdigout`` with the output's new level). While it is connected, the probe takes
-turns: POST /vehicles/{id}/commands/{disable|enable}-driving over the admin socket, then
-GET /vehicles/{id}/state, each timed from request to response, one after the other.
+does (``setdigout`` with the output's new level), and with ``stream_every`` sends a
+one-record packet that often besides, so that a command can find ACKs owed to it. While it
+is connected, the probe takes turns: POST /vehicles/{id}/commands/{disable|enable}-driving
+over the admin socket, then GET /vehicles/{id}/state, each timed from request to response,
+one after the other.
 """
 
 from __future__ import annotations
@@ -17,11 +19,23 @@ from drivers.teltonika import frames
 COMMANDS = ("disable-driving", "enable-driving")
 
 
-async def answering_unit(port: int, index: int, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-    """Log in as unit ``index`` and answer every command until cancelled."""
+async def answering_unit(port: int, index: int, stream_every: float = 0, *,
+                         task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """Log in as unit ``index`` and answer every command until cancelled; with
+    ``stream_every``, send a one-record packet every that many seconds meanwhile."""
     wire = Teltonika(index)
-    async with await trio.open_tcp_stream("127.0.0.1", port) as stream:
+    async with await trio.open_tcp_stream("127.0.0.1", port) as stream, trio.open_nursery() as nursery:
         buffer = bytearray()
+        sending = trio.Lock()  # a packet and a command's answer never interleave
+
+        async def send(data: bytes) -> None:
+            async with sending:
+                await stream.send_all(data)
+
+        async def stream_packets() -> None:
+            while True:
+                await trio.sleep(stream_every)
+                await send(wire.packet(1))
 
         async def take(size: int) -> bytes:
             while len(buffer) < size:
@@ -40,25 +54,31 @@ async def answering_unit(port: int, index: int, *, task_status=trio.TASK_STATUS_
         await stream.send_all(wire.packet(1))
         await take(4)
         task_status.started()
+        if stream_every:
+            nursery.start_soon(stream_packets)
         while True:
-            header = await take(frames.HEADER_SIZE)
-            rest = await take(int.from_bytes(header[4:8], "big") + frames.TRAILER_SIZE)
-            text = frames.Codec12Packet.parse(header + rest).body.value.text.decode()
+            preamble = await take(4)
+            if preamble != bytes(4):
+                continue  # an ACK, 00000001 for these one-record packets; a Codec 12 packet's preamble is 00000000
+            length = await take(4)
+            rest = await take(int.from_bytes(length, "big") + frames.TRAILER_SIZE)
+            text = frames.Codec12Packet.parse(preamble + length + rest).body.value.text.decode()
             levels = text.removeprefix("setdigout ")
             answer = f"DOUT{len(levels)}:{levels[-1]}"
             body = frames.Codec12Body.build({"type": frames.RESPONSE_TYPE, "text": answer.encode()})
-            await stream.send_all(frames.frame(body))
+            await send(frames.frame(body))
 
 
-async def probe(socket: str, port: int, index: int, start_after: float, seconds: float) -> dict:
-    """Command and state-read round trips (ms) for ``seconds``, after ``start_after``."""
+async def probe(socket: str, port: int, index: int, start_after: float, seconds: float, stream_every: float = 0) -> dict:
+    """Command and state-read round trips (ms) for ``seconds``, after ``start_after``;
+    ``stream_every``: the commanded unit's packet interval (0: it sends none)."""
     timings: dict[str, list[float]] = {"command": [], "state": []}
     vehicle = Teltonika.unit_id(index)
     transport = httpx.AsyncHTTPTransport(uds=socket)
     async with httpx.AsyncClient(transport=transport, base_url="http://localhost", timeout=30) as api:
         vehicle_id = (await api.get("/vehicles", params={"q": vehicle})).json()["items"][0]["id"]
         async with trio.open_nursery() as nursery:
-            await nursery.start(answering_unit, port, index)
+            await nursery.start(answering_unit, port, index, stream_every)
             await trio.sleep(start_after)
             stop = trio.current_time() + seconds
             turn = 0

@@ -154,7 +154,7 @@ def command_phases(socket: Path, port: int, index: int, capacity: dict, args, pi
     """Command and state-read round trips on the idle gateway, then beside one-record
     packets at 90% of the rate the capacity phase measured (open loop, the same units)."""
     print("command phase, idle ...", file=sys.stderr)
-    idle = trio.run(probe, str(socket), port, index, 0, args.duration)
+    idle = trio.run(probe, str(socket), port, index, 0, args.duration, args.command_unit_interval)
     rate = 0.9 * capacity["records_per_s"]
     connect = max(3.0, args.capacity_units / 700)
     print(f"command phase beside {rate:,.0f} packets/s ...", file=sys.stderr)
@@ -162,7 +162,8 @@ def command_phases(socket: Path, port: int, index: int, capacity: dict, args, pi
 
     def beside() -> None:
         try:
-            loaded.update(trio.run(probe, str(socket), port, index, connect + 1, args.duration - 2))
+            loaded.update(trio.run(probe, str(socket), port, index, connect + 1, args.duration - 2,
+                                   args.command_unit_interval))
         except Exception as exc:  # raised again in the benchmark's thread
             loaded["error"] = exc
 
@@ -321,7 +322,9 @@ def report(result: dict, args) -> str:
             rows.append((f"{label} p50 / p99 (ms)",
                          f"{loaded['p50_ms']:.1f} / {loaded['p99_ms']:.1f}",
                          "-", f"beside {m['load']['records_per_s']:,.0f} packets/s (90%); idle "
-                              f"{idle['p50_ms']:.1f} / {idle['p99_ms']:.1f}; goal p99 <= {goal}; n={loaded['count']}"))
+                              f"{idle['p50_ms']:.1f} / {idle['p99_ms']:.1f}; goal p99 <= {goal}; n={loaded['count']}"
+                              + (f"; the unit streams every {args.command_unit_interval:g} s"
+                                 if args.command_unit_interval else "")))
     lines = [f"{result['brand']}, synchronous={result['synchronous']}, commit_interval={args.commit_interval},"
              f" {os.cpu_count()} cores, gateway and load generator on one machine",
              f"{'':34} {'fleetgate':>24} {'bare trio':>24}  load"]
@@ -351,6 +354,9 @@ if __name__ == "__main__":
                         help="idle event-stream subscribers for the second throughput run (0: skip it)")
     parser.add_argument("--no-commands", dest="commands", action="store_false",
                         help="skip the command phases (Teltonika only)")
+    parser.add_argument("--command-unit-interval", type=float, default=0, metavar="S",
+                        help="the commanded unit also sends a one-record packet every S seconds, so that commands "
+                             "find ACKs owed to it (0: it sends none)")
     parser.add_argument("--trace", action="store_true",
                         help="run the gateway under benchmarks/traced_gateway.py and report, per phase, its scheduler's "
                              "passes and how long store reads, writes and commands took")
