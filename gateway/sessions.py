@@ -459,6 +459,8 @@ class UnitSession:
             try:
                 with trio.fail_after(SEND_TIMEOUT):
                     async with self._send_lock:
+                        if self._unacked:  # its ACKs go first: they need not wait for the commit pacing
+                            self.runtime.store.hurry()
                         await self._acks_sent()
                         await self.stream.send_all(self.codec.send(pending.request))
             except trio.TooSlowError:

@@ -103,6 +103,7 @@ class Store:
         self._ingest: deque[_Job] = deque()
         self._wake: trio.Event | None = None  # set by a job that makes a batch due while the writer waits
         self._wake_at = 1  # ingest jobs queued that make a batch due
+        self._hurried = False  # the queued ingest jobs are due now (hurry)
         self._room = trio.lowlevel.ParkingLot()  # sessions waiting for the ingest lane to shrink
         self._last_urgent_only = False
         # Of the batch on the writer thread: write() jobs that joined it, ingest jobs it left.
@@ -134,6 +135,7 @@ class Store:
         while True:
             await self._due(ingest_due)
             batch, ingest = self._next_batch()
+            self._hurried = False
             if len(self._ingest) < MAX_QUEUED:
                 self._room.unpark_all()
             start = trio.current_time()
@@ -195,7 +197,8 @@ class Store:
         may wait that much longer, a command's write() never does.
         """
         while not self._urgent:
-            if self._ingest and (len(self._ingest) >= self._ingest_limit or trio.current_time() >= ingest_due):
+            if self._ingest and (len(self._ingest) >= self._ingest_limit or self._hurried
+                                 or trio.current_time() >= ingest_due):
                 return
             self._wake = trio.Event()
             self._wake_at = self._ingest_limit if self._ingest else 1
@@ -385,6 +388,15 @@ class Store:
         its own commit costs, once per packet.
         """
         await self._queue(_Job(None, (rows,), guarded=False, then=then))
+
+    def hurry(self) -> None:
+        """Make the ingest jobs queued now due at once, not at the next commit_interval:
+        a command waits for the ACKs its unit is owed before its own bytes go out
+        (UnitSession.command), and the person at the vehicle should not wait for the pacing."""
+        self._hurried = True
+        if self._wake is not None and self._ingest:
+            self._wake.set()
+            self._wake = None
 
     async def write(self, fn: Callable[..., T], *args: Any, guarded: bool = True) -> T:
         """Run ``fn(conn, *args)`` in the next batch; return after the batch commits.

@@ -368,6 +368,20 @@ async def test_packets_arriving_within_the_interval_share_one_commit(store, auto
     assert store.batches == 2
 
 
+async def test_a_hurried_packet_does_not_wait_for_the_due_time(store, autojump_clock):
+    # What a command does when its unit is owed an ACK: the ACK goes before the command.
+    before = trio.current_time()
+    await store.ingest(_batch("V1", 1, 0))
+    committed = trio.Event()
+    await store.ingest_then(_batch("V1", 1, 1), lambda error: committed.set())
+    store.hurry()
+    await committed.wait()
+    assert trio.current_time() == before
+    await store.ingest(_batch("V2", 1, 2))  # the pacing holds again for the next one
+    assert trio.current_time() >= before + database.COMMIT_INTERVAL
+    assert store.batches == 3
+
+
 async def test_a_write_or_a_full_batch_does_not_wait_for_the_due_time(store, autojump_clock):
     before = trio.current_time()
     await store.ingest(_batch("V1", 1, 0))
