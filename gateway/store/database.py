@@ -392,9 +392,12 @@ class Store:
     def hurry(self) -> None:
         """Make the ingest jobs queued now due at once, not at the next commit_interval:
         a command waits for the ACKs its unit is owed before its own bytes go out
-        (UnitSession.command), and the person at the vehicle should not wait for the pacing."""
+        (UnitSession.command), and the person at the vehicle should not wait for the pacing.
+        With none queued, the owed ACKs' packets are in the batch on the writer already."""
+        if not self._ingest:
+            return
         self._hurried = True
-        if self._wake is not None and self._ingest:
+        if self._wake is not None:
             self._wake.set()
             self._wake = None
 
