@@ -377,6 +377,7 @@ async def test_a_hurried_packet_does_not_wait_for_the_due_time(store, autojump_c
     store.hurry()
     await committed.wait()
     assert trio.current_time() == before
+    store.hurry()  # nothing queued: nothing to hurry
     await store.ingest(_batch("V2", 1, 2))  # the pacing holds again for the next one
     assert trio.current_time() >= before + database.COMMIT_INTERVAL
     assert store.batches == 3
