@@ -103,7 +103,7 @@ class Store:
         self._ingest: deque[_Job] = deque()
         self._wake: trio.Event | None = None  # set by a job that makes a batch due while the writer waits
         self._wake_at = 1  # ingest jobs queued that make a batch due
-        self._hurried = False  # the queued ingest jobs are due now (hurry)
+        self._ingest_due = 0.0  # when the next ingest batch may start (see _due; hurry brings it forward)
         self._room = trio.lowlevel.ParkingLot()  # sessions waiting for the ingest lane to shrink
         self._last_urgent_only = False
         # Of the batch on the writer thread: write() jobs that joined it, ingest jobs it left.
@@ -131,16 +131,14 @@ class Store:
         """The writer task: drain the lanes, commit each batch in one thread hop."""
         token = trio.lowlevel.current_trio_token()
         task_status.started()
-        ingest_due = 0.0
         while True:
-            await self._due(ingest_due)
+            await self._due()
             batch, ingest = self._next_batch()
-            self._hurried = False
             if len(self._ingest) < MAX_QUEUED:
                 self._room.unpark_all()
             start = trio.current_time()
             if ingest:
-                ingest_due = start + self.commit_interval
+                self._ingest_due = start + self.commit_interval
             if self.fault is None:
                 deferred = await trio.to_thread.run_sync(self._commit_and_report, batch, token,
                                                          limiter=self._writer_limiter)
@@ -186,9 +184,9 @@ class Store:
             except Exception:  # the submitter's bug must not stop the writer
                 log.exception("a commit callback failed")
 
-    async def _due(self, ingest_due: float) -> None:
+    async def _due(self) -> None:
         """Return once a batch is due: a write() job waits, or ingest jobs do and either
-        fill a batch or the time ``ingest_due`` has come.
+        fill a batch or the time ``_ingest_due`` has come.
 
         A commit costs the writer a fixed share of CPU (its statements, the thread hop, the
         fsync) whatever its size. Committing whenever one job waits made 1,000 packets a
@@ -197,12 +195,11 @@ class Store:
         may wait that much longer, a command's write() never does.
         """
         while not self._urgent:
-            if self._ingest and (len(self._ingest) >= self._ingest_limit or self._hurried
-                                 or trio.current_time() >= ingest_due):
+            if self._ingest and (len(self._ingest) >= self._ingest_limit or trio.current_time() >= self._ingest_due):
                 return
             self._wake = trio.Event()
             self._wake_at = self._ingest_limit if self._ingest else 1
-            with trio.move_on_at(ingest_due if self._ingest else math.inf):
+            with trio.move_on_at(self._ingest_due if self._ingest else math.inf):
                 await self._wake.wait()
 
     def _next_batch(self) -> tuple[list[_Job], int]:
@@ -396,7 +393,9 @@ class Store:
         With none queued, the owed ACKs' packets are in the batch on the writer already."""
         if not self._ingest:
             return
-        self._hurried = True
+        # Until the batch that takes them (run() sets the next due time then), even if a
+        # batch of write() jobs alone goes first.
+        self._ingest_due = -math.inf
         if self._wake is not None:
             self._wake.set()
             self._wake = None
