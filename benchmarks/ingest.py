@@ -179,17 +179,24 @@ def command_phases(socket: Path, port: int, index: int, capacity: dict, args, pi
     return {"idle": idle, "loaded": loaded, "load": load, "target_packets_per_s": rate}
 
 
+def write_config(work: Path, brand: str, synchronous: str = "FULL", commit_interval: float = 0.02) -> Path:
+    """A gateway config in ``work``: its data dir and admin socket there, one listener
+    (``brand``'s, on a free port), warnings only in the log."""
+    config = work / "bench.toml"
+    drivers = "".join(
+        f'[drivers.{name}]\nhost = "127.0.0.1"\nport = 0\n' if name == brand else f"[drivers.{name}]\nenabled = false\n"
+        for name in BRANDS)
+    config.write_text(
+        f'data_dir = "{work / "data"}"\n[admin]\nsocket = "{work / "admin.sock"}"\n[log]\nlevel = "warning"\n'
+        f'[store]\nsynchronous = "{synchronous}"\ncommit_interval = {commit_interval}\n' + drivers
+    )
+    return config
+
+
 def run(args) -> dict:
     work = Path(tempfile.mkdtemp(prefix="fg-bench-"))
     socket = work / "admin.sock"
-    config = work / "bench.toml"
-    drivers = "".join(
-        f'[drivers.{name}]\nhost = "127.0.0.1"\nport = 0\n' if name == args.brand else f"[drivers.{name}]\nenabled = false\n"
-        for name in BRANDS)
-    config.write_text(
-        f'data_dir = "{work / "data"}"\n[admin]\nsocket = "{socket}"\n[log]\nlevel = "warning"\n'
-        f'[store]\nsynchronous = "{args.synchronous}"\ncommit_interval = {args.commit_interval}\n' + drivers
-    )
+    config = write_config(work, args.brand, args.synchronous, args.commit_interval)
     trace_file = work / "trace.json"
     command = ([sys.executable, str(ROOT / "benchmarks" / "traced_gateway.py"), str(trace_file)] if args.trace
                else [sys.executable, "-m", "gateway"])
