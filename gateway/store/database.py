@@ -12,7 +12,7 @@ jump the queue of ingest jobs: a batch holding them commits them alone, so an op
 command never waits for the thousands of packets queued before it. The batch after such a
 batch always takes ingest, so a stream of writes cannot starve the units. A write queued
 while an ingest batch is in flight joins that batch's transaction, which stops taking
-packets at its next chunk of INGEST_CHUNK (_persist_ingest): the write waits for one chunk
+packets at its next chunk (the engine's ingest_chunk, _persist_ingest): the write waits for one chunk
 and a commit, not for the whole batch and a commit of its own. Ingest batches are sized to
 commit in about BATCH_SECONDS. And unless one is full, ingest
 batches start at most every ``commit_interval`` seconds ([store] commit_interval), so
@@ -50,7 +50,6 @@ MAX_BATCH = 1024  # jobs of each lane per transaction; bounds the time a batch h
 BATCH_SECONDS = 0.015  # what an ingest batch should take to commit; see _ingest_taken
 MIN_INGEST_BATCH = 32  # ingest jobs a batch may take, however slow commits get
 MAX_QUEUED = 10_000  # ingest jobs waiting; a session queueing more waits for room
-INGEST_CHUNK = 64  # ingest jobs persisted between two looks for a waiting write() job; see _persist_ingest
 COMMIT_INTERVAL = 0.02  # seconds between the starts of two ingest batches, unless the second is full; see _due
 MAINTAIN_EVERY = 1.0  # seconds between maintenance rounds (WAL checkpoints), and between probes while faulted
 
@@ -262,15 +261,15 @@ class Store:
         leave ``batch`` (for the head of the next one) and the write joins this transaction
         (_join_writes). So a command's audit row waits for one chunk and this commit, not
         for a whole batch of packets and then a commit of its own."""
-        new = 0
-        for start in range(0, len(ingest), INGEST_CHUNK):
+        new, chunk = 0, self.engine.ingest_chunk
+        for start in range(0, len(ingest), chunk):
             if start and self._urgent:
                 rest = ingest[start:]
                 self._deferred.extend(rest)
                 left = set(rest)
                 batch[:] = [job for job in batch if job not in left]
                 break
-            new += persist_batches(conn, [job.args[0] for job in ingest[start:start + INGEST_CHUNK]])
+            new += persist_batches(conn, [job.args[0] for job in ingest[start:start + chunk]])
         return new
 
     def _join_writes(self, batch: list[_Job]) -> None:

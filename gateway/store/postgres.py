@@ -186,6 +186,9 @@ class PostgresEngine:
     """The store on a PostgreSQL server: every node of a cluster opens the same database."""
 
     dialect = POSTGRESQL
+    # See SqliteEngine.ingest_chunk. Here each statement is a round trip to the server:
+    # chunks of 16 took 10-20% fewer one-record packets a second on one node than 64.
+    ingest_chunk = 64
     Error = Error
     IntegrityError = IntegrityError
     is_fault = staticmethod(is_fault)

@@ -38,6 +38,11 @@ class WriterConnection(EventWriter, sqlite3.Connection):
 
 class SqliteEngine:
     dialect = SQLITE
+    # Ingest jobs persisted between two looks for a waiting write() (Store._persist_ingest).
+    # Under load a chunk of 64 took 7 ms at the median, and a command's writes waited for
+    # one each; 16 take 1 ms, and the smaller statements did not lower the rate the gateway
+    # takes (README "Commands and reads beside ingest").
+    ingest_chunk = 16
     Error = sqlite3.Error
     IntegrityError = sqlite3.IntegrityError
     is_fault = staticmethod(is_fault)

@@ -327,15 +327,15 @@ async def test_a_write_joins_the_ingest_batch_in_flight_and_cuts_it_short(store,
         return new
 
     monkeypatch.setattr(database, "persist_batches", first_chunk_meets_a_write)
-    queued = 3 * database.INGEST_CHUNK
+    queued = 3 * store.engine.ingest_chunk
     acked = []
     with trio.fail_after(60):
         for n in range(queued):
             await store.ingest_then(_batch(f"V{n % 50}", 1, n), lambda error, n=n: acked.append((n, error)))
         await trio.to_thread.run_sync(persisting.wait)  # one batch holds all three chunks
         # It ran in that batch's transaction, after the first chunk, and committed with it.
-        assert await store.write(_audit, "command-1") == database.INGEST_CHUNK
-        assert acked == [(n, None) for n in range(database.INGEST_CHUNK)]
+        assert await store.write(_audit, "command-1") == store.engine.ingest_chunk
+        assert acked == [(n, None) for n in range(store.engine.ingest_chunk)]
         assert store.batches == 1
         await eventually(lambda: len(acked) == queued)
     assert acked == [(n, None) for n in range(queued)]  # the rest went first in the next batch
