@@ -181,7 +181,7 @@ class Registry:
         return row
 
     async def get_vehicle(self, vehicle_id: str) -> dict[str, Any]:
-        row = await self.store.read(q.get_vehicle, vehicle_id)
+        row = await self.store.lookup(q.get_vehicle, vehicle_id)
         if row is None:
             raise NotFound(f"There is no vehicle with id '{vehicle_id}'.")
         return row
@@ -190,7 +190,7 @@ class Registry:
         """The vehicle's latest state, limited to the properties its current model lists.
         What another model gave stays stored (and in the history), and shows again when the
         vehicle is switched back to a model that lists it."""
-        return self.shown_state(vehicle_id, *await self.store.read(vehicle_and_state, vehicle_id))
+        return self.shown_state(vehicle_id, *await self.store.lookup(vehicle_and_state, vehicle_id))
 
     def shown_state(self, vehicle_id: str, row: dict[str, Any] | None, state: dict[str, Any]) -> dict[str, Any]:
         """What vehicle_state answers, from what vehicle_and_state read."""

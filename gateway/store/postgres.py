@@ -189,6 +189,7 @@ class PostgresEngine:
     # See SqliteEngine.ingest_chunk. Here each statement is a round trip to the server:
     # chunks of 16 took 10-20% fewer one-record packets a second on one node than 64.
     ingest_chunk = 64
+    local_reads = False  # each read is a round trip to the server: on a thread (Store.lookup)
     Error = Error
     IntegrityError = IntegrityError
     is_fault = staticmethod(is_fault)

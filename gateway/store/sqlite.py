@@ -43,6 +43,7 @@ class SqliteEngine:
     # one each; 16 take 1 ms, and the smaller statements did not lower the rate the gateway
     # takes (README "Commands and reads beside ingest").
     ingest_chunk = 16
+    local_reads = True  # a read is of a file on this machine: Store.lookup runs it in the event loop
     Error = sqlite3.Error
     IntegrityError = sqlite3.IntegrityError
     is_fault = staticmethod(is_fault)

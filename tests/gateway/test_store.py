@@ -70,6 +70,31 @@ async def test_a_failing_job_undoes_only_itself(store):
     assert keys == ["good-1", "good-2"]
 
 
+async def test_a_lookup_runs_in_the_event_loop_beside_busy_read_connections(store):
+    """A vehicle or its state is looked up in the event loop on SQLite: not on a reader
+    thread, and not behind the long reads (a history export) holding every read connection."""
+    release = threading.Event()
+
+    def long_read(conn):
+        release.wait(30)
+        return _count(conn)
+
+    def where(conn):
+        return threading.get_ident(), _count(conn)
+
+    await store.write(_insert, "k")
+    async with trio.open_nursery() as nursery:
+        for _ in range(2):  # the store's read connections
+            nursery.start_soon(store.read, long_read)
+        await eventually(lambda: not store._readers)
+        try:
+            with trio.fail_after(5):
+                assert await store.lookup(where) == (threading.get_ident(), 1)
+        finally:
+            release.set()
+    assert store._readers  # the long reads gave their connections back, untouched by the lookup
+
+
 async def test_schema_version_and_pragmas(tmp_path):
     store = Store(tmp_path / "fresh.db", synchronous="NORMAL")
     try:
