@@ -12,11 +12,14 @@ jump the queue of ingest jobs: a batch holding them commits them alone, so an op
 command never waits for the thousands of packets queued before it. The batch after such a
 batch always takes ingest, so a stream of writes cannot starve the units. A write queued
 while an ingest batch is in flight joins that batch's transaction, which stops taking
-packets at its next chunk (the engine's ingest_chunk, _persist_ingest): the write waits for one chunk
-and a commit, not for the whole batch and a commit of its own. Ingest batches are sized to
-commit in about BATCH_SECONDS. And unless one is full, ingest
-batches start at most every ``commit_interval`` seconds ([store] commit_interval), so
-that at a modest rate a commit serves tens of packets, not three (see _due).
+packets at its next chunk (the engine's ingest_chunk, _persist_ingest): the write waits for
+one chunk and a commit, not for the whole batch and a commit of its own. Ingest batches are
+sized to commit in about BATCH_SECONDS. And unless one is full, ingest batches start at most
+every ``commit_interval`` seconds ([store] commit_interval), so that at a modest rate a
+commit serves tens of packets, not three (see _due).
+
+Reads run on the read connections, on worker threads; on SQLite a read by key (a vehicle,
+its state) runs in the event loop instead, on a connection of its own (lookup).
 
 A storage fault (faults.py) is a state, not a crash: the batch it hit fails, every job
 after it is refused at once without touching the disk, and run_maintenance probes once
